@@ -1,0 +1,44 @@
+//! # kasio-core
+//!
+//! The sans-IO heart of kasio, a Kafka consumer. This crate takes bytes and the current
+//! time in and hands request bytes, timers and events out; it never touches a socket, a
+//! clock, a thread or global randomness, and it builds without `std` (only `alloc`).
+//!
+//! What exists today:
+//! - [`codec`]: Kafka's primitive types, framing, request/response headers and the
+//!   machinery that derives a nom decoder and an encoder from each message description.
+//! - [`protocol`]: every message a consumer speaks, at every version in its range,
+//!   the complete error-code table and API version negotiation.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use kasio_core::protocol::{Message, messages::HeartbeatRequest};
+//!
+//! let req = HeartbeatRequest {
+//!     group_id: "g".into(),
+//!     generation_id: 3,
+//!     member_id: "m-1".into(),
+//!     ..Default::default()
+//! };
+//! let mut buf = BytesMut::new();
+//! req.encode(4, &mut buf).unwrap();
+//! let back = HeartbeatRequest::decode(4, &buf.freeze()).unwrap();
+//! assert_eq!(back, req);
+//! ```
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+#[cfg(all(feature = "defmt", feature = "log"))]
+compile_error!(
+    "the `defmt` and `log` features are mutually exclusive: enable one logging back-end"
+);
+
+#[macro_use]
+mod macros;
+
+#[macro_use]
+pub mod codec;
+pub mod protocol;
