@@ -265,6 +265,10 @@ impl Nullable for String {
         let Some(len) = len else {
             return Ok((rest, None));
         };
+        // A compact length could say more, but Kafka strings never exceed int16.
+        if len > i16::MAX as usize {
+            return fail(input, DecodeErrorKind::InvalidValue);
+        }
         let (rest, raw) = p::take(rest, len)?;
         match core::str::from_utf8(raw) {
             Ok(s) => Ok((rest, Some(String::from(s)))),
