@@ -146,9 +146,14 @@ class Gen:
                 spec += f", tag {f['tag']}"
             base_ty = rust_ty[len("Option<"):-1] if rust_ty.startswith("Option<") else rust_ty
             d = default_expr(f, base_ty)
-            if d is not None:
-                if rust_ty.startswith("Option<"):
+            if rust_ty.startswith("Option<"):
+                if d is not None:
                     raise SystemExit(f"{name}.{f['name']}: non-null default of a nullable field")
+                # As Kafka's generator: a nullable field defaults to null only when
+                # the schema says so (records always); otherwise to the empty value.
+                if str(f.get("default", "")).lower() != "null" and f["type"] != "records":
+                    d = "Some(Default::default())"
+            if d is not None:
                 spec += f", default {d}"
             rows.append((f, rust_ty, spec))
         self.structs[slot] = (name, rows, about)

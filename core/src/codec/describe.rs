@@ -122,18 +122,22 @@ macro_rules! kafka_struct {
             ) -> ::core::result::Result<(), $crate::codec::EncodeError> {
                 let v = cx.version;
                 $(
-                    if $crate::__kafka_tag!($($tag)?).is_none() || !cx.flexible {
-                        if $crate::__kafka_tag!($($tag)?).is_none() && $crate::__kafka_versions!(v; $vlo $vop $($vhi)?) {
-                            let fcx = cx.with_nullable($crate::__kafka_nullable!(v; $($nlo $nop $($nhi)?)?));
-                            $crate::codec::Field::put(&self.$field, fcx, buf)
-                                .map_err(|e| e.in_field(stringify!($name), stringify!($field), v))?;
-                        } else if !$crate::__kafka_ignorable!($($ign)?) && self.$field != $crate::__kafka_default!($ty; $($def)?) {
-                            return Err($crate::codec::EncodeError::FieldNotInVersion {
-                                within: stringify!($name),
-                                field: stringify!($field),
-                                version: v,
-                            });
-                        }
+                    let in_version = $crate::__kafka_versions!(v; $vlo $vop $($vhi)?);
+                    if in_version && $crate::__kafka_tag!($($tag)?).is_none() {
+                        let fcx = cx.with_nullable($crate::__kafka_nullable!(v; $($nlo $nop $($nhi)?)?));
+                        $crate::codec::Field::put(&self.$field, fcx, buf)
+                            .map_err(|e| e.in_field(stringify!($name), stringify!($field), v))?;
+                    } else if !in_version
+                        && !$crate::__kafka_ignorable!($($ign)?)
+                        && self.$field != $crate::__kafka_default!($ty; $($def)?)
+                    {
+                        // Tagged or not: a value the version cannot carry is an error
+                        // unless the schema says it may be dropped.
+                        return Err($crate::codec::EncodeError::FieldNotInVersion {
+                            within: stringify!($name),
+                            field: stringify!($field),
+                            version: v,
+                        });
                     }
                 )*
                 if cx.flexible {

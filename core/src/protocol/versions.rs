@@ -86,6 +86,14 @@ impl ApiVersionsNegotiation {
         }
     }
 
+    /// Starts at `version` (clamped to what kasio speaks), e.g. to replay a capture.
+    pub fn starting_at(version: i16) -> Self {
+        let (lo, hi) = ApiKey::ApiVersions.versions();
+        Self {
+            version: version.clamp(lo, hi),
+        }
+    }
+
     /// The version to send the ApiVersions request with.
     pub fn request_version(&self) -> i16 {
         self.version
@@ -95,10 +103,20 @@ impl ApiVersionsNegotiation {
     /// [`request_version`](Self::request_version). A broker that does not speak that
     /// version answers in version 0 with UNSUPPORTED_VERSION (the error code comes
     /// first in every version), so such a body is read as version 0.
+    ///
+    /// Brokers are not all careful with that reply (librdkafka's mock cluster writes
+    /// a body that parses as neither version), and all it needs to say is "lower":
+    /// an UNSUPPORTED_VERSION body that does not decode counts as that alone.
     pub fn decode_response(&self, body: &Bytes) -> Result<(ApiVersionsResponse, i16), DecodeError> {
         let unsupported = matches!(primitives::int16(body), Ok((_, code)) if code == ErrorCode::UnsupportedVersion.code());
-        let version = if unsupported { 0 } else { self.version };
-        ApiVersionsResponse::decode(version, body).map(|r| (r, version))
+        if !unsupported {
+            return ApiVersionsResponse::decode(self.version, body).map(|r| (r, self.version));
+        }
+        let resp = ApiVersionsResponse::decode(0, body).unwrap_or_else(|_| ApiVersionsResponse {
+            error_code: ErrorCode::UnsupportedVersion.code(),
+            ..Default::default()
+        });
+        Ok((resp, 0))
     }
 
     /// Digests a decoded response. On UNSUPPORTED_VERSION the retry uses the highest

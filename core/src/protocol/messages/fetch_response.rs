@@ -66,7 +66,7 @@ kafka_struct! {
         /// end offset and epoch that should be used in the FetchSnapshot request.
         pub snapshot_id: SnapshotId [12.., tag 2],
         /// The aborted transactions.
-        pub aborted_transactions: Option<Vec<AbortedTransaction>> [ignorable 4.., nullable 4..],
+        pub aborted_transactions: Option<Vec<AbortedTransaction>> [ignorable 4.., nullable 4.., default Some(Default::default())],
         /// The preferred read replica for the consumer to use on its next fetch request
         pub preferred_read_replica: i32 [11.., default -1],
         /// The record data.

@@ -20,7 +20,7 @@ kafka_struct! {
         /// The error code, or 0 if there was no error.
         pub error_code: i16 [0..=3],
         /// The error message, or null if there was no error.
-        pub error_message: Option<String> [ignorable 1..=3, nullable 1..=3],
+        pub error_message: Option<String> [ignorable 1..=3, nullable 1..=3, default Some(Default::default())],
         /// The node id.
         pub node_id: i32 [0..=3],
         /// The host name.
@@ -46,7 +46,7 @@ kafka_struct! {
         /// The error code, or 0 if there was no error.
         pub error_code: i16 [4..],
         /// The error message, or null if there was no error.
-        pub error_message: Option<String> [ignorable 4.., nullable 4..],
+        pub error_message: Option<String> [ignorable 4.., nullable 4.., default Some(Default::default())],
     }
 }
 

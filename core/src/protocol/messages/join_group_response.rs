@@ -24,7 +24,7 @@ kafka_struct! {
         /// The group protocol name.
         pub protocol_type: Option<String> [ignorable 7.., nullable 7..],
         /// The group protocol selected by the coordinator.
-        pub protocol_name: Option<String> [0.., nullable 7..],
+        pub protocol_name: Option<String> [0.., nullable 7.., default Some(Default::default())],
         /// The leader of the group.
         pub leader: String [0..],
         /// True if the leader must skip running the assignment.

@@ -30,7 +30,7 @@ kafka_struct! {
         /// The member ID to remove from the group.
         pub member_id: String [3..],
         /// The group instance ID to remove from the group.
-        pub group_instance_id: Option<String> [3.., nullable 3..],
+        pub group_instance_id: Option<String> [3.., nullable 3.., default Some(Default::default())],
         /// The error code, or 0 if there was no error.
         pub error_code: i16 [3..],
     }

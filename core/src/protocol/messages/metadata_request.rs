@@ -15,7 +15,7 @@ kafka_struct! {
     /// The Metadata request (API key 3).
     pub struct MetadataRequest {
         /// The topics to fetch metadata for.
-        pub topics: Option<Vec<MetadataRequestTopic>> [0.., nullable 1..],
+        pub topics: Option<Vec<MetadataRequestTopic>> [0.., nullable 1.., default Some(Default::default())],
         /// If this is true, the broker may auto-create topics that we requested which
         /// do not already exist, if it is configured to do so.
         pub allow_auto_topic_creation: bool [4.., default true],
@@ -32,7 +32,7 @@ kafka_struct! {
         /// The topic id.
         pub topic_id: Uuid [ignorable 10..],
         /// The topic name.
-        pub name: Option<String> [0.., nullable 10..],
+        pub name: Option<String> [0.., nullable 10.., default Some(Default::default())],
     }
 }
 

@@ -51,7 +51,7 @@ kafka_struct! {
         pub error_code: i16 [0..],
         /// The topic name. Null for non-existing topics queried by ID. This is never
         /// null when ErrorCode is zero. One of Name and TopicId is always populated.
-        pub name: Option<String> [0.., nullable 12..],
+        pub name: Option<String> [0.., nullable 12.., default Some(Default::default())],
         /// The topic id. Zero for non-existing topics queried by name. This is never
         /// zero when ErrorCode is zero. One of Name and TopicId is always populated.
         pub topic_id: Uuid [ignorable 10..],

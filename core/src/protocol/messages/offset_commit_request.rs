@@ -52,7 +52,7 @@ kafka_struct! {
         /// The timestamp of the commit.
         pub commit_timestamp: i64 [1..=1, default -1],
         /// Any associated metadata the client wants to keep.
-        pub committed_metadata: Option<String> [0.., nullable 0..],
+        pub committed_metadata: Option<String> [0.., nullable 0.., default Some(Default::default())],
     }
 }
 

@@ -18,7 +18,7 @@ kafka_struct! {
         pub group_id: String [0..=7],
         /// Each topic we would like to fetch offsets for, or null to fetch offsets for
         /// all topics.
-        pub topics: Option<Vec<OffsetFetchRequestTopic>> [0..=7, nullable 2..=7],
+        pub topics: Option<Vec<OffsetFetchRequestTopic>> [0..=7, nullable 2..=7, default Some(Default::default())],
         /// Each group we would like to fetch offsets for
         pub groups: Vec<OffsetFetchRequestGroup> [8..],
         /// Whether broker should hold on returning unstable offsets but set a retriable
@@ -50,7 +50,7 @@ kafka_struct! {
         pub member_epoch: i32 [ignorable 9.., default -1],
         /// Each topic we would like to fetch offsets for, or null to fetch offsets for
         /// all topics.
-        pub topics: Option<Vec<OffsetFetchRequestTopics>> [8.., nullable 8..],
+        pub topics: Option<Vec<OffsetFetchRequestTopics>> [8.., nullable 8.., default Some(Default::default())],
     }
 }
 

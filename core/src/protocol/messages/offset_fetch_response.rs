@@ -46,7 +46,7 @@ kafka_struct! {
         /// The leader epoch.
         pub committed_leader_epoch: i32 [ignorable 5..=7, default -1],
         /// The partition metadata.
-        pub metadata: Option<String> [0..=7, nullable 0..=7],
+        pub metadata: Option<String> [0..=7, nullable 0..=7, default Some(Default::default())],
         /// The error code, or 0 if there was no error.
         pub error_code: i16 [0..=7],
     }
@@ -84,7 +84,7 @@ kafka_struct! {
         /// The leader epoch.
         pub committed_leader_epoch: i32 [ignorable 8.., default -1],
         /// The partition metadata.
-        pub metadata: Option<String> [8.., nullable 8..],
+        pub metadata: Option<String> [8.., nullable 8.., default Some(Default::default())],
         /// The partition-level error code, or 0 if there was no error.
         pub error_code: i16 [8..],
     }

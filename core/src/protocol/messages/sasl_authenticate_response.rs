@@ -17,7 +17,7 @@ kafka_struct! {
         /// The error code, or 0 if there was no error.
         pub error_code: i16 [0..],
         /// The error message, or null if there was no error.
-        pub error_message: Option<String> [0.., nullable 0..],
+        pub error_message: Option<String> [0.., nullable 0.., default Some(Default::default())],
         /// The SASL authentication bytes from the server, as defined by the SASL
         /// mechanism.
         pub auth_bytes: Bytes [0..],
