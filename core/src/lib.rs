@@ -41,4 +41,13 @@ mod macros;
 
 #[macro_use]
 pub mod codec;
+pub mod backoff;
+pub mod config;
+pub mod conn;
+pub mod consumer;
+pub mod fetch;
+pub mod metadata;
 pub mod protocol;
+pub mod records;
+pub mod rng;
+pub mod time;

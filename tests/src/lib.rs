@@ -1,4 +1,12 @@
-//! kasio-sim: a deterministic simulated Kafka cluster for testing consumers.
+//! kasio-sim: test support for kasio and for applications built on it.
 //!
-//! **Not built yet.** This crate is a placeholder so that the workspace has its final
-//! shape; see the README's status table.
+//! - [`rig`]: starts and stops third-party brokers (librdkafka's mock cluster, the
+//!   tansu broker) and librdkafka producers, for end-to-end tests.
+//! - [`workload`]: the deterministic record workload those producers write, and a
+//!   checker for what a consumer read.
+//!
+//! **Not built yet:** the deterministic simulated cluster and the simulation harness
+//! (see the README's status table).
+
+pub mod rig;
+pub mod workload;

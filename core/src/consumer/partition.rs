@@ -1,0 +1,170 @@
+//! Per-partition state: where the application is (the position), where fetching is
+//! (the fetch offset, ahead of the position by what is buffered), what the broker
+//! last said about the log, and the buffered records themselves.
+
+use alloc::collections::VecDeque;
+
+use crate::backoff::Backoff;
+use crate::codec::Uuid;
+use crate::config::OffsetReset;
+use crate::metadata::BrokerId;
+use crate::records::{PartitionRecords, RecordError};
+use crate::time::Instant;
+
+use super::event::ResetReason;
+
+/// What a partition is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FetchState {
+    /// No position: find one with ListOffsets per `strategy`.
+    AwaitReset {
+        strategy: OffsetReset,
+        reason: ResetReason,
+    },
+    /// Position known but the leader changed: check it with OffsetForLeaderEpoch
+    /// before fetching (KIP-320).
+    AwaitValidation,
+    /// Fetching from `fetch_offset`.
+    Fetching,
+    /// Stopped until the application seeks (auto.offset.reset=none, or a
+    /// non-retriable error).
+    Failed,
+}
+
+/// Records fetched in one response for one partition, decoded lazily as the
+/// application polls.
+#[derive(Debug)]
+pub(crate) struct Chunk {
+    pub records: PartitionRecords,
+    /// Bytes of fetched data it holds (for the prefetch bound).
+    pub bytes: usize,
+    /// Records it holds at most (from the batch headers, for the prefetch bound).
+    pub record_estimate: usize,
+    /// The fetch offset right after this chunk.
+    pub end_offset: i64,
+    /// A batch that failed at the end of this chunk: reported when reached.
+    pub error: Option<RecordError>,
+}
+
+#[derive(Debug)]
+pub(crate) struct PartitionState {
+    pub topic_id: Uuid,
+    pub state: FetchState,
+    /// A ListOffsets or OffsetForLeaderEpoch for this partition is outstanding.
+    pub in_flight: bool,
+    pub backoff: Backoff,
+    /// The next offset to hand to the application.
+    pub position: i64,
+    /// The leader epoch of the last record handed out, if known.
+    pub position_epoch: Option<i32>,
+    /// The next offset to fetch (position + what is buffered).
+    pub fetch_offset: i64,
+    /// The leader epoch of the last fetched batch, if known.
+    pub fetch_epoch: Option<i32>,
+    /// The leader epoch metadata last gave for this partition.
+    pub leader_epoch: i32,
+    pub paused: bool,
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
+    pub log_start_offset: i64,
+    /// Fetch from this replica instead of the leader until the instant (KIP-392).
+    pub preferred_replica: Option<(BrokerId, Instant)>,
+    pub buffer: VecDeque<Chunk>,
+    pub buffered_bytes: usize,
+    pub buffered_records: usize,
+    /// An EOF event was sent for the current position.
+    pub eof_reported: bool,
+    /// A corrupt batch is buffered: fetching waits until the application reaches it.
+    pub error_pending: bool,
+}
+
+impl PartitionState {
+    pub fn new(strategy: OffsetReset, backoff: Backoff) -> Self {
+        Self {
+            topic_id: Uuid::ZERO,
+            state: FetchState::AwaitReset {
+                strategy,
+                reason: ResetReason::NoPosition,
+            },
+            in_flight: false,
+            backoff,
+            position: -1,
+            position_epoch: None,
+            fetch_offset: -1,
+            fetch_epoch: None,
+            leader_epoch: -1,
+            paused: false,
+            high_watermark: -1,
+            last_stable_offset: -1,
+            log_start_offset: -1,
+            preferred_replica: None,
+            buffer: VecDeque::new(),
+            buffered_bytes: 0,
+            buffered_records: 0,
+            eof_reported: false,
+            error_pending: false,
+        }
+    }
+
+    /// Moves position and fetch offset to `offset`, dropping what is buffered (it no
+    /// longer follows the position). A retry backoff in progress is forgotten.
+    pub fn seek(&mut self, offset: i64, epoch: Option<i32>) {
+        self.clear_buffer();
+        self.position = offset;
+        self.position_epoch = epoch;
+        self.fetch_offset = offset;
+        self.fetch_epoch = epoch;
+        self.state = FetchState::Fetching;
+        self.in_flight = false;
+        self.backoff.succeed();
+        self.eof_reported = false;
+    }
+
+    /// Needs a new position from ListOffsets.
+    pub fn request_reset(&mut self, strategy: OffsetReset, reason: ResetReason) {
+        self.clear_buffer();
+        self.state = FetchState::AwaitReset { strategy, reason };
+        self.in_flight = false;
+        self.backoff.succeed();
+    }
+
+    /// Restarts fetching from the position (buffered data is dropped), e.g. after the
+    /// leader changed and the fetched-ahead data must be checked again.
+    pub fn rewind_to_position(&mut self) {
+        self.clear_buffer();
+        self.fetch_offset = self.position;
+        self.fetch_epoch = self.position_epoch;
+    }
+
+    pub fn clear_buffer(&mut self) {
+        self.error_pending = false;
+        self.buffer.clear();
+        self.buffered_bytes = 0;
+        self.buffered_records = 0;
+    }
+
+    /// Whether a request of any kind is pending or backing off at `now`.
+    pub fn ready(&self, now: Instant) -> bool {
+        !self.in_flight && self.backoff.ready(now)
+    }
+
+    /// Whether to include the partition in the next fetch: a position, not paused,
+    /// not backing off, and room in its buffer.
+    pub fn fetchable(&self, now: Instant, max_records: usize) -> bool {
+        self.state == FetchState::Fetching
+            && !self.paused
+            && !self.error_pending
+            && self.backoff.ready(now)
+            && self.buffered_records < max_records
+    }
+
+    /// The end offset the application consumes up to: the last stable offset under
+    /// read_committed, else the high watermark.
+    pub fn end_offset(&self, read_committed: bool) -> i64 {
+        if read_committed && self.last_stable_offset >= 0 {
+            self.last_stable_offset
+        } else {
+            self.high_watermark
+        }
+    }
+}

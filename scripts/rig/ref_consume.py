@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""librdkafka's consumer as the reference peer: reads partitions 0..P-1 of a topic
+from the beginning up to their end (manual assignment) and prints one JSON line
+{"records": N, "seqs": [sorted seq header values]} so tests can compare what kasio
+read with what librdkafka reads from the same broker.
+
+    ref_consume.py --bootstrap B --topic T --partitions P [--isolation read_committed]
+                   [--timeout-s 60] [--set name=value ...]
+"""
+import argparse
+import json
+import sys
+import time
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--topic", required=True)
+    ap.add_argument("--partitions", type=int, required=True)
+    ap.add_argument("--isolation", default="read_uncommitted")
+    ap.add_argument("--timeout-s", type=float, default=60)
+    ap.add_argument("--set", action="append", default=[])
+    a = ap.parse_args()
+    conf = {
+        "bootstrap.servers": a.bootstrap,
+        "group.id": "kasio-ref",
+        "enable.auto.commit": False,
+        "isolation.level": a.isolation,
+        "enable.partition.eof": True,
+        "auto.offset.reset": "earliest",
+    }
+    for kv in a.set:
+        k, v = kv.split("=", 1)
+        conf[k] = v
+    c = Consumer(conf)
+    c.assign([TopicPartition(a.topic, p, 0) for p in range(a.partitions)])
+    at_eof = set()
+    seqs = []
+    deadline = time.time() + a.timeout_s
+    while len(at_eof) < a.partitions and time.time() < deadline:
+        m = c.poll(1.0)
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() == KafkaError._PARTITION_EOF:
+                at_eof.add(m.partition())
+                continue
+            print(json.dumps({"error": str(m.error())}))
+            sys.exit(1)
+        at_eof.discard(m.partition())
+        h = dict(m.headers() or [])
+        seqs.append(int(h["seq"]))
+    c.close()
+    if len(at_eof) < a.partitions:
+        print(json.dumps({"error": "timed out before the end of every partition"}))
+        sys.exit(1)
+    print(json.dumps({"records": len(seqs), "seqs": sorted(seqs)}))
+
+
+if __name__ == "__main__":
+    main()

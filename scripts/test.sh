@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every test of the project: the workspace's unit, integration, property and
+# doc tests. Tests that need third-party brokers start them through the rig installed
+# by scripts/setup-rig.sh (idempotent; quick when already installed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -x scripts/setup-rig.sh ] && [ "${KASIO_SKIP_RIG_SETUP:-0}" != 1 ]; then
+  scripts/setup-rig.sh
+fi
+
+cargo test --workspace --all-targets
+cargo test --workspace --doc

@@ -1,0 +1,290 @@
+//! Third-party brokers and producers for end-to-end tests, started through the
+//! project's scripts (`scripts/rig/`, installed by `scripts/setup-rig.sh`).
+//!
+//! Each broker runs as a child process that exits when its stdin closes, so a test
+//! that panics still takes its broker down ([`RigProcess`]'s `Drop` also kills it).
+//! A missing rig is a test failure with a message saying how to install it, never
+//! a silent skip.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use serde_json::{json, Value};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The rig's Python (with confluent-kafka).
+pub fn python() -> PathBuf {
+    let p = repo_root().join(".venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/setup-rig.sh (the README's test command does)",
+        p.display()
+    );
+    p
+}
+
+/// A rig script running as a child, with its JSON control channel.
+pub struct RigProcess {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    /// The first line the script printed (addresses, versions).
+    pub info: Value,
+    next_id: u64,
+}
+
+impl RigProcess {
+    /// Starts `scripts/rig/<script>` with `args` and waits for its first line.
+    pub fn start(script: &str, args: &[String]) -> Self {
+        let mut child = Command::new(python())
+            .arg(repo_root().join("scripts/rig").join(script))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {script}: {e}"));
+        let stdin = child.stdin.take();
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        stdout
+            .read_line(&mut line)
+            .unwrap_or_else(|e| panic!("{script}: {e}"));
+        let info: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{script} said {line:?}: {e}"));
+        Self {
+            child,
+            stdin,
+            stdout,
+            info,
+            next_id: 1,
+        }
+    }
+
+    /// The bootstrap servers the script reported.
+    pub fn bootstrap(&self) -> String {
+        self.info["bootstrap"]
+            .as_str()
+            .expect("bootstrap in the first line")
+            .to_string()
+    }
+
+    /// Sends one control command and returns its answer once it has taken effect.
+    pub fn command(&mut self, mut cmd: Value) -> Value {
+        cmd["id"] = json!(self.next_id);
+        self.next_id += 1;
+        let stdin = self.stdin.as_mut().expect("open");
+        writeln!(stdin, "{cmd}").expect("control channel");
+        stdin.flush().expect("control channel");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("control channel");
+        let answer: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("answer {line:?}: {e}"));
+        assert_eq!(answer["ok"], json!(true), "command {cmd} failed: {answer}");
+        answer
+    }
+}
+
+impl Drop for RigProcess {
+    fn drop(&mut self) {
+        // Closing stdin makes the script stop its broker and exit.
+        drop(self.stdin.take());
+        for _ in 0..50 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The tansu broker (memory storage) with some topics.
+pub struct Tansu(pub RigProcess);
+
+impl Tansu {
+    /// Starts tansu on a free port and creates `topics` (name, partitions).
+    pub fn start(topics: &[(&str, u32)]) -> Self {
+        let args = topics
+            .iter()
+            .flat_map(|(t, p)| ["--topic".to_string(), format!("{t}:{p}")])
+            .collect::<Vec<_>>();
+        Tansu(RigProcess::start("tansu.py", &args))
+    }
+
+    /// `host:port`.
+    pub fn bootstrap(&self) -> String {
+        self.0.bootstrap()
+    }
+}
+
+/// librdkafka's mock cluster, with fault injection.
+pub struct MockCluster(pub RigProcess);
+
+impl MockCluster {
+    /// Starts a cluster of `brokers` brokers with `topics` (name, partitions,
+    /// replication factor).
+    pub fn start(brokers: u32, topics: &[(&str, u32, u32)]) -> Self {
+        let mut args = vec!["--brokers".to_string(), brokers.to_string()];
+        for (t, p, rf) in topics {
+            args.push("--topic".into());
+            args.push(format!("{t}:{p}:{rf}"));
+        }
+        MockCluster(RigProcess::start("mock_cluster.py", &args))
+    }
+
+    /// Comma-separated bootstrap servers.
+    pub fn bootstrap(&self) -> String {
+        self.0.bootstrap()
+    }
+
+    /// Moves a partition's leadership to `broker`.
+    pub fn set_leader(&mut self, topic: &str, partition: i32, broker: i32) {
+        self.0.command(json!({"cmd": "partition_set_leader", "topic": topic, "partition": partition, "broker": broker}));
+    }
+
+    /// Sends any control command (see scripts/rig/README.md).
+    pub fn command(&mut self, cmd: Value) -> Value {
+        self.0.command(cmd)
+    }
+}
+
+/// What a produce run wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Produced {
+    /// Records sent.
+    pub produced: u64,
+    /// Records in committed transactions (all of them without transactions).
+    pub committed: u64,
+    /// Records in aborted transactions.
+    pub aborted: u64,
+}
+
+/// How to produce a workload (see [`crate::workload`] for the record contents).
+#[derive(Debug, Clone)]
+pub struct ProduceSpec<'a> {
+    /// Topic.
+    pub topic: &'a str,
+    /// Its partition count (record i goes to i % partitions).
+    pub partitions: u32,
+    /// How many records.
+    pub count: u64,
+    /// First sequence number.
+    pub start: u64,
+    /// librdkafka `compression.type`.
+    pub compression: &'a str,
+    /// Value size in bytes.
+    pub value_size: usize,
+    /// Records per transaction (0: no transactions).
+    pub txn_size: u64,
+}
+
+impl<'a> ProduceSpec<'a> {
+    /// `count` uncompressed records of 100 bytes into `topic`.
+    pub fn new(topic: &'a str, partitions: u32, count: u64) -> Self {
+        Self {
+            topic,
+            partitions,
+            count,
+            start: 0,
+            compression: "none",
+            value_size: 100,
+            txn_size: 0,
+        }
+    }
+}
+
+/// Produces with librdkafka (scripts/rig/produce.py) and waits for every delivery.
+pub fn produce(bootstrap: &str, spec: &ProduceSpec<'_>) -> Produced {
+    let out = Command::new(python())
+        .arg(repo_root().join("scripts/rig/produce.py"))
+        .args([
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            spec.topic,
+            "--compression",
+            spec.compression,
+        ])
+        .args([
+            "--partitions",
+            &spec.partitions.to_string(),
+            "--count",
+            &spec.count.to_string(),
+        ])
+        .args([
+            "--start",
+            &spec.start.to_string(),
+            "--value-size",
+            &spec.value_size.to_string(),
+        ])
+        .args(["--txn-size", &spec.txn_size.to_string()])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run produce.py");
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(line.trim())
+        .unwrap_or_else(|e| panic!("produce.py said {line:?}: {e}"));
+    assert!(
+        out.status.success() && v.get("error").is_none(),
+        "produce failed: {v}"
+    );
+    Produced {
+        produced: v["produced"].as_u64().unwrap(),
+        committed: v["committed"].as_u64().unwrap(),
+        aborted: v["aborted"].as_u64().unwrap(),
+    }
+}
+
+/// What librdkafka's consumer (the reference peer) reads from partitions
+/// `0..partitions` of `topic`, up to their ends: the `seq` numbers, sorted.
+pub fn reference_consume(
+    bootstrap: &str,
+    topic: &str,
+    partitions: u32,
+    extra: &[&str],
+) -> Vec<u64> {
+    let mut cmd = Command::new(python());
+    cmd.arg(repo_root().join("scripts/rig/ref_consume.py"))
+        .args([
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            topic,
+            "--partitions",
+            &partitions.to_string(),
+        ]);
+    for kv in extra {
+        if let Some(level) = kv.strip_prefix("isolation.level=") {
+            cmd.args(["--isolation", level]);
+        } else {
+            cmd.args(["--set", kv]);
+        }
+    }
+    let out = cmd
+        .stderr(Stdio::null())
+        .output()
+        .expect("run ref_consume.py");
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(line.trim())
+        .unwrap_or_else(|e| panic!("ref_consume.py said {line:?}: {e}"));
+    assert!(
+        out.status.success() && v.get("error").is_none(),
+        "reference consumer failed: {v}"
+    );
+    v["seqs"]
+        .as_array()
+        .expect("seqs")
+        .iter()
+        .map(|s| s.as_u64().expect("number"))
+        .collect()
+}
