@@ -3,58 +3,12 @@
 //! The brokers come from the project's rig (scripts/setup-rig.sh); a missing rig
 //! fails these tests with instructions.
 
-use std::time::{Duration, Instant};
+mod common;
 
-use kasio_core::config::Config;
-use kasio_core::consumer::{Event, TopicPartition};
+use common::consume;
+use kasio_core::consumer::Event;
 use kasio_sim::rig::{produce, reference_consume, MockCluster, ProduceSpec, Tansu};
-use kasio_sim::workload::{is_aborted, Checker};
-
-/// Consumes `topic` (all `partitions`) from the beginning until `expect` distinct
-/// records are read or `timeout` passes; `hook` runs after each poll with the count
-/// so far (fault injection mid-run).
-fn consume(
-    bootstrap: &str,
-    topic: &str,
-    partitions: i32,
-    expect: u64,
-    value_size: usize,
-    extra: &[(&str, &str)],
-    mut hook: impl FnMut(u64),
-) -> (Checker, Vec<Event>) {
-    let mut props = vec![
-        ("bootstrap.servers", bootstrap),
-        ("auto.offset.reset", "earliest"),
-    ];
-    props.extend_from_slice(extra);
-    let config = Config::from_pairs(props).expect("config");
-    let mut consumer = kasio_std::Consumer::with_seed(config, 7);
-    consumer
-        .core_mut()
-        .assign((0..partitions).map(|p| TopicPartition::new(topic, p)));
-    let mut checker = Checker::new(value_size);
-    let mut events = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while checker.distinct() < expect && Instant::now() < deadline {
-        let records = consumer.poll(Duration::from_millis(200));
-        for (tp, r) in records.iter() {
-            checker.check(tp, r);
-        }
-        while let Some(e) = consumer.next_event() {
-            events.push(e);
-        }
-        hook(checker.distinct());
-    }
-    // A little more polling: nothing beyond the expected records may arrive.
-    let settle = Instant::now() + Duration::from_millis(300);
-    while Instant::now() < settle {
-        for (tp, r) in consumer.poll(Duration::from_millis(100)).iter() {
-            checker.check(tp, r);
-        }
-    }
-    consumer.close(Duration::from_secs(5));
-    (checker, events)
-}
+use kasio_sim::workload::is_aborted;
 
 fn tansu_six_partitions(codec: &str) {
     let topic = format!("e2e-{codec}");
