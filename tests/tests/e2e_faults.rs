@@ -26,7 +26,11 @@ fn cluster() -> (MockCluster, String) {
 }
 
 /// Consumes everything, running `fault` once a third of the records are in.
-fn consume_with_fault(bootstrap: &str, extra: &[(&str, &str)], mut fault: impl FnMut()) -> Vec<Event> {
+fn consume_with_fault(
+    bootstrap: &str,
+    extra: &[(&str, &str)],
+    mut fault: impl FnMut(),
+) -> Vec<Event> {
     let mut fired = false;
     let (checker, events) = consume(bootstrap, TOPIC, 6, RECORDS, 100, extra, |n| {
         if !fired && n >= RECORDS / 3 {
@@ -40,7 +44,10 @@ fn consume_with_fault(bootstrap: &str, extra: &[(&str, &str)], mut fault: impl F
 }
 
 fn partition_errors(events: &[Event]) -> Vec<&Event> {
-    events.iter().filter(|e| matches!(e, Event::Error(ConsumerError::Partition { .. }))).collect()
+    events
+        .iter()
+        .filter(|e| matches!(e, Event::Error(ConsumerError::Partition { .. })))
+        .collect()
 }
 
 #[test]
@@ -96,14 +103,21 @@ fn slow_broker_500ms_rtt() {
 #[test]
 fn leader_moves_on_a_cluster_without_offset_for_leader_epoch() {
     let (mut cluster, bootstrap) = cluster();
-    cluster.command(json!({"cmd": "set_apiversion", "api": "OffsetForLeaderEpoch", "min": -1, "max": -1}));
+    cluster.command(
+        json!({"cmd": "set_apiversion", "api": "OffsetForLeaderEpoch", "min": -1, "max": -1}),
+    );
     let events = consume_with_fault(&bootstrap, &[], || {
         for p in 0..6 {
             cluster.set_leader(TOPIC, p, (p + 1) % 3 + 1);
         }
     });
     assert!(partition_errors(&events).is_empty(), "{events:?}");
-    assert!(!events.iter().any(|e| matches!(e, Event::LogTruncation { .. })), "{events:?}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::LogTruncation { .. })),
+        "{events:?}"
+    );
 }
 
 /// KIP-392: with `client.rack` set, the mock's leader sends kasio to a follower

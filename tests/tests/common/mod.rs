@@ -52,4 +52,3 @@ pub fn consume(
     consumer.close(Duration::from_secs(5));
     (checker, events)
 }
-
