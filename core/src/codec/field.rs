@@ -280,13 +280,19 @@ impl Nullable for String {
     }
 }
 
+/// Smallest encoding of a bytes or array field: a compact length is one byte, a
+/// classic one an `int32`.
+fn wide_prefix_size(cx: Cx<'_>) -> usize {
+    if cx.flexible {
+        1
+    } else {
+        4
+    }
+}
+
 impl Field for Bytes {
     fn min_size(cx: Cx<'_>) -> usize {
-        if cx.flexible {
-            1
-        } else {
-            4
-        }
+        wide_prefix_size(cx)
     }
     fn put(&self, cx: Cx<'_>, buf: &mut BytesMut) -> Result<(), EncodeError> {
         if self.len() >= i32::MAX as usize {
@@ -329,11 +335,7 @@ impl Nullable for Bytes {
 
 impl<T: Field> Field for Vec<T> {
     fn min_size(cx: Cx<'_>) -> usize {
-        if cx.flexible {
-            1
-        } else {
-            4
-        }
+        wide_prefix_size(cx)
     }
     fn put(&self, cx: Cx<'_>, buf: &mut BytesMut) -> Result<(), EncodeError> {
         if self.len() >= i32::MAX as usize {
