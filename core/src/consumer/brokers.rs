@@ -157,20 +157,21 @@ impl Brokers {
     }
 
     /// A broker to send a cluster-wide request (Metadata) to: a ready connection
-    /// with the fewest requests in flight, else one to connect to. Real brokers are
-    /// preferred to bootstrap placeholders once known; ties are broken at random so
-    /// that consumers spread out.
-    pub fn least_loaded(
-        &self,
-        now: Instant,
-        rng: &mut Rng,
-    ) -> (Option<BrokerId>, Option<BrokerId>) {
-        let ready = self
-            .conns
+    /// with the fewest requests in flight, real brokers before bootstrap
+    /// placeholders.
+    pub fn least_loaded(&self) -> Option<BrokerId> {
+        self.conns
             .values()
             .filter(|(_, c)| c.is_ready())
             .min_by_key(|(b, c)| (c.in_flight(), b.is_bootstrap()))
-            .map(|(b, _)| *b);
+            .map(|(b, _)| *b)
+    }
+
+    /// A broker to connect to when none is ready: real brokers are preferred to
+    /// bootstrap placeholders once known; ties are broken at random so that
+    /// consumers spread out. Draws randomness only when there is a choice, so that
+    /// asking without connecting (a spurious wake-up) does not change later choices.
+    pub fn pick_to_connect(&self, now: Instant, rng: &mut Rng) -> Option<BrokerId> {
         let candidates: Vec<BrokerId> = self
             .nodes
             .iter()
@@ -183,9 +184,7 @@ impl Brokers {
             .filter(|b| !b.is_bootstrap())
             .collect();
         let pool = if real.is_empty() { &candidates } else { &real };
-        let to_connect = (!pool.is_empty())
-            .then(|| pool[rng.range_inclusive(0, pool.len() as u64 - 1) as usize]);
-        (ready, to_connect)
+        (!pool.is_empty()).then(|| pool[rng.range_inclusive(0, pool.len() as u64 - 1) as usize])
     }
 
     /// Whether any connection is being set up (so a new one need not be started yet).

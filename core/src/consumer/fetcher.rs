@@ -416,9 +416,13 @@ impl Consumer {
         let mut last_epoch = None;
         let mut record_estimate = 0usize;
         let mut error = None;
-        for batch in batches(records.clone(), decode) {
+        // The bytes of the batches before a failing one: the only ones handed on.
+        let mut good_len = 0;
+        let mut walk = batches(records.clone(), decode);
+        while let Some(batch) = walk.next() {
             match batch {
                 Ok(b) => {
+                    good_len = records.len() - walk.remaining_bytes();
                     let h = b.header();
                     end_offset = end_offset.max(h.next_offset());
                     if h.magic >= 2 && h.partition_leader_epoch >= 0 {
@@ -432,6 +436,12 @@ impl Consumer {
                 }
             }
         }
+        // Without CRC checks the reader would decode a corrupt batch as records.
+        let records = if error.is_some() {
+            records.slice(..good_len)
+        } else {
+            records
+        };
         if end_offset == s.fetch_offset && error.is_none() {
             // Only a partial batch came back; the next fetch (in the broker's rotated
             // partition order) brings it whole.

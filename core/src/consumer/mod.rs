@@ -714,7 +714,6 @@ impl Consumer {
     fn on_metadata(&mut self, resp: &MetadataResponse) {
         self.meta.last_success = Some(self.now);
         self.meta.needed = false;
-        self.meta.backoff.succeed();
         let changes = self.metadata.apply(resp);
         self.brokers.update(&self.metadata);
         for t in &resp.topics {
@@ -732,6 +731,17 @@ impl Consumer {
         }
         for change in changes {
             self.on_leader_change(&change.topic, change.partition, change.leader_epoch);
+        }
+        // An answer that leaves an assigned partition without a leader (or its topic
+        // in error) keeps the backoff set when the request went out, so the retry
+        // waits `retry.backoff.ms` (growing) instead of following at once.
+        let incomplete = self.meta.needed
+            || self
+                .partitions
+                .iter()
+                .any(|(t, ps)| ps.keys().any(|p| self.leader_of(t, *p).is_none()));
+        if !incomplete {
+            self.meta.backoff.succeed();
         }
         // Topic IDs follow the metadata (Fetch v13+ is keyed by them).
         for (topic, ps) in self.partitions.iter_mut() {
@@ -793,10 +803,9 @@ impl Consumer {
         if !self.meta_wanted() || self.meta.in_flight || !self.meta.backoff.ready(self.now) {
             return;
         }
-        let (ready, to_connect) = self.brokers.least_loaded(self.now, &mut self.rng);
-        let Some(broker) = ready else {
+        let Some(broker) = self.brokers.least_loaded() else {
             if !self.brokers.any_pending() {
-                if let Some(b) = to_connect {
+                if let Some(b) = self.brokers.pick_to_connect(self.now, &mut self.rng) {
                     self.brokers.connect(b, self.now, &mut self.events);
                 }
             }
