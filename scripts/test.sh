@@ -9,5 +9,12 @@ if [ -x scripts/setup-rig.sh ] && [ "${KASIO_SKIP_RIG_SETUP:-0}" != 1 ]; then
   scripts/setup-rig.sh
 fi
 
-cargo test --workspace --all-targets
-cargo test --workspace --doc
+# Each end-to-end test leaves its interop-matrix row in target/interop when it passes.
+rm -rf target/interop
+status=0
+cargo test --workspace --all-targets || status=$?
+if [ "$status" -eq 0 ]; then
+  cargo test --workspace --doc || status=$?
+fi
+python3 scripts/interop-matrix.py
+exit "$status"

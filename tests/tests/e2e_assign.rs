@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::consume;
+use common::{consume, report};
 use kasio_core::consumer::Event;
 use kasio_sim::rig::{produce, reference_consume, MockCluster, ProduceSpec, Tansu};
 use kasio_sim::workload::is_aborted;
@@ -32,6 +32,7 @@ fn tansu_six_partitions(codec: &str) {
         .filter(|e| matches!(e, Event::Error(_)))
         .collect();
     assert!(errors.is_empty(), "errors: {errors:?}");
+    report(&format!("assign/{codec}"), "tansu", 100_000);
 }
 
 #[test]
@@ -67,6 +68,7 @@ fn tansu_gzip_and_snappy() {
             |_| {},
         );
         checker.assert_complete(0, 5_000, 0);
+        report(&format!("assign/{codec}"), "tansu", 5_000);
     }
 }
 
@@ -111,6 +113,7 @@ fn mock_cluster_three_brokers_leader_moves_mid_run() {
         })
         .collect();
     assert!(errors.is_empty(), "partition errors: {errors:?}");
+    report("fault/leader-moved", "librdkafka-mock", 30_000);
 }
 
 /// read_committed over committed and aborted transactions.
@@ -166,6 +169,11 @@ fn mock_cluster_transactions_match_the_reference_consumer() {
         assert!(
             !events.iter().any(|e| matches!(e, Event::Error(_))),
             "{isolation}: {events:?}"
+        );
+        report(
+            &format!("txn/{isolation}"),
+            "librdkafka-mock",
+            reference.len() as u64,
         );
     }
 }

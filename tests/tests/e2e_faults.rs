@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::consume;
+use common::{consume, report};
 use kasio_core::consumer::{ConsumerError, Event};
 use kasio_sim::rig::{produce, MockCluster, ProduceSpec};
 use serde_json::json;
@@ -59,6 +59,7 @@ fn broker_down_then_up() {
         cluster.command(json!({"cmd": "broker_set_up", "broker": 2}));
     });
     assert!(partition_errors(&events).is_empty(), "{events:?}");
+    report("fault/broker-down-up", "librdkafka-mock", RECORDS);
 }
 
 #[test]
@@ -72,6 +73,7 @@ fn injected_fetch_errors() {
         }));
     });
     assert!(partition_errors(&events).is_empty(), "{events:?}");
+    report("fault/fetch-errors", "librdkafka-mock", RECORDS);
 }
 
 #[test]
@@ -87,6 +89,7 @@ fn injected_partition_fetch_errors() {
         }
     });
     assert!(partition_errors(&events).is_empty(), "{events:?}");
+    report("fault/partition-fetch-errors", "librdkafka-mock", RECORDS);
 }
 
 #[test]
@@ -96,6 +99,7 @@ fn slow_broker_500ms_rtt() {
         cluster.command(json!({"cmd": "broker_set_rtt", "broker": -1, "rtt_ms": 500}));
     });
     assert!(partition_errors(&events).is_empty(), "{events:?}");
+    report("fault/rtt-500ms", "librdkafka-mock", RECORDS);
 }
 
 /// A broker that does not offer OffsetForLeaderEpoch (as tansu): after a leader move
@@ -118,6 +122,11 @@ fn leader_moves_on_a_cluster_without_offset_for_leader_epoch() {
             .any(|e| matches!(e, Event::LogTruncation { .. })),
         "{events:?}"
     );
+    report(
+        "fault/no-offset-for-leader-epoch",
+        "librdkafka-mock",
+        RECORDS,
+    );
 }
 
 /// KIP-392: with `client.rack` set, the mock's leader sends kasio to a follower
@@ -138,4 +147,5 @@ fn follower_fetching() {
         }
     });
     assert!(partition_errors(&events).is_empty(), "{events:?}");
+    report("fault/follower-fetching", "librdkafka-mock", RECORDS);
 }

@@ -52,3 +52,14 @@ pub fn consume(
     consumer.close(Duration::from_secs(5));
     (checker, events)
 }
+
+/// Records that interop-matrix row `row` passed against `broker` with `records`
+/// records checked; `scripts/interop-matrix.py` turns these into the README's matrix.
+/// Call it last in a test, after every assertion.
+pub fn report(row: &str, broker: &str, records: u64) {
+    let dir = kasio_sim::rig::repo_root().join("target/interop");
+    std::fs::create_dir_all(&dir).expect("target/interop");
+    let file = dir.join(format!("{}.json", row.replace('/', "__")));
+    let body = serde_json::json!({"row": row, "broker": broker, "driver": "kasio-std", "records": records});
+    std::fs::write(file, body.to_string()).expect("write interop result");
+}
