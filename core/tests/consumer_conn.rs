@@ -7,7 +7,7 @@ use kasio_core::codec::DecodeErrorKind;
 use kasio_core::conn::ConnError;
 use kasio_core::consumer::{ConsumerError, Event};
 use kasio_core::protocol::messages::{
-    ApiVersionsRequest, ApiVersionsResponse, FetchRequest, MetadataRequest,
+    ApiVersionsRequest, ApiVersionsResponse, FetchRequest, ListOffsetsRequest, MetadataRequest,
 };
 use kasio_core::protocol::{ApiKey, ErrorCode};
 use support::*;
@@ -359,4 +359,21 @@ fn topic_without_an_id_is_fetched_by_name() {
     assert_eq!(f.body.topics[0].topic, "t");
     h.respond(&f, &fetch_resp(4, vec![pdata_with(0, 1, batch(0, 1, 5))]));
     assert_eq!(summarize(&h.poll()), [(0, 0)]);
+}
+
+/// `max.in.flight.requests.per.connection` bounds what is outstanding on one
+/// connection: with 1, a ListOffsets waits for the long-poll Fetch to come back.
+#[test]
+fn in_flight_requests_are_bounded_per_connection() {
+    let mut h = Harness::new(&[("max.in.flight.requests.per.connection", "1")], 1, 1);
+    let f = h.start(&[0], 0);
+    h.c.seek_to_end(&[tp(0)]).unwrap();
+    h.drain();
+    assert!(
+        h.try_next(1).is_none(),
+        "nothing else may go out while the fetch is in flight"
+    );
+    h.respond(&f, &fetch_resp(7, vec![]));
+    let lo = h.expect::<ListOffsetsRequest>(1);
+    assert_eq!(list_parts(&lo.body), [(0, -1)]);
 }

@@ -553,3 +553,26 @@ fn partition_added_to_an_open_session_is_sent_incrementally() {
     assert_eq!(fetch_parts(&f.body), [(1, 30)]);
     assert_eq!(h.c.assignment(), [tp(0), tp(1)]);
 }
+
+/// A reset answered after the application reset again (same strategy) is stale:
+/// only the answer to the latest request sets the position.
+#[test]
+fn stale_list_offsets_answer_after_a_new_seek_is_ignored() {
+    let mut h = Harness::new(&[], 1, 1);
+    let f = h.start(&[0], 0);
+    h.c.seek_to_end(&[tp(0)]).unwrap();
+    h.drain();
+    h.respond(&f, &fetch_resp(7, vec![]));
+    let first = h.expect::<ListOffsetsRequest>(1);
+    h.c.seek_to_end(&[tp(0)]).unwrap();
+    h.drain();
+    let second = h.expect::<ListOffsetsRequest>(1);
+    assert_eq!(list_parts(&second.body), [(0, -1)]);
+    h.respond(&first, &list_offsets(&[(0, 50)]));
+    assert!(h.take_events().is_empty(), "the stale answer set nothing");
+    assert_eq!(h.c.position(&tp(0)), Ok(None));
+    h.respond(&second, &list_offsets(&[(0, 60)]));
+    assert_eq!(h.c.position(&tp(0)), Ok(Some(60)));
+    let f = h.expect::<FetchRequest>(1);
+    assert_eq!(fetch_parts(&f.body), [(0, 60)]);
+}

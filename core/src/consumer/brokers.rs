@@ -29,6 +29,7 @@ pub(crate) struct Brokers {
     nodes: BTreeMap<BrokerId, Node>,
     conns: BTreeMap<ConnId, (BrokerId, Connection<Purpose>)>,
     next_conn: u64,
+    max_in_flight: usize,
     settings: ConnSettings,
     setup_timeout: Duration,
     reconnect_backoff: (Duration, Duration),
@@ -55,6 +56,7 @@ impl Brokers {
             nodes,
             conns: BTreeMap::new(),
             next_conn: 1,
+            max_in_flight: config.max_in_flight_requests_per_connection.max(1) as usize,
             settings: ConnSettings {
                 client_id: Some(config.client_id.clone()),
                 max_frame: config.receive_message_max_bytes as usize,
@@ -84,11 +86,17 @@ impl Brokers {
         }
     }
 
-    /// The ready connection to `broker`, if there is one.
+    /// The connection to `broker` if it can take a request now: negotiated, and
+    /// fewer than `max.in.flight.requests.per.connection` requests outstanding.
     pub fn ready(&mut self, broker: BrokerId) -> Option<(ConnId, &mut Connection<Purpose>)> {
         let id = self.nodes.get(&broker)?.conn?;
         let (_, conn) = self.conns.get_mut(&id)?;
-        conn.is_ready().then_some((id, conn))
+        (conn.is_ready() && conn.in_flight() < self.max_in_flight).then_some((id, conn))
+    }
+
+    /// The connection to `broker`, in whatever state.
+    pub fn conn_of(&self, broker: BrokerId) -> Option<ConnId> {
+        self.nodes.get(&broker)?.conn
     }
 
     /// The connection `id`, ready or not.

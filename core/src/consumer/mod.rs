@@ -641,28 +641,31 @@ impl Consumer {
             }
             Purpose::CloseSession => {}
             Purpose::Reset { partitions } => {
-                for (key, _, _) in partitions {
-                    self.retry_later(&key);
+                for (key, _, _, generation) in partitions {
+                    self.retry_later(&key, generation);
                 }
             }
             Purpose::Validate { partitions } => {
-                for (key, _) in partitions {
-                    self.retry_later(&key);
+                for (key, _, generation) in partitions {
+                    self.retry_later(&key, generation);
                 }
             }
             Purpose::Times { query, partitions } => self.times_lost(query, partitions),
         }
     }
 
-    /// A partition's request failed: try again after its backoff.
-    fn retry_later(&mut self, key: &PartKey) {
+    /// A partition's request failed: try again after its backoff, unless the
+    /// partition has moved on (sought, reset) since the request went out.
+    fn retry_later(&mut self, key: &PartKey, generation: u32) {
         let now = self.now;
         let Self {
             partitions, rng, ..
         } = self;
         if let Some(s) = partitions.get_mut(&key.0).and_then(|t| t.get_mut(&key.1)) {
-            s.in_flight = false;
-            s.backoff.fail(now, rng);
+            if s.generation == generation {
+                s.in_flight = false;
+                s.backoff.fail(now, rng);
+            }
         }
     }
 
@@ -706,7 +709,7 @@ impl Consumer {
             broker.0,
             api
         );
-        if let Some((conn, _)) = self.brokers.ready(broker) {
+        if let Some(conn) = self.brokers.conn_of(broker) {
             self.drop_connection(conn, ConnError::Decode(error), true);
         }
     }

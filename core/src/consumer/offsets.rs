@@ -50,6 +50,15 @@ fn is_leadership_error(code: ErrorCode) -> bool {
     )
 }
 
+/// One partition of a reset ListOffsets.
+struct ResetRequest {
+    key: PartKey,
+    strategy: OffsetReset,
+    reason: ResetReason,
+    leader_epoch: i32,
+    generation: u32,
+}
+
 /// An `offsets_for_times` query in progress.
 #[derive(Debug)]
 pub(crate) struct TimesQuery {
@@ -108,8 +117,7 @@ impl Consumer {
     /// Sends ListOffsets for partitions waiting for a reset, grouped by leader.
     pub(super) fn send_resets(&mut self) {
         let now = self.now;
-        let mut by_leader: BTreeMap<BrokerId, Vec<(PartKey, OffsetReset, ResetReason, i32)>> =
-            BTreeMap::new();
+        let mut by_leader: BTreeMap<BrokerId, Vec<ResetRequest>> = BTreeMap::new();
         let mut failed = Vec::new();
         for (topic, ps) in &self.partitions {
             for (&p, s) in ps {
@@ -124,12 +132,13 @@ impl Consumer {
                     continue;
                 }
                 match self.leader_of(topic, p) {
-                    Some(leader) => by_leader.entry(leader).or_default().push((
-                        (topic.clone(), p),
+                    Some(leader) => by_leader.entry(leader).or_default().push(ResetRequest {
+                        key: (topic.clone(), p),
                         strategy,
                         reason,
-                        s.leader_epoch,
-                    )),
+                        leader_epoch: s.leader_epoch,
+                        generation: s.generation,
+                    }),
                     None => self.meta.needed = true,
                 }
             }
@@ -163,26 +172,26 @@ impl Consumer {
                     }));
                 continue;
             };
-            let req = self.list_offsets_request(parts.iter().map(|(k, strategy, _, epoch)| {
-                let ts = if *strategy == OffsetReset::Earliest {
+            let req = self.list_offsets_request(parts.iter().map(|r| {
+                let ts = if r.strategy == OffsetReset::Earliest {
                     EARLIEST
                 } else {
                     LATEST
                 };
-                (k, ts, *epoch)
+                (&r.key, ts, r.leader_epoch)
             }));
             let purpose = Purpose::Reset {
                 partitions: parts
                     .iter()
-                    .map(|(k, s, r, _)| (k.clone(), *s, *r))
+                    .map(|r| (r.key.clone(), r.strategy, r.reason, r.generation))
                     .collect(),
             };
             let Some((_, conn)) = self.brokers.ready(leader) else {
                 continue;
             };
             if conn.send(&req, version, purpose, now).is_ok() {
-                for (k, ..) in &parts {
-                    if let Some(s) = self.state_mut(k) {
+                for r in &parts {
+                    if let Some(s) = self.state_mut(&r.key) {
                         s.in_flight = true;
                     }
                 }
@@ -225,14 +234,14 @@ impl Consumer {
         &mut self,
         broker: BrokerId,
         version: i16,
-        partitions: Vec<(PartKey, OffsetReset, ResetReason)>,
+        partitions: Vec<(PartKey, OffsetReset, ResetReason, u32)>,
         body: Bytes,
     ) {
         let resp = match ListOffsetsResponse::decode(version, &body) {
             Ok(r) => r,
             Err(e) => {
-                for (k, ..) in &partitions {
-                    self.retry_later(k);
+                for (k, _, _, generation) in &partitions {
+                    self.retry_later(k, *generation);
                 }
                 self.protocol_error(broker, ApiKey::ListOffsets, e);
                 return;
@@ -242,22 +251,21 @@ impl Consumer {
         for t in &resp.topics {
             for p in &t.partitions {
                 let key = (t.name.clone(), p.partition_index);
-                let Some((_, strategy, reason)) = partitions.iter().find(|(k, ..)| *k == key)
+                let Some((_, _, reason, generation)) = partitions.iter().find(|(k, ..)| *k == key)
                 else {
                     continue;
                 };
                 answered.insert(key.clone());
-                let (strategy, reason) = (*strategy, *reason);
+                let (reason, generation) = (*reason, *generation);
                 let code = ErrorCode::from_code(p.error_code);
                 let Some(s) = self.state_mut(&key) else {
                     continue;
                 };
-                s.in_flight = false;
-                // The application may have sought meanwhile.
-                if !matches!(s.state, FetchState::AwaitReset { strategy: now_strategy, .. } if now_strategy == strategy)
-                {
+                // The application may have sought (or reset again) meanwhile.
+                if s.generation != generation {
                     continue;
                 }
+                s.in_flight = false;
                 match code {
                     ErrorCode::None if p.offset >= 0 => {
                         let epoch = (p.leader_epoch >= 0).then_some(p.leader_epoch);
@@ -269,10 +277,10 @@ impl Consumer {
                             reason,
                         });
                     }
-                    ErrorCode::None => self.retry_later(&key),
+                    ErrorCode::None => self.retry_later(&key, generation),
                     code if is_leadership_error(code) || code.is_retriable() => {
                         self.meta.needed |= is_leadership_error(code);
-                        self.retry_later(&key);
+                        self.retry_later(&key, generation);
                     }
                     code => {
                         s.state = FetchState::Failed;
@@ -284,9 +292,9 @@ impl Consumer {
             }
         }
         // Partitions the broker left out are asked again.
-        for (k, ..) in &partitions {
+        for (k, _, _, generation) in &partitions {
             if !answered.contains(k) {
-                self.retry_later(k);
+                self.retry_later(k, *generation);
             }
         }
     }
@@ -296,7 +304,7 @@ impl Consumer {
     /// a version without the current leader epoch) is trusted: validation is skipped.
     pub(super) fn send_validations(&mut self) {
         let now = self.now;
-        let mut by_leader: BTreeMap<BrokerId, Vec<(PartKey, i64, i32, i32)>> = BTreeMap::new();
+        let mut by_leader: BTreeMap<BrokerId, Vec<(PartKey, i64, i32, i32, u32)>> = BTreeMap::new();
         for (topic, ps) in &self.partitions {
             for (&p, s) in ps {
                 if s.state != FetchState::AwaitValidation || !s.ready(now) {
@@ -308,6 +316,7 @@ impl Consumer {
                         s.position,
                         s.position_epoch.unwrap_or(-1),
                         s.leader_epoch,
+                        s.generation,
                     )),
                     None => self.meta.needed = true,
                 }
@@ -331,7 +340,7 @@ impl Consumer {
                 continue;
             };
             let mut topics: Vec<OffsetForLeaderTopic> = Vec::new();
-            for ((topic, partition), _, epoch, current) in &parts {
+            for ((topic, partition), _, epoch, current, _) in &parts {
                 if topics.last().is_none_or(|t| &t.topic != topic) {
                     topics.push(OffsetForLeaderTopic {
                         topic: topic.clone(),
@@ -353,7 +362,10 @@ impl Consumer {
                 topics,
             };
             let purpose = Purpose::Validate {
-                partitions: parts.iter().map(|(k, pos, ..)| (k.clone(), *pos)).collect(),
+                partitions: parts
+                    .iter()
+                    .map(|(k, pos, _, _, generation)| (k.clone(), *pos, *generation))
+                    .collect(),
             };
             let Some((_, conn)) = self.brokers.ready(leader) else {
                 continue;
@@ -371,14 +383,14 @@ impl Consumer {
     pub(super) fn on_validate_response(
         &mut self,
         version: i16,
-        partitions: Vec<(PartKey, i64)>,
+        partitions: Vec<(PartKey, i64, u32)>,
         body: Bytes,
     ) {
         let resp = match OffsetForLeaderEpochResponse::decode(version, &body) {
             Ok(r) => r,
             Err(_) => {
-                for (k, _) in &partitions {
-                    self.retry_later(k);
+                for (k, _, generation) in &partitions {
+                    self.retry_later(k, *generation);
                 }
                 return;
             }
@@ -387,16 +399,20 @@ impl Consumer {
         for t in &resp.topics {
             for p in &t.partitions {
                 let key = (t.topic.clone(), p.partition);
-                let Some((_, position)) = partitions.iter().find(|(k, _)| *k == key) else {
+                let Some((_, position, generation)) = partitions.iter().find(|(k, ..)| *k == key)
+                else {
                     continue;
                 };
                 answered.insert(key.clone());
-                let position = *position;
+                let (position, generation) = (*position, *generation);
                 let Some(s) = self.state_mut(&key) else {
                     continue;
                 };
+                if s.generation != generation {
+                    continue;
+                }
                 s.in_flight = false;
-                if s.state != FetchState::AwaitValidation || s.position != position {
+                if s.state != FetchState::AwaitValidation {
                     continue;
                 }
                 match ErrorCode::from_code(p.error_code) {
@@ -406,14 +422,14 @@ impl Consumer {
                     ErrorCode::UnsupportedVersion => s.state = FetchState::Fetching,
                     code => {
                         self.meta.needed |= is_leadership_error(code);
-                        self.retry_later(&key);
+                        self.retry_later(&key, generation);
                     }
                 }
             }
         }
-        for (k, _) in &partitions {
+        for (k, _, generation) in &partitions {
             if !answered.contains(k) {
-                self.retry_later(k);
+                self.retry_later(k, *generation);
             }
         }
     }

@@ -52,6 +52,9 @@ pub(crate) struct PartitionState {
     pub state: FetchState,
     /// A ListOffsets or OffsetForLeaderEpoch for this partition is outstanding.
     pub in_flight: bool,
+    /// Bumped whenever the position is set or dropped: a ListOffsets or
+    /// OffsetForLeaderEpoch answer sent for an older generation is stale.
+    pub generation: u32,
     pub backoff: Backoff,
     /// The next offset to hand to the application.
     pub position: i64,
@@ -87,6 +90,7 @@ impl PartitionState {
                 reason: ResetReason::NoPosition,
             },
             in_flight: false,
+            generation: 0,
             backoff,
             position: -1,
             position_epoch: None,
@@ -109,6 +113,7 @@ impl PartitionState {
     /// Moves position and fetch offset to `offset`, dropping what is buffered (it no
     /// longer follows the position). A retry backoff in progress is forgotten.
     pub fn seek(&mut self, offset: i64, epoch: Option<i32>) {
+        self.generation = self.generation.wrapping_add(1);
         self.clear_buffer();
         self.position = offset;
         self.position_epoch = epoch;
@@ -122,6 +127,7 @@ impl PartitionState {
 
     /// Needs a new position from ListOffsets.
     pub fn request_reset(&mut self, strategy: OffsetReset, reason: ResetReason) {
+        self.generation = self.generation.wrapping_add(1);
         self.clear_buffer();
         self.state = FetchState::AwaitReset { strategy, reason };
         self.in_flight = false;
@@ -131,6 +137,7 @@ impl PartitionState {
     /// Restarts fetching from the position (buffered data is dropped), e.g. after the
     /// leader changed and the fetched-ahead data must be checked again.
     pub fn rewind_to_position(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
         self.clear_buffer();
         self.fetch_offset = self.position;
         self.fetch_epoch = self.position_epoch;

@@ -22,8 +22,9 @@ pub(crate) enum Purpose {
     /// Closing a fetch session.
     CloseSession,
     /// ListOffsets for position resets.
+    /// With each partition: the strategy, why, and the partition's generation.
     Reset {
-        partitions: Vec<(PartKey, OffsetReset, ResetReason)>,
+        partitions: Vec<(PartKey, OffsetReset, ResetReason, u32)>,
     },
     /// ListOffsets for an `offsets_for_times` query.
     Times {
@@ -31,5 +32,8 @@ pub(crate) enum Purpose {
         partitions: Vec<PartKey>,
     },
     /// OffsetForLeaderEpoch validating positions: the position each was checked at.
-    Validate { partitions: Vec<(PartKey, i64)> },
+    /// With each partition: the position checked and the partition's generation.
+    Validate {
+        partitions: Vec<(PartKey, i64, u32)>,
+    },
 }
