@@ -59,6 +59,17 @@ struct ResetRequest {
     generation: u32,
 }
 
+/// One partition of an OffsetForLeaderEpoch validation.
+struct ValidateRequest {
+    key: PartKey,
+    position: i64,
+    /// The epoch of the last consumed record: the one to check.
+    position_epoch: i32,
+    /// The current leader epoch, which fences stale leaders.
+    leader_epoch: i32,
+    generation: u32,
+}
+
 /// An `offsets_for_times` query in progress.
 #[derive(Debug)]
 pub(crate) struct TimesQuery {
@@ -304,20 +315,20 @@ impl Consumer {
     /// a version without the current leader epoch) is trusted: validation is skipped.
     pub(super) fn send_validations(&mut self) {
         let now = self.now;
-        let mut by_leader: BTreeMap<BrokerId, Vec<(PartKey, i64, i32, i32, u32)>> = BTreeMap::new();
+        let mut by_leader: BTreeMap<BrokerId, Vec<ValidateRequest>> = BTreeMap::new();
         for (topic, ps) in &self.partitions {
             for (&p, s) in ps {
                 if s.state != FetchState::AwaitValidation || !s.ready(now) {
                     continue;
                 }
                 match self.leader_of(topic, p) {
-                    Some(leader) => by_leader.entry(leader).or_default().push((
-                        (topic.clone(), p),
-                        s.position,
-                        s.position_epoch.unwrap_or(-1),
-                        s.leader_epoch,
-                        s.generation,
-                    )),
+                    Some(leader) => by_leader.entry(leader).or_default().push(ValidateRequest {
+                        key: (topic.clone(), p),
+                        position: s.position,
+                        position_epoch: s.position_epoch.unwrap_or(-1),
+                        leader_epoch: s.leader_epoch,
+                        generation: s.generation,
+                    }),
                     None => self.meta.needed = true,
                 }
             }
@@ -332,15 +343,16 @@ impl Consumer {
                 .version(ApiKey::OffsetForLeaderEpoch)
                 .filter(|v| *v >= FIRST_VALIDATION_VERSION);
             let Some(version) = version else {
-                for (k, ..) in &parts {
-                    if let Some(s) = self.state_mut(k) {
+                for r in &parts {
+                    if let Some(s) = self.state_mut(&r.key) {
                         s.state = FetchState::Fetching;
                     }
                 }
                 continue;
             };
             let mut topics: Vec<OffsetForLeaderTopic> = Vec::new();
-            for ((topic, partition), _, epoch, current, _) in &parts {
+            for r in &parts {
+                let (topic, partition) = &r.key;
                 if topics.last().is_none_or(|t| &t.topic != topic) {
                     topics.push(OffsetForLeaderTopic {
                         topic: topic.clone(),
@@ -353,8 +365,8 @@ impl Consumer {
                     .partitions
                     .push(OffsetForLeaderPartition {
                         partition: *partition,
-                        current_leader_epoch: *current,
-                        leader_epoch: *epoch,
+                        current_leader_epoch: r.leader_epoch,
+                        leader_epoch: r.position_epoch,
                     });
             }
             let req = OffsetForLeaderEpochRequest {
@@ -364,15 +376,15 @@ impl Consumer {
             let purpose = Purpose::Validate {
                 partitions: parts
                     .iter()
-                    .map(|(k, pos, _, _, generation)| (k.clone(), *pos, *generation))
+                    .map(|r| (r.key.clone(), r.position, r.generation))
                     .collect(),
             };
             let Some((_, conn)) = self.brokers.ready(leader) else {
                 continue;
             };
             if conn.send(&req, version, purpose, now).is_ok() {
-                for (k, ..) in &parts {
-                    if let Some(s) = self.state_mut(k) {
+                for r in &parts {
+                    if let Some(s) = self.state_mut(&r.key) {
                         s.in_flight = true;
                     }
                 }
