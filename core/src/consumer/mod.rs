@@ -355,7 +355,7 @@ impl Consumer {
         Ok(match s.state {
             FetchState::AwaitReset { .. } => None,
             _ if end < 0 => None,
-            _ => Some((end - s.position).max(0)),
+            _ => Some(end.saturating_sub(s.position).max(0)),
         })
     }
 

@@ -120,13 +120,13 @@ impl Consumer {
             };
             match chunk.records.next() {
                 Some(Ok(Fetched::Record(r))) => {
-                    s.position = r.offset + 1;
+                    s.position = r.offset.saturating_add(1);
                     s.position_epoch = chunk.records.leader_epoch().or(s.position_epoch);
                     s.eof_reported = false;
                     out.push(r);
                 }
                 Some(Ok(Fetched::Control(marker))) => {
-                    s.position = s.position.max(marker.offset + 1);
+                    s.position = s.position.max(marker.offset.saturating_add(1));
                 }
                 Some(Err(error)) => {
                     // Undecodable although its CRC was fine (or CRCs are off): report it
