@@ -142,7 +142,7 @@ impl Consumer {
                 }
                 None => {
                     let chunk = s.buffer.pop_front().expect("front exists");
-                    s.buffered_bytes -= chunk.bytes;
+                    s.buffered_bytes = s.buffered_bytes.saturating_sub(chunk.bytes);
                     s.buffered_records = s.buffered_records.saturating_sub(chunk.record_estimate);
                     // Control batches, aborted transactions and compacted gaps at the
                     // end of the chunk are consumed too.
