@@ -60,6 +60,10 @@ pub fn is_aborted(i: u64, txn_size: u64) -> bool {
 pub struct Checker {
     value_size: usize,
     last_offset: BTreeMap<TopicPartition, i64>,
+    /// Offsets may go back (after an offset reset) instead of failing the check.
+    allow_rewinds: bool,
+    /// Partitions that delivered a record again.
+    repeated: BTreeSet<TopicPartition>,
     seen: BTreeSet<u64>,
     duplicates: u64,
 }
@@ -70,6 +74,8 @@ impl Checker {
         Self {
             value_size,
             last_offset: BTreeMap::new(),
+            allow_rewinds: false,
+            repeated: BTreeSet::new(),
             seen: BTreeSet::new(),
             duplicates: 0,
         }
@@ -111,11 +117,39 @@ impl Checker {
             r.offset
         );
         if let Some(last) = self.last_offset.insert(tp.clone(), r.offset) {
-            assert!(r.offset > last, "{tp}: offset {} after {last}", r.offset);
+            assert!(
+                r.offset > last || self.allow_rewinds,
+                "{tp}: offset {} after {last}",
+                r.offset
+            );
         }
         if !self.seen.insert(i) {
             self.duplicates += 1;
+            self.repeated.insert(tp.clone());
         }
+    }
+
+    /// A checker for runs where an offset reset may legitimately rewind a partition:
+    /// offsets may go back, and records read again are counted per partition.
+    pub fn allowing_rewinds(value_size: usize) -> Self {
+        Self {
+            allow_rewinds: true,
+            ..Self::new(value_size)
+        }
+    }
+
+    /// Partitions that delivered some record more than once.
+    pub fn repeated_partitions(&self) -> &BTreeSet<TopicPartition> {
+        &self.repeated
+    }
+
+    /// Asserts that every record `start..start+count` was read (repeats allowed).
+    pub fn assert_all_present(&self, start: u64, count: u64) {
+        let missing: Vec<u64> = (start..start + count)
+            .filter(|i| !self.seen.contains(i))
+            .take(10)
+            .collect();
+        assert!(missing.is_empty(), "records missing, e.g. {missing:?}");
     }
 
     /// Records read so far (distinct).

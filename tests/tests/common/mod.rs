@@ -17,6 +17,20 @@ pub fn consume(
     expect: u64,
     value_size: usize,
     extra: &[(&str, &str)],
+    hook: impl FnMut(u64),
+) -> (Checker, Vec<Event>) {
+    let checker = Checker::new(value_size);
+    consume_into(checker, bootstrap, topic, partitions, expect, extra, hook)
+}
+
+/// [`consume`] with a checker of the caller's choice.
+pub fn consume_into(
+    mut checker: Checker,
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    expect: u64,
+    extra: &[(&str, &str)],
     mut hook: impl FnMut(u64),
 ) -> (Checker, Vec<Event>) {
     let mut props = vec![
@@ -29,7 +43,6 @@ pub fn consume(
     consumer
         .core_mut()
         .assign((0..partitions).map(|p| TopicPartition::new(topic, p)));
-    let mut checker = Checker::new(value_size);
     let mut events = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     while checker.distinct() < expect && Instant::now() < deadline {
