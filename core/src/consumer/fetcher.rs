@@ -115,7 +115,13 @@ impl Consumer {
             // No topic ID yet for some topic: speak a version that names topics.
             version = FIRST_TOPIC_ID_VERSION - 1;
         }
+        // A session names topics one way for its whole life (Kafka answers a switch
+        // with FETCH_SESSION_TOPIC_ID_ERROR): a change of naming starts a new one.
+        let by_ids = version >= FIRST_TOPIC_ID_VERSION;
         let session = self.sessions.entry(broker).or_default();
+        if self.session_topic_ids.insert(broker, by_ids) != Some(by_ids) {
+            session.on_failure();
+        }
         let plan = if version >= FIRST_SESSION_VERSION {
             session.build(&wanted)
         } else {
@@ -472,6 +478,7 @@ impl Consumer {
             bytes: records.len(),
             record_estimate,
             end_offset,
+            last_epoch,
             error,
         });
         s.buffered_bytes += records.len();

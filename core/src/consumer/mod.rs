@@ -132,6 +132,8 @@ pub struct Consumer {
     /// Assigned partitions by topic, then partition index.
     partitions: BTreeMap<String, BTreeMap<i32, PartitionState>>,
     sessions: BTreeMap<BrokerId, FetchSession<PartKey>>,
+    /// Whether each broker's session names topics by ID (Fetch v13+).
+    session_topic_ids: BTreeMap<BrokerId, bool>,
     fetch_in_flight: BTreeSet<BrokerId>,
     fetch_backoff: BTreeMap<BrokerId, Backoff>,
     queries: BTreeMap<QueryId, TimesQuery>,
@@ -172,6 +174,7 @@ impl Consumer {
             },
             partitions: BTreeMap::new(),
             sessions: BTreeMap::new(),
+            session_topic_ids: BTreeMap::new(),
             fetch_in_flight: BTreeSet::new(),
             fetch_backoff: BTreeMap::new(),
             queries: BTreeMap::new(),

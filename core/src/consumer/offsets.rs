@@ -183,14 +183,17 @@ impl Consumer {
                     }));
                 continue;
             };
-            let req = self.list_offsets_request(parts.iter().map(|r| {
-                let ts = if r.strategy == OffsetReset::Earliest {
-                    EARLIEST
-                } else {
-                    LATEST
-                };
-                (&r.key, ts, r.leader_epoch)
-            }));
+            let req = self.list_offsets_request(
+                version,
+                parts.iter().map(|r| {
+                    let ts = if r.strategy == OffsetReset::Earliest {
+                        EARLIEST
+                    } else {
+                        LATEST
+                    };
+                    (&r.key, ts, r.leader_epoch)
+                }),
+            );
             let purpose = Purpose::Reset {
                 partitions: parts
                     .iter()
@@ -212,6 +215,7 @@ impl Consumer {
 
     fn list_offsets_request<'a>(
         &self,
+        version: i16,
         parts: impl Iterator<Item = (&'a PartKey, i64, i32)>,
     ) -> ListOffsetsRequest {
         let mut topics: Vec<ListOffsetsTopic> = Vec::new();
@@ -235,7 +239,13 @@ impl Consumer {
         }
         ListOffsetsRequest {
             replica_id: -1,
-            isolation_level: self.config.isolation_level.as_i8(),
+            // v1 has no isolation level (and so no last stable offset): "latest" is
+            // the high watermark there, the best such a broker can say.
+            isolation_level: if version >= 2 {
+                self.config.isolation_level.as_i8()
+            } else {
+                0
+            },
             topics,
             timeout_ms: self.config.request_timeout.as_millis().min(i32::MAX as u64) as i32,
         }
@@ -461,6 +471,15 @@ impl Consumer {
         let tp = TopicPartition::new(key.0.clone(), key.1);
         let Some(s) = self.state_mut(key) else { return };
         if end_offset >= 0 && end_epoch >= 0 && end_offset >= position {
+            // Nothing we hold diverged, but our epoch is one the leader does not
+            // know (an epoch that wrote nothing, say): adopt the leader's, or every
+            // following fetch would be answered with the same divergence.
+            if s.fetch_offset == position {
+                s.fetch_epoch = Some(end_epoch);
+            }
+            if s.position == position {
+                s.position_epoch = Some(end_epoch);
+            }
             s.state = FetchState::Fetching;
             return;
         }
@@ -544,6 +563,7 @@ impl Consumer {
                     })
                     .collect();
                 let req = self.list_offsets_request(
+                    version,
                     parts
                         .iter()
                         .zip(leader_epochs)

@@ -42,6 +42,8 @@ pub(crate) struct Chunk {
     pub record_estimate: usize,
     /// The fetch offset right after this chunk.
     pub end_offset: i64,
+    /// The leader epoch of the chunk's last batch, if stamped (v2).
+    pub last_epoch: Option<i32>,
     /// A batch that failed at the end of this chunk: reported when reached.
     pub error: Option<RecordError>,
 }

@@ -127,6 +127,7 @@ impl Consumer {
                 }
                 Some(Ok(Fetched::Control(marker))) => {
                     s.position = s.position.max(marker.offset.saturating_add(1));
+                    s.position_epoch = chunk.records.leader_epoch().or(s.position_epoch);
                 }
                 Some(Err(error)) => {
                     // Undecodable although its CRC was fine (or CRCs are off): report it
@@ -147,6 +148,11 @@ impl Consumer {
                     // Control batches, aborted transactions and compacted gaps at the
                     // end of the chunk are consumed too.
                     s.position = s.position.max(chunk.end_offset);
+                    // The position now follows the chunk's last batch (a marker, or
+                    // aborted records): its epoch is the one to validate against.
+                    if chunk.last_epoch.is_some() {
+                        s.position_epoch = chunk.last_epoch;
+                    }
                     if let Some(error) = chunk.error {
                         let tp = TopicPartition::new(key.0.clone(), key.1);
                         events.push_back(Event::Error(ConsumerError::CorruptRecords { tp, error }));

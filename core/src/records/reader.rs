@@ -186,6 +186,10 @@ impl PartitionRecords {
             };
             let end = batch.next_offset();
             let header = *batch.header();
+            if end > self.fetch_offset && header.magic >= 2 && header.partition_leader_epoch >= 0 {
+                // Every batch the position passes counts, dropped or not.
+                self.leader_epoch = Some(header.partition_leader_epoch);
+            }
             let control = batch.control(&self.opts);
             if let Some(aborted) = &mut self.aborted {
                 let marker = control.as_ref().and_then(|m| m.as_ref().ok());
@@ -196,9 +200,6 @@ impl PartitionRecords {
             }
             if end <= self.fetch_offset {
                 continue; // wholly before the fetch offset
-            }
-            if header.magic >= 2 && header.partition_leader_epoch >= 0 {
-                self.leader_epoch = Some(header.partition_leader_epoch);
             }
             if let Some(marker) = control {
                 return Some(marker.map(|m| {
