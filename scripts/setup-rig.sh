@@ -116,6 +116,18 @@ if [ "$WITH_CARGO" = 1 ]; then
 fi
 
 # ---- report ----------------------------------------------------------------
+# kcat (Debian's, librdkafka 2.0.x): a third-party client for the simulated
+# cluster's serve-mode tests. Installed from Debian when missing and possible.
+if ! command -v kcat >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    say "apt-get install kcat ..."
+    (apt-get install -y -q kcat >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q kcat >/dev/null 2>&1; }) \
+      || die "apt-get install kcat failed"
+  else
+    say "WARNING: kcat is not installed (apt-get install kcat); the serve-mode kcat test will fail"
+  fi
+fi
+
 say "done in $(( $(date +%s) - START ))s"
 echo "  venv          $VENV ($("$VPY" -V 2>&1))"
 echo "  confluent-kafka $CK_VER, librdkafka $RDK_VER"

@@ -1,0 +1,245 @@
+//! Safety invariants for one consumer with manually assigned partitions, checked
+//! against everything the cluster ever held ([`super::history`]):
+//!
+//! - every record delivered is one that was written at that offset of that
+//!   partition (same content), and under read_committed one of a committed
+//!   transaction (or none);
+//! - per partition, offsets strictly increase, and the offsets skipped between two
+//!   deliveries hold nothing the consumer should have delivered (markers, and under
+//!   read_committed aborted records) — except after an event that said the
+//!   position moved (`OffsetReset`, `LogTruncation`);
+//! - a `LogTruncation` event only follows a real truncation below the position.
+//!
+//! One gap is allowed without an event: after a truncation below the position when
+//! some broker gives a consumer no way to detect it (no Fetch v12, no
+//! OffsetForLeaderEpoch v3 — see `Cluster::detects_truncation`).
+
+use std::collections::BTreeMap;
+
+use kasio_core::consumer::{Consumer, ConsumerRecords, Event, TopicPartition};
+
+use super::cluster::Cluster;
+use super::history::Slot;
+use super::record::digest_record;
+
+#[derive(Debug, Clone, Default)]
+struct Part {
+    /// The lowest offset the next record may have; `None` until a position is set.
+    next: Option<i64>,
+    /// A truncation was reported without a divergence point: an `OffsetReset`
+    /// must come before any record.
+    awaiting_reset: bool,
+}
+
+/// The invariant checker for one consumer.
+#[derive(Debug, Clone)]
+pub struct Checker {
+    read_committed: bool,
+    parts: BTreeMap<TopicPartition, Part>,
+    delivered: u64,
+    resets: u64,
+    truncations: u64,
+}
+
+impl Checker {
+    /// A checker for a consumer with this isolation level.
+    pub fn new(read_committed: bool) -> Self {
+        Self {
+            read_committed,
+            parts: BTreeMap::new(),
+            delivered: 0,
+            resets: 0,
+            truncations: 0,
+        }
+    }
+
+    /// Records delivered so far.
+    pub fn delivered(&self) -> u64 {
+        self.delivered
+    }
+
+    /// Offset resets and truncations reported so far.
+    pub fn resets(&self) -> (u64, u64) {
+        (self.resets, self.truncations)
+    }
+
+    /// The application sought: the next record of `tp` may be at `offset`.
+    pub fn seeked(&mut self, tp: &TopicPartition, offset: i64) {
+        let p = self.parts.entry(tp.clone()).or_default();
+        p.next = Some(offset);
+        p.awaiting_reset = false;
+    }
+
+    /// Checks an event the consumer emitted.
+    pub fn event(&mut self, cluster: &Cluster, ev: &Event) -> Result<(), String> {
+        match ev {
+            Event::OffsetReset { tp, offset, .. } => {
+                self.resets += 1;
+                // The answer may be older than a truncation since: compare with
+                // the furthest the log ever reached.
+                let end = cluster
+                    .history(&tp.topic, tp.partition)
+                    .map_err(|e| format!("{tp}: reset on {e}"))?
+                    .end_ever();
+                if *offset < 0 || *offset > end {
+                    return Err(format!(
+                        "{tp}: reset to {offset}, beyond anything the log ever held (end {end})"
+                    ));
+                }
+                self.seeked(tp, *offset);
+            }
+            Event::LogTruncation {
+                tp,
+                position,
+                diverging_offset,
+            } => {
+                self.truncations += 1;
+                let history = cluster
+                    .history(&tp.topic, tp.partition)
+                    .map_err(|e| e.to_string())?;
+                if !history.truncations().iter().any(|&t| t < *position) {
+                    return Err(format!(
+                        "{tp}: LogTruncation at position {position} (diverging at \
+                         {diverging_offset:?}) but the log was never truncated below it \
+                         (truncations: {:?})",
+                        history.truncations()
+                    ));
+                }
+                let p = self.parts.entry(tp.clone()).or_default();
+                match diverging_offset {
+                    Some(d) => {
+                        p.next = Some((*d).min(*position));
+                        p.awaiting_reset = false;
+                    }
+                    None => p.awaiting_reset = true,
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Checks what one `poll_records` returned.
+    pub fn records(&mut self, cluster: &Cluster, recs: &ConsumerRecords) -> Result<(), String> {
+        for batch in recs.partitions() {
+            let tp = &batch.tp;
+            let history = cluster
+                .history(&tp.topic, tp.partition)
+                .map_err(|e| format!("records for {e}"))?;
+            let p = self.parts.entry(tp.clone()).or_default();
+            for r in &batch.records {
+                let o = r.offset;
+                let Some(gen) = history.find(o, digest_record(r)) else {
+                    return Err(format!(
+                        "{tp}@{o}: delivered a record that was never written there \
+                         (key {:?})",
+                        r.key
+                    ));
+                };
+                if self.read_committed {
+                    let slot = history.slot(gen, o);
+                    if slot != Slot::Visible {
+                        return Err(format!(
+                            "{tp}@{o}: read_committed delivered a record of an \
+                             {slot:?} transaction (log generation {gen}); log: {}",
+                            history.describe(o)
+                        ));
+                    }
+                }
+                if p.awaiting_reset {
+                    return Err(format!(
+                        "{tp}@{o}: delivered after a LogTruncation without a \
+                         divergence point, before any OffsetReset"
+                    ));
+                }
+                let Some(next) = p.next else {
+                    return Err(format!(
+                        "{tp}@{o}: delivered before any position was set (no OffsetReset)"
+                    ));
+                };
+                if o < next {
+                    return Err(format!(
+                        "{tp}@{o}: delivered out of order or twice (expected {next} or \
+                         later, no reset or truncation in between)"
+                    ));
+                }
+                // A truncation that rewrote offsets below this one, which no client
+                // could have seen (see `Cluster::detects_truncation`), explains a
+                // gap by itself.
+                let undetectable =
+                    !cluster.detects_truncation() && history.truncations().iter().any(|&t| t < o);
+                if undetectable {
+                    p.next = Some(o + 1);
+                    self.delivered += 1;
+                    continue;
+                }
+                if let Some(x) = skipped(history, gen, next, o, self.read_committed) {
+                    return Err(format!(
+                        "{tp}@{o}: offsets {next}..{o} skipped without an event, but \
+                         {x} held a record to deliver (log generation {gen}); log: {}",
+                        history.describe(x)
+                    ));
+                }
+                p.next = Some(o + 1);
+                self.delivered += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// `None` when the consumer has every assigned partition at its end (the high
+    /// watermark, or the last stable offset under read_committed) and delivered
+    /// everything up to there; else what is missing.
+    pub fn behind(&self, cluster: &Cluster, consumer: &Consumer) -> Option<String> {
+        for tp in consumer.assignment() {
+            let Ok(view) = cluster.view(&tp.topic, tp.partition) else {
+                return Some(format!("{tp}: no such partition"));
+            };
+            let end = if self.read_committed {
+                view.last_stable_offset
+            } else {
+                view.high_watermark
+            };
+            let position = consumer.position(&tp).ok().flatten();
+            if position != Some(end) {
+                return Some(format!("{tp}: position {position:?}, end {end}"));
+            }
+            let next = self.parts.get(&tp).and_then(|p| p.next);
+            let Some(next) = next else {
+                return Some(format!("{tp}: never positioned"));
+            };
+            let history = cluster.history(&tp.topic, tp.partition).ok()?;
+            if next < end {
+                if let Some(x) = skipped(
+                    history,
+                    history.generation(),
+                    next,
+                    end,
+                    self.read_committed,
+                ) {
+                    return Some(format!(
+                        "{tp}: position {end} but {x} was never delivered (delivered up \
+                         to {next})"
+                    ));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The first offset in `from..to` that holds a record the consumer must deliver in
+/// log generation `gen`.
+fn skipped(
+    history: &super::history::History,
+    gen: u32,
+    from: i64,
+    to: i64,
+    read_committed: bool,
+) -> Option<i64> {
+    (from..to).find(|&x| match history.slot(gen, x) {
+        Slot::Marker => false,
+        Slot::Aborted => !read_committed,
+        Slot::Open | Slot::Visible | Slot::Missing => true,
+    })
+}

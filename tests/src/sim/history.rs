@@ -1,0 +1,217 @@
+//! Everything a partition ever held, for the invariant checker: every batch written,
+//! in every *generation* of the log. An unclean leader election (truncation) starts a
+//! new generation; the records it cut stay here, so a record a consumer delivered
+//! before the consumer noticed the truncation can still be identified, and a gap in
+//! what it delivered can be judged against the log as it was when it read it.
+
+/// What a batch was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistKind {
+    /// Records; `producer_id` ≥ 0 when transactional.
+    Data {
+        /// The transactional producer, or -1.
+        producer_id: i64,
+    },
+    /// A transaction marker.
+    Marker {
+        /// The producer whose transaction it ends.
+        producer_id: i64,
+        /// Commit (else abort).
+        commit: bool,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct HistBatch {
+    generation: u32,
+    base: i64,
+    kind: HistKind,
+    /// One content digest per record (see [`super::record::SimRecord::digest`]).
+    digests: Vec<u64>,
+}
+
+/// How one offset looked in one generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// A record a consumer must deliver (under its isolation level).
+    Visible,
+    /// A transaction marker (never delivered).
+    Marker,
+    /// A record of an aborted transaction (delivered only under read_uncommitted).
+    Aborted,
+    /// A record of a transaction not decided yet (read_committed never gets there).
+    Open,
+    /// Nothing was written there in that generation.
+    Missing,
+}
+
+/// One partition's history.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    batches: Vec<HistBatch>,
+    /// `truncations[k]` is where generation `k + 1` cut the log.
+    truncations: Vec<i64>,
+}
+
+impl History {
+    /// The current generation.
+    pub fn generation(&self) -> u32 {
+        self.truncations.len() as u32
+    }
+
+    /// Offsets where the log was truncated, oldest first.
+    pub fn truncations(&self) -> &[i64] {
+        &self.truncations
+    }
+
+    /// A batch was appended at `base`.
+    pub fn append(&mut self, base: i64, kind: HistKind, digests: Vec<u64>) {
+        self.batches.push(HistBatch {
+            generation: self.generation(),
+            base,
+            kind,
+            digests,
+        });
+    }
+
+    /// One past the highest offset ever written (in any generation).
+    pub fn end_ever(&self) -> i64 {
+        self.batches
+            .iter()
+            .map(|b| b.base + b.digests.len() as i64)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The log was cut at `offset`: a new generation begins.
+    pub fn truncate(&mut self, offset: i64) {
+        self.truncations.push(offset);
+    }
+
+    /// Whether offset `x` of a batch of generation `g0` is still part of generation `g`.
+    fn alive(&self, g0: u32, x: i64, g: u32) -> bool {
+        self.truncations[g0 as usize..g as usize]
+            .iter()
+            .all(|&t| x < t)
+    }
+
+    /// The newest generation in which `offset` held a record with `digest`: the
+    /// record's batch was written in some generation and stays part of the log
+    /// until a truncation at or below `offset` cuts it.
+    pub fn find(&self, offset: i64, digest: u64) -> Option<u32> {
+        let b = self.batches.iter().rev().find(|b| {
+            matches!(b.kind, HistKind::Data { .. })
+                && offset >= b.base
+                && b.digests.get((offset - b.base) as usize) == Some(&digest)
+        })?;
+        let mut g = b.generation;
+        while g < self.generation() && self.truncations[g as usize] > offset {
+            g += 1;
+        }
+        Some(g)
+    }
+
+    fn batch_at(&self, g: u32, offset: i64) -> Option<usize> {
+        self.batches.iter().rposition(|b| {
+            b.generation <= g
+                && offset >= b.base
+                && offset < b.base + b.digests.len() as i64
+                && self.alive(b.generation, offset, g)
+        })
+    }
+
+    /// What `offset` was in generation `g`.
+    pub fn slot(&self, g: u32, offset: i64) -> Slot {
+        let Some(i) = self.batch_at(g, offset) else {
+            return Slot::Missing;
+        };
+        match self.batches[i].kind {
+            HistKind::Marker { .. } => Slot::Marker,
+            HistKind::Data { producer_id } if producer_id < 0 => Slot::Visible,
+            HistKind::Data { producer_id } => {
+                // The transaction's fate: the first marker of its producer after it in
+                // the same generation. Batches appended later that are alive in `g`
+                // lie above `offset` (anything below would have cut it).
+                let marker = self.batches[i + 1..].iter().find(|b| {
+                    b.generation <= g
+                        && matches!(b.kind, HistKind::Marker { producer_id: p, .. } if p == producer_id)
+                        && self.alive(b.generation, b.base, g)
+                });
+                match marker.map(|b| b.kind) {
+                    Some(HistKind::Marker { commit: true, .. }) => Slot::Visible,
+                    Some(_) => Slot::Aborted,
+                    None => Slot::Open,
+                }
+            }
+        }
+    }
+}
+
+impl History {
+    /// The batches around `offset`, one line each (for failure messages).
+    pub fn describe(&self, offset: i64) -> String {
+        let mut out = Vec::new();
+        for b in &self.batches {
+            let end = b.base + b.digests.len() as i64;
+            if end + 20 >= offset && b.base <= offset + 20 {
+                out.push(format!(
+                    "gen{} {}..{} {:?}",
+                    b.generation, b.base, end, b.kind
+                ));
+            }
+        }
+        format!("[{}] truncations {:?}", out.join(", "), self.truncations)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DATA: HistKind = HistKind::Data { producer_id: -1 };
+
+    #[test]
+    fn generations_keep_what_truncation_cut() {
+        let mut h = History::default();
+        h.append(0, DATA, vec![10, 11, 12, 13]);
+        h.truncate(2);
+        h.append(2, DATA, vec![22, 23]);
+        assert_eq!(h.find(3, 13), Some(0));
+        assert_eq!(h.find(3, 23), Some(1));
+        // Below the cut, the record lives on in the new generation.
+        assert_eq!(h.find(1, 11), Some(1));
+        assert_eq!(h.slot(0, 3), Slot::Visible);
+        assert_eq!(h.slot(1, 3), Slot::Visible);
+        assert_eq!(h.slot(1, 4), Slot::Missing);
+    }
+
+    #[test]
+    fn transaction_fate_follows_the_marker_of_the_generation() {
+        let mut h = History::default();
+        let txn = HistKind::Data { producer_id: 5 };
+        h.append(0, txn, vec![1, 2]);
+        assert_eq!(h.slot(0, 1), Slot::Open);
+        h.append(
+            2,
+            HistKind::Marker {
+                producer_id: 5,
+                commit: false,
+            },
+            vec![0],
+        );
+        assert_eq!(h.slot(0, 1), Slot::Aborted);
+        assert_eq!(h.slot(0, 2), Slot::Marker);
+        h.truncate(2);
+        assert_eq!(h.slot(1, 1), Slot::Open);
+        h.append(
+            2,
+            HistKind::Marker {
+                producer_id: 5,
+                commit: true,
+            },
+            vec![0],
+        );
+        assert_eq!(h.slot(1, 0), Slot::Visible);
+        assert_eq!(h.slot(0, 0), Slot::Aborted);
+    }
+}

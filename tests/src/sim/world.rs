@@ -1,0 +1,805 @@
+//! The world: a simulated clock, an event queue ordered by (time, sequence), the
+//! cluster, the network and one or more kasio consumers, all sans-IO and all driven
+//! from here (quinn's test `Pair`, generalised). [`World::step`] does one thing:
+//! the next queued event, or the timers that are due, jumping the clock to the
+//! next wake-up; every party is drained after every input, and every drain is
+//! bounded. A run is a function of the seed: the same seed gives the same trace
+//! hash.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bytes::Bytes;
+use kasio_core::config::{Config, IsolationLevel};
+use kasio_core::conn::ConnId;
+use kasio_core::consumer::{Consumer, ConsumerRecords, Event};
+use kasio_core::rng::Rng;
+use kasio_core::time::{Duration, Instant};
+
+use super::check::Checker;
+use super::cluster::Cluster;
+use super::memory::BufferModel;
+use super::net::{Dir, LinkState, Net, NetConfig};
+use super::server::{Fetched, Output, ServerConn};
+use super::trace::Trace;
+
+/// A consumer in the world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConsumerId(pub usize);
+
+/// The most items one drain may yield before it counts as unbounded.
+pub const DRAIN_LIMIT: usize = 100_000;
+/// The most steps at one instant before it counts as a livelock.
+pub const SAME_INSTANT_LIMIT: u64 = 20_000;
+
+type Action = Box<dyn FnOnce(&mut World)>;
+
+enum Ev {
+    ConnectDone(u64),
+    /// Bytes arrive; the last piece of a Fetch response says what it carried.
+    Deliver(u64, Dir, Bytes, Option<std::rc::Rc<Vec<Fetched>>>),
+    /// The other end learns the connection closed: `Up` the broker, `Down` the
+    /// consumer.
+    Closed(u64, Dir),
+    AppPoll(usize),
+    Action(Action),
+}
+
+struct Actor {
+    consumer: Consumer,
+    timer: Option<Instant>,
+    events: VecDeque<Event>,
+    checker: Option<Checker>,
+    memory: BufferModel,
+    auto_poll: Option<Duration>,
+    polled: u64,
+}
+
+/// The simulated world. See the [module docs](self) and [`super`] for an example.
+pub struct World {
+    now: Instant,
+    rng: Rng,
+    cluster: Cluster,
+    net: Net,
+    actors: Vec<Actor>,
+    queue: BTreeMap<(Instant, u64), Ev>,
+    seq: u64,
+    trace: Trace,
+    failure: Option<String>,
+    deviations: Vec<String>,
+    /// Deviations stop the world too.
+    pub strict: bool,
+    /// The most steps a run may take (a livelock that moves the clock is caught
+    /// here, or by a scenario's progress check).
+    pub max_steps: u64,
+    steps: u64,
+    same_instant: u64,
+}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("World")
+            .field("now", &self.now)
+            .field("steps", &self.steps)
+            .field("consumers", &self.actors.len())
+            .field("queued", &self.queue.len())
+            .finish()
+    }
+}
+
+impl World {
+    /// A world around `cluster`, with `net` and everything seeded from `seed`.
+    pub fn new(cluster: Cluster, net: NetConfig, seed: u64) -> Self {
+        Self {
+            now: Instant::ZERO,
+            rng: Rng::new(seed),
+            cluster,
+            net: Net::new(net),
+            actors: Vec::new(),
+            queue: BTreeMap::new(),
+            seq: 0,
+            trace: Trace::default(),
+            failure: None,
+            deviations: Vec::new(),
+            strict: false,
+            max_steps: u64::MAX,
+            steps: 0,
+            same_instant: 0,
+        }
+    }
+
+    /// The simulated time.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Steps taken.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// The trace (hash and last lines).
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// The trace, to change what it keeps or echoes.
+    pub fn trace_mut(&mut self) -> &mut Trace {
+        &mut self.trace
+    }
+
+    /// The first invariant violation, if any (the world stops stepping then).
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    /// Requests a careful client would not have sent (see
+    /// [`Cluster::take_deviations`]); fatal when [`strict`](Self::strict).
+    pub fn deviations(&self) -> &[String] {
+        &self.deviations
+    }
+
+    /// A random number from the world's generator (for scenarios).
+    pub fn rng(&mut self) -> &mut Rng {
+        &mut self.rng
+    }
+
+    /// The network's settings.
+    pub fn net_config(&self) -> NetConfig {
+        self.net.cfg
+    }
+
+    /// Changes the network's settings (for later messages).
+    pub fn set_net_config(&mut self, cfg: NetConfig) {
+        self.net.cfg = cfg;
+    }
+
+    // ----- consumers -------------------------------------------------------------------
+
+    /// Adds a consumer. Its `bootstrap.servers` should name the cluster's brokers
+    /// ([`Cluster::bootstrap`]). Its seed comes from the world's.
+    pub fn add_consumer(&mut self, config: Config) -> ConsumerId {
+        let seed = self.rng.next_u64();
+        let consumer = Consumer::new(config, self.now, seed);
+        self.actors.push(Actor {
+            consumer,
+            timer: None,
+            events: VecDeque::new(),
+            checker: None,
+            memory: BufferModel::default(),
+            auto_poll: None,
+            polled: 0,
+        });
+        let id = ConsumerId(self.actors.len() - 1);
+        self.drain_consumer(id.0);
+        id
+    }
+
+    /// Adds a consumer whose events and records are checked against the cluster's
+    /// history as they happen (see [`Checker`]); a violation stops the world.
+    pub fn add_checked_consumer(&mut self, config: Config) -> ConsumerId {
+        let rc = config.isolation_level == IsolationLevel::ReadCommitted;
+        let id = self.add_consumer(config);
+        self.actors[id.0].checker = Some(Checker::new(rc));
+        id
+    }
+
+    /// Consumer ids.
+    pub fn consumer_ids(&self) -> Vec<ConsumerId> {
+        (0..self.actors.len()).map(ConsumerId).collect()
+    }
+
+    /// A consumer, to look at.
+    pub fn consumer(&self, id: ConsumerId) -> &Consumer {
+        &self.actors[id.0].consumer
+    }
+
+    /// The checker of a checked consumer.
+    pub fn checker(&self, id: ConsumerId) -> Option<&Checker> {
+        self.actors[id.0].checker.as_ref()
+    }
+
+    /// Runs application calls on a consumer (`assign`, `seek`, …), then drains it.
+    pub fn with_consumer<R>(&mut self, id: ConsumerId, f: impl FnOnce(&mut Consumer) -> R) -> R {
+        let r = f(&mut self.actors[id.0].consumer);
+        self.drain_consumer(id.0);
+        r
+    }
+
+    /// Seeks a checked consumer (tells the checker too).
+    pub fn seek(&mut self, id: ConsumerId, tp: &kasio_core::consumer::TopicPartition, offset: i64) {
+        let ok = self.with_consumer(id, |c| c.seek(tp, offset).is_ok());
+        if let (true, Some(ch)) = (ok, self.actors[id.0].checker.as_mut()) {
+            ch.seeked(tp, offset);
+        }
+    }
+
+    /// `poll_records` on a consumer: the records are checked (for a checked
+    /// consumer) and traced; the consumer is drained.
+    pub fn poll_records(&mut self, id: ConsumerId) -> ConsumerRecords {
+        let recs = self.actors[id.0].consumer.poll_records();
+        if !recs.is_empty() {
+            let summary: Vec<String> = recs
+                .partitions()
+                .iter()
+                .map(|b| {
+                    format!(
+                        "{}@{}..={}",
+                        b.tp,
+                        b.records.first().map_or(-1, |r| r.offset),
+                        b.records.last().map_or(-1, |r| r.offset)
+                    )
+                })
+                .collect();
+            self.trace.line(
+                self.now,
+                format!("c{} polled {} {summary:?}", id.0, recs.len()),
+            );
+            for (_, r) in recs.iter() {
+                self.trace.u64(r.offset as u64);
+            }
+        }
+        let a = &mut self.actors[id.0];
+        a.polled += recs.len() as u64;
+        if let Some(ch) = a.checker.as_mut() {
+            if let Err(e) = ch.records(&self.cluster, &recs) {
+                self.fail(format!("consumer {}: {e}", id.0));
+            }
+        }
+        self.drain_consumer(id.0);
+        recs
+    }
+
+    /// Records polled so far by a consumer.
+    pub fn polled(&self, id: ConsumerId) -> u64 {
+        self.actors[id.0].polled
+    }
+
+    /// Polls (and checks) a consumer's records every `interval`, as an application
+    /// loop would; `None` stops. The records are dropped after checking.
+    pub fn set_auto_poll(&mut self, id: ConsumerId, interval: Option<Duration>) {
+        let start = self.actors[id.0].auto_poll.is_none() && interval.is_some();
+        self.actors[id.0].auto_poll = interval;
+        if start {
+            let at = self.now + interval.unwrap_or(Duration::ZERO);
+            self.push(at, Ev::AppPoll(id.0));
+        }
+    }
+
+    /// The application events (errors, resets, truncations, …) a consumer emitted
+    /// since the last call; connection requests are the world's business.
+    pub fn take_events(&mut self, id: ConsumerId) -> Vec<Event> {
+        self.actors[id.0].events.drain(..).collect()
+    }
+
+    // ----- the cluster -----------------------------------------------------------------
+
+    /// The cluster.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// Changes the cluster (produce, crash a broker, move a leader, …), then
+    /// drains it.
+    pub fn with_cluster<R>(&mut self, f: impl FnOnce(&mut Cluster) -> R) -> R {
+        let r = f(&mut self.cluster);
+        self.drain_cluster();
+        r
+    }
+
+    // ----- faults ------------------------------------------------------------------------
+
+    /// Resets connections (to `broker`, or all): both ends see them die, bytes in
+    /// flight are lost.
+    pub fn reset_connections(&mut self, broker: Option<i32>) {
+        let ids: Vec<u64> = self
+            .net
+            .links
+            .iter()
+            .filter(|(_, l)| l.state != LinkState::Closed && broker.is_none_or(|b| b == l.broker))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.reset_link(id);
+        }
+    }
+
+    /// Resets one connection, chosen at random among open ones.
+    pub fn reset_random_connection(&mut self) {
+        let open: Vec<u64> = self
+            .net
+            .links
+            .iter()
+            .filter(|(_, l)| l.state == LinkState::Open)
+            .map(|(id, _)| *id)
+            .collect();
+        if !open.is_empty() {
+            let i = self.rng.range_inclusive(0, open.len() as u64 - 1) as usize;
+            self.reset_link(open[i]);
+        }
+    }
+
+    fn reset_link(&mut self, id: u64) {
+        let Some(l) = self.net.links.get_mut(&id) else {
+            return;
+        };
+        let was_server_open = l.server_open;
+        l.server_open = false;
+        l.hung = true; // nothing more gets through
+        let (c, conn) = (l.consumer, l.conn);
+        self.trace
+            .line(self.now, format!("net reset c{c} conn {}", conn.0));
+        if was_server_open {
+            self.cluster.handle_disconnect(self.now, ServerConn(id));
+            self.drain_cluster();
+        }
+        let at = self.now + self.net.latency(&mut self.rng);
+        self.push(at, Ev::Closed(id, Dir::Down));
+    }
+
+    /// Makes one open connection half-open: it swallows everything from now on,
+    /// until the consumer gives up on it.
+    pub fn hang_random_connection(&mut self) {
+        let open: Vec<u64> = self
+            .net
+            .links
+            .iter()
+            .filter(|(_, l)| l.state == LinkState::Open && !l.hung)
+            .map(|(id, _)| *id)
+            .collect();
+        if !open.is_empty() {
+            let i = self.rng.range_inclusive(0, open.len() as u64 - 1) as usize;
+            let l = self.net.links.get_mut(&open[i]).expect("listed");
+            l.hung = true;
+            let line = format!("net hang c{} conn {}", l.consumer, l.conn.0);
+            self.trace.line(self.now, line);
+        }
+    }
+
+    /// Cuts `consumer` off from `broker` until `until` (traffic waits, as TCP
+    /// retransmits, and flows when the partition heals).
+    pub fn cut(&mut self, consumer: ConsumerId, broker: i32, until: Instant) {
+        self.trace.line(
+            self.now,
+            format!("net cut c{} / b{broker} until {until:?}", consumer.0),
+        );
+        self.net.partitions.insert((consumer.0, broker), until);
+    }
+
+    /// Heals every network partition now.
+    pub fn heal(&mut self) {
+        let now = self.now;
+        for t in self.net.partitions.values_mut() {
+            *t = (*t).min(now);
+        }
+    }
+
+    /// Runs `f` at `at` (scenario scripting: faults, production, checks).
+    pub fn schedule(&mut self, at: Instant, f: impl FnOnce(&mut World) + 'static) {
+        self.push(at.max(self.now), Ev::Action(Box::new(f)));
+    }
+
+    /// Records a line in the trace.
+    pub fn note(&mut self, what: impl AsRef<str>) {
+        self.trace.line(self.now, what);
+    }
+
+    /// Stops the world with a failure (the first one is kept).
+    pub fn fail(&mut self, what: String) {
+        if self.failure.is_none() {
+            self.trace.line(self.now, format!("FAILURE {what}"));
+            self.failure = Some(what);
+        }
+    }
+
+    // ----- running ----------------------------------------------------------------------
+
+    /// One step. `Ok(false)` when nothing is left to do; `Err` once an invariant
+    /// failed.
+    pub fn step(&mut self) -> Result<bool, String> {
+        if let Some(f) = &self.failure {
+            return Err(f.clone());
+        }
+        let queued = self.queue.keys().next().map(|k| k.0);
+        let timer = self
+            .actors
+            .iter()
+            .filter_map(|a| a.timer)
+            .chain(self.cluster.poll_timeout())
+            .min();
+        let Some(next) = [queued, timer].into_iter().flatten().min() else {
+            return Ok(false);
+        };
+        let next = next.max(self.now);
+        if next == self.now {
+            self.same_instant += 1;
+            if self.same_instant > SAME_INSTANT_LIMIT {
+                self.fail(format!(
+                    "livelock: more than {SAME_INSTANT_LIMIT} steps at {:?}",
+                    self.now
+                ));
+                return Err(self.failure.clone().unwrap_or_default());
+            }
+        } else {
+            self.same_instant = 0;
+        }
+        self.now = next;
+        self.steps += 1;
+        if self.steps > self.max_steps {
+            self.fail(format!("step limit: {} steps", self.max_steps));
+            return Err(self.failure.clone().unwrap_or_default());
+        }
+        if queued.is_some_and(|q| q <= self.now) {
+            let (_, ev) = self.queue.pop_first().expect("peeked");
+            self.handle(ev);
+        } else {
+            for i in 0..self.actors.len() {
+                if self.actors[i].timer.is_some_and(|t| t <= self.now) {
+                    let now = self.now;
+                    self.actors[i].consumer.handle_timeout(now);
+                    self.drain_consumer(i);
+                }
+            }
+            if self.cluster.poll_timeout().is_some_and(|t| t <= self.now) {
+                self.cluster.handle_timeout(self.now);
+                self.drain_cluster();
+            }
+        }
+        match &self.failure {
+            Some(f) => Err(f.clone()),
+            None => Ok(true),
+        }
+    }
+
+    /// Steps until `done` holds (true) or the clock reaches `deadline` (false).
+    pub fn run_until(
+        &mut self,
+        deadline: Instant,
+        mut done: impl FnMut(&mut World) -> bool,
+    ) -> Result<bool, String> {
+        loop {
+            if done(self) {
+                return Ok(true);
+            }
+            let next = self
+                .queue
+                .keys()
+                .next()
+                .map(|k| k.0)
+                .into_iter()
+                .chain(self.actors.iter().filter_map(|a| a.timer))
+                .chain(self.cluster.poll_timeout())
+                .min();
+            if next.is_none_or(|t| t > deadline) {
+                self.now = self.now.max(deadline);
+                return Ok(done(self));
+            }
+            self.step()?;
+        }
+    }
+
+    /// Steps for `d` of simulated time.
+    pub fn run_for(&mut self, d: Duration) -> Result<(), String> {
+        let deadline = self.now + d;
+        self.run_until(deadline, |_| false).map(|_| ())
+    }
+
+    // ----- internals --------------------------------------------------------------------
+
+    fn push(&mut self, at: Instant, ev: Ev) {
+        self.seq += 1;
+        self.queue.insert((at, self.seq), ev);
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::ConnectDone(link) => self.connect_done(link),
+            Ev::Deliver(link, dir, data, fetched) => self.deliver(link, dir, data, fetched),
+            Ev::Closed(link, dir) => self.closed(link, dir),
+            Ev::AppPoll(i) => {
+                if let Some(every) = self.actors[i].auto_poll {
+                    self.poll_records(ConsumerId(i));
+                    let at = self.now + every;
+                    self.push(at, Ev::AppPoll(i));
+                }
+            }
+            Ev::Action(f) => {
+                f(self);
+                self.drain_cluster();
+                for i in 0..self.actors.len() {
+                    self.drain_consumer(i);
+                }
+            }
+        }
+    }
+
+    fn connect_done(&mut self, id: u64) {
+        let Some(l) = self.net.links.get(&id) else {
+            return;
+        };
+        if l.state != LinkState::Connecting || l.hung {
+            return;
+        }
+        let (i, conn, broker) = (l.consumer, l.conn, l.broker);
+        if let Some(heal) = self.net.cut_until(i, broker, self.now) {
+            // SYNs are retried until the partition heals (or the consumer gives up).
+            self.push(heal, Ev::ConnectDone(id));
+            return;
+        }
+        let now = self.now;
+        if broker > 0 && self.cluster.handle_connect(now, broker, ServerConn(id)) {
+            let l = self.net.links.get_mut(&id).expect("exists");
+            l.state = LinkState::Open;
+            l.server_open = true;
+            self.trace
+                .line(now, format!("c{i} conn {} connected to b{broker}", conn.0));
+            self.actors[i].consumer.handle_connected(now, conn);
+        } else {
+            self.net.links.get_mut(&id).expect("exists").state = LinkState::Closed;
+            self.trace
+                .line(now, format!("c{i} conn {} refused by b{broker}", conn.0));
+            self.actors[i].consumer.handle_disconnected(now, conn);
+        }
+        self.drain_consumer(i);
+    }
+
+    fn deliver(
+        &mut self,
+        id: u64,
+        dir: Dir,
+        data: Bytes,
+        fetched: Option<std::rc::Rc<Vec<Fetched>>>,
+    ) {
+        let Some(l) = self.net.links.get(&id) else {
+            return;
+        };
+        if l.hung {
+            return;
+        }
+        let (i, conn, broker) = (l.consumer, l.conn, l.broker);
+        if let Some(heal) = self.net.cut_until(i, broker, self.now) {
+            self.push(heal, Ev::Deliver(id, dir, data, fetched));
+            return;
+        }
+        let now = self.now;
+        self.trace.bytes(&data);
+        match dir {
+            Dir::Up => {
+                if !l.server_open {
+                    return;
+                }
+                self.cluster.handle_input(now, ServerConn(id), &data);
+                self.drain_cluster();
+            }
+            Dir::Down => {
+                if l.state != LinkState::Open {
+                    return;
+                }
+                self.actors[i].consumer.handle_input(now, conn, &data);
+                self.drain_consumer(i);
+                if let Some(f) = fetched {
+                    self.check_memory(i, &f);
+                }
+            }
+        }
+    }
+
+    fn closed(&mut self, id: u64, dir: Dir) {
+        let Some(l) = self.net.links.get_mut(&id) else {
+            return;
+        };
+        let (i, conn) = (l.consumer, l.conn);
+        match dir {
+            Dir::Up => {
+                if l.server_open {
+                    l.server_open = false;
+                    self.cluster.handle_disconnect(self.now, ServerConn(id));
+                    self.drain_cluster();
+                }
+            }
+            Dir::Down => {
+                if l.state != LinkState::Closed {
+                    l.state = LinkState::Closed;
+                    let now = self.now;
+                    self.trace
+                        .line(now, format!("c{i} conn {} closed by the broker", conn.0));
+                    self.actors[i].consumer.handle_disconnected(now, conn);
+                    self.drain_consumer(i);
+                }
+            }
+        }
+    }
+
+    fn drain_cluster(&mut self) {
+        let mut n = 0;
+        while let Some(out) = self.cluster.poll_output() {
+            n += 1;
+            if n > DRAIN_LIMIT {
+                self.fail("cluster poll_output did not run dry".into());
+                return;
+            }
+            match out {
+                Output::Send {
+                    conn,
+                    data,
+                    fetched,
+                } => {
+                    let id = conn.0;
+                    if !self.net.links.contains_key(&id) {
+                        continue;
+                    }
+                    let pieces = self.net.fragment(data, &mut self.rng);
+                    let last = pieces.len() - 1;
+                    let mut fetched = (!fetched.is_empty()).then(|| std::rc::Rc::new(fetched));
+                    for (k, p) in pieces.into_iter().enumerate() {
+                        let at = self.net.arrival(id, Dir::Down, self.now, &mut self.rng);
+                        let f = if k == last { fetched.take() } else { None };
+                        self.push(at, Ev::Deliver(id, Dir::Down, p, f));
+                    }
+                }
+                Output::Close { conn } => {
+                    let id = conn.0;
+                    if let Some(l) = self.net.links.get_mut(&id) {
+                        l.server_open = false;
+                        let at = self.net.arrival(id, Dir::Down, self.now, &mut self.rng);
+                        self.push(at, Ev::Closed(id, Dir::Down));
+                    }
+                }
+            }
+        }
+        for (conn, note) in self.cluster.take_notes() {
+            let who = conn
+                .and_then(|c| self.net.links.get(&c.0))
+                .map(|l| format!("c{}#{} ", l.consumer, l.conn.0))
+                .unwrap_or_default();
+            self.trace.line(self.now, format!("{who}{note}"));
+        }
+        let violations = self.cluster.take_violations();
+        if let Some(v) = violations.into_iter().next() {
+            self.fail(format!("broker-side protocol check: {v}"));
+        }
+        for d in self.cluster.take_deviations() {
+            if self.strict {
+                self.fail(format!("broker-side protocol check (strict): {d}"));
+            }
+            self.deviations.push(d);
+        }
+    }
+
+    fn drain_consumer(&mut self, i: usize) {
+        let mut n = 0;
+        while let Some(ev) = self.actors[i].consumer.poll_event() {
+            n += 1;
+            if n > DRAIN_LIMIT {
+                self.fail(format!("consumer {i}: poll_event did not run dry"));
+                return;
+            }
+            self.on_event(i, ev);
+        }
+        let mut buf = Vec::new();
+        n = 0;
+        loop {
+            buf.clear();
+            let now = self.now;
+            let Some(t) = self.actors[i].consumer.poll_transmit(now, &mut buf) else {
+                break;
+            };
+            n += 1;
+            if n > DRAIN_LIMIT {
+                self.fail(format!("consumer {i}: poll_transmit did not run dry"));
+                return;
+            }
+            if t.len != buf.len() {
+                self.fail(format!(
+                    "consumer {i}: Transmit says {} bytes, {} written",
+                    t.len,
+                    buf.len()
+                ));
+                return;
+            }
+            self.send_up(i, t.conn, Bytes::copy_from_slice(&buf));
+        }
+        let timer = self.actors[i].consumer.poll_timeout();
+        if let Some(t) = timer {
+            if t < self.now {
+                self.fail(format!(
+                    "consumer {i}: poll_timeout {t:?} is before the last input at {:?}",
+                    self.now
+                ));
+            }
+        }
+        self.actors[i].timer = timer;
+    }
+
+    fn check_memory(&mut self, i: usize, fetched: &[Fetched]) {
+        let brokers = self.cluster.broker_ids().len();
+        let a = &mut self.actors[i];
+        a.memory.received(fetched);
+        if let Err(e) = a.memory.check(&a.consumer, &self.cluster, brokers) {
+            self.fail(format!("consumer {i}: memory bound: {e}"));
+        }
+    }
+
+    fn send_up(&mut self, i: usize, conn: ConnId, data: Bytes) {
+        let Some(id) = self.net.link_of(i, conn) else {
+            self.fail(format!(
+                "consumer {i}: {} bytes for connection {} it never asked to open (or \
+                 already closed)",
+                data.len(),
+                conn.0
+            ));
+            return;
+        };
+        let l = &self.net.links[&id];
+        if l.state != LinkState::Open {
+            self.fail(format!(
+                "consumer {i}: bytes for connection {} that is not open ({:?})",
+                conn.0, l.state
+            ));
+            return;
+        }
+        let pieces = self.net.fragment(data, &mut self.rng);
+        for p in pieces {
+            let at = self.net.arrival(id, Dir::Up, self.now, &mut self.rng);
+            self.push(at, Ev::Deliver(id, Dir::Up, p, None));
+        }
+    }
+
+    fn on_event(&mut self, i: usize, ev: Event) {
+        let now = self.now;
+        match ev {
+            Event::Connect {
+                conn, host, port, ..
+            } => {
+                let broker = self.cluster.broker_at(&host, port).unwrap_or(-1);
+                self.trace.line(
+                    now,
+                    format!("c{i} connect conn {} to {host}:{port} (b{broker})", conn.0),
+                );
+                if self.net.link_of(i, conn).is_some() {
+                    self.fail(format!("consumer {i}: connection id {} reused", conn.0));
+                    return;
+                }
+                let id = self.net.open(i, conn, broker, now);
+                let rtt = self.net.latency(&mut self.rng) + self.net.latency(&mut self.rng);
+                self.push(now + rtt, Ev::ConnectDone(id));
+            }
+            Event::Disconnect { conn } => {
+                self.trace
+                    .line(now, format!("c{i} disconnect conn {}", conn.0));
+                let Some(id) = self.net.link_of(i, conn) else {
+                    self.fail(format!(
+                        "consumer {i}: Disconnect for connection {} it never opened",
+                        conn.0
+                    ));
+                    return;
+                };
+                let l = self.net.links.get_mut(&id).expect("linked");
+                if l.state == LinkState::Closed {
+                    self.fail(format!(
+                        "consumer {i}: Disconnect for connection {} it was told is closed",
+                        conn.0
+                    ));
+                    return;
+                }
+                l.state = LinkState::Closed;
+                if l.server_open {
+                    let at = self.net.arrival(id, Dir::Up, now, &mut self.rng);
+                    self.push(at, Ev::Closed(id, Dir::Up));
+                }
+            }
+            ev => {
+                self.trace.line(now, format!("c{i} event {ev:?}"));
+                let a = &mut self.actors[i];
+                if let Event::OffsetReset { tp, .. } | Event::LogTruncation { tp, .. } = &ev {
+                    a.memory.forget(tp);
+                }
+                if let Some(ch) = a.checker.as_mut() {
+                    if let Err(e) = ch.event(&self.cluster, &ev) {
+                        self.fail(format!("consumer {i}: {e}"));
+                    }
+                }
+                self.actors[i].events.push_back(ev);
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Simulation tests of the kasio consumer against the simulated cluster.
+//!
+//! - `SIM_SEED=<n>`: replay seed `n` only, with the whole trace on failure.
+//! - `SIM_SEEDS=<count>` (and `SIM_SEED_START`): run that many seeds.
+//! - `SIM_TRACE=1`: print every trace line as it happens.
+//!
+//! Every seed listed in `tests/seeds/regressions.txt` runs every time.
+
+use kasio_sim::sim::scenario::{run, RunOptions};
+
+/// Seeds in a normal `cargo test` run.
+const DEFAULT_SEEDS: u64 = 300;
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
+}
+
+fn opts() -> RunOptions {
+    RunOptions {
+        echo: std::env::var("SIM_TRACE").is_ok_and(|v| v == "1"),
+        strict: std::env::var("SIM_STRICT").is_ok_and(|v| v == "1"),
+    }
+}
+
+fn regressions() -> Vec<u64> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds/regressions.txt");
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            l.parse()
+                .unwrap_or_else(|_| panic!("bad seed line {l:?} in {path}"))
+        })
+        .collect()
+}
+
+/// Runs `seeds` on every core (each run is single-threaded and independent), then
+/// reports failures in seed order.
+fn run_all(seeds: impl IntoIterator<Item = u64>) {
+    let seeds: Vec<u64> = seeds.into_iter().collect();
+    let started = std::time::Instant::now();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads.min(seeds.len()).max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(&seed) = seeds.get(i) else { break };
+                let t = std::time::Instant::now();
+                let r = run(seed, opts());
+                if std::env::var("SIM_TIMING").is_ok() {
+                    let steps = r.as_ref().map_or(0, |o| o.steps);
+                    eprintln!(
+                        "seed {seed}: {:.2}s, {steps} steps",
+                        t.elapsed().as_secs_f64()
+                    );
+                }
+                results.lock().unwrap().push((seed, r));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(seed, _)| *seed);
+    let mut failures = Vec::new();
+    let mut deviating = Vec::new();
+    for (seed, r) in &results {
+        match r {
+            Ok(o) => {
+                if let Some((first, count)) = &o.deviations {
+                    deviating.push((*seed, *count, first.clone()));
+                }
+            }
+            Err(f) => {
+                eprintln!("{f}");
+                failures.push(*seed);
+            }
+        }
+    }
+    if !deviating.is_empty() {
+        eprintln!(
+            "{} seeds sent requests a careful client avoids (SIM_STRICT=1 fails them), e.g. \
+             seed {} ({}x): {}",
+            deviating.len(),
+            deviating[0].0,
+            deviating[0].1,
+            deviating[0].2
+        );
+    }
+    let n = results.len();
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{n} seeds in {secs:.1}s on {threads} threads ({:.1} seeds/s); failed: {failures:?}",
+        n as f64 / secs.max(1e-9)
+    );
+    assert!(failures.is_empty(), "failing seeds: {failures:?}");
+}
+
+#[test]
+fn seeds() {
+    if let Some(seed) = env_u64("SIM_SEED") {
+        run_all([seed]);
+        return;
+    }
+    let start = env_u64("SIM_SEED_START").unwrap_or(0);
+    let count = env_u64("SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
+    run_all(start..start + count);
+}
+
+#[test]
+fn regression_seeds() {
+    if env_u64("SIM_SEED").is_some() {
+        return;
+    }
+    run_all(regressions());
+}
+
+#[test]
+fn same_seed_same_trace() {
+    let seed = env_u64("SIM_SEED").unwrap_or(7);
+    let a = run(seed, RunOptions::default());
+    let b = run(seed, RunOptions::default());
+    match (a, b) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "seed {seed} ran two different ways"),
+        (Err(a), Err(b)) => assert_eq!(
+            (a.hash, a.message),
+            (b.hash, b.message),
+            "seed {seed} failed two different ways"
+        ),
+        (a, b) => panic!("seed {seed}: one run passed, one failed: {a:?} / {b:?}"),
+    }
+}
