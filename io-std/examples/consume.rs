@@ -1,9 +1,12 @@
 //! Consumes a topic and prints its records.
 //!
 //! ```text
-//! cargo run -p kasio-std --example consume -- --bootstrap HOST:PORT --topic T \
+//! cargo run -p kasio-std --example consume -- [--bootstrap HOST:PORT --topic T] \
 //!     [--partitions N] [--from-beginning] [--count N] [--quiet] [--set name=value]...
 //! ```
+//!
+//! Without `--bootstrap`, an in-process simulated cluster (kasio-sim, served on
+//! 127.0.0.1) with a `demo` topic is started and read from the beginning.
 //!
 //! Without `--partitions`, every partition of the topic (from metadata) is assigned.
 //! `--count N` stops after N records; `--quiet` prints only a summary (for
@@ -14,6 +17,9 @@ use std::time::{Duration, Instant};
 
 use kasio_core::config::Config;
 use kasio_core::consumer::{Event, TopicPartition};
+use kasio_core::records::Compression;
+use kasio_sim::sim::serve::Served;
+use kasio_sim::sim::{ClusterSpec, SimRecord};
 use kasio_std::Consumer;
 
 struct Args {
@@ -66,19 +72,70 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    if a.bootstrap.is_empty() || a.topic.is_empty() {
-        return Err("usage: consume --bootstrap HOST:PORT --topic T [--partitions N] [--from-beginning] [--count N] [--quiet] [--set name=value]".into());
+    if !a.bootstrap.is_empty() && a.topic.is_empty() {
+        return Err("usage: consume [--bootstrap HOST:PORT --topic T] [--partitions N] [--from-beginning] [--count N] [--quiet] [--set name=value]".into());
     }
     Ok(a)
 }
 
+/// Records the simulated cluster holds: 3 partitions of 20, with keys, headers,
+/// a null value now and then, each partition in another codec.
+fn demo_cluster() -> std::io::Result<Served> {
+    let served = Served::start(ClusterSpec::new(3).topic(DEMO_TOPIC, 3, 3))?;
+    let codecs = [Compression::None, Compression::Lz4, Compression::Zstd];
+    served.with_cluster(|cluster| {
+        for (p, codec) in codecs.into_iter().enumerate() {
+            let records: Vec<SimRecord> = (0..20)
+                .map(|i| {
+                    let key = format!("user-{}", i % 5);
+                    let value = (i % 7 != 6).then(|| format!("event {i} on partition {p}"));
+                    SimRecord::new(
+                        1_700_000_000_000 + i,
+                        Some(key.as_bytes()),
+                        value.as_deref().map(str::as_bytes),
+                    )
+                    .with_header("source", Some(b"kasio-sim"))
+                })
+                .collect();
+            cluster
+                .produce(DEMO_TOPIC, p as i32, &records, codec)
+                .expect("demo topic exists");
+        }
+    });
+    Ok(served)
+}
+
+const DEMO_TOPIC: &str = "demo";
+const DEMO_RECORDS: u64 = 60;
+
 fn main() -> ExitCode {
-    let args = match parse_args() {
+    let mut args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
+    };
+    // Kept alive until the end: the simulated cluster, when no broker was given.
+    let _served = if args.bootstrap.is_empty() {
+        let served = match demo_cluster() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("cannot start the simulated cluster: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        eprintln!(
+            "no --bootstrap given: serving a simulated cluster (kasio-sim) at {} with topic '{DEMO_TOPIC}' ({DEMO_RECORDS} records)",
+            served.bootstrap
+        );
+        args.bootstrap = served.bootstrap.clone();
+        args.topic = DEMO_TOPIC.into();
+        args.from_beginning = true;
+        args.count = args.count.or(Some(DEMO_RECORDS));
+        Some(served)
+    } else {
+        None
     };
     let mut props = vec![("bootstrap.servers".to_string(), args.bootstrap.clone())];
     if args.from_beginning {
