@@ -33,7 +33,8 @@ ROWS = [
     (None, "mixed groups with librdkafka members", "both"),
     (None, "KIP-848 groups (ConsumerGroupHeartbeat)", "librdkafka mock"),
     (None, "coordinator moved; group error injections", "librdkafka mock"),
-    (None, "kasio's simulated cluster (serve mode) read by librdkafka", "kasio-sim"),
+    ("sim/serve-librdkafka", "kasio's simulated cluster (serve mode) read by librdkafka (plain and read_committed)", "kasio-sim"),
+    ("sim/serve-read-committed", "read_committed over committed and aborted transactions: exactly the committed records", "kasio-sim"),
     (None, "kasio-tokio driver (every row above)", "both"),
 ]
 
