@@ -5,7 +5,9 @@
 mod support;
 
 use bytes::{Bytes, BytesMut};
-use kasio_core::consumer::{ConsumerError, Event, OffsetAndTimestamp, ResetReason, Watermarks};
+use kasio_core::consumer::{
+    ConsumerError, Event, OffsetAndTimestamp, QueryId, ResetReason, Watermarks,
+};
 use kasio_core::protocol::messages::fetch_response::AbortedTransaction;
 use kasio_core::protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -575,4 +577,33 @@ fn stale_list_offsets_answer_after_a_new_seek_is_ignored() {
     assert_eq!(h.c.position(&tp(0)), Ok(Some(60)));
     let f = h.expect::<FetchRequest>(1);
     assert_eq!(fetch_parts(&f.body), [(0, 60)]);
+}
+
+/// A query made while closing, or left pending by `close`, is answered at once
+/// with `Closed` (found by the `consumer` fuzz target: it was never answered and
+/// its deadline made a driver spin).
+#[test]
+fn offsets_for_times_during_close_is_answered_with_closed() {
+    let mut h = Harness::new(&[], 1, 1);
+    let _f = h.start(&[0], 0);
+    let pending = h.c.offsets_for_times([(tp(0), 1_700_000_000_000)]);
+    h.drain();
+    h.c.close();
+    let late = h.c.offsets_for_times([(tp(0), 0)]);
+    h.drain();
+    let answered: Vec<(QueryId, Vec<bool>)> = h
+        .take_all_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::OffsetsForTimes { id, offsets } => Some((
+                id,
+                offsets
+                    .iter()
+                    .map(|(_, r)| *r == Err(ConsumerError::Closed))
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answered, [(pending, vec![true]), (late, vec![true])]);
 }

@@ -196,6 +196,8 @@ pub enum ConsumerError {
     },
     /// A query timed out (`default.api.timeout.ms`).
     Timeout,
+    /// The consumer was closed before the query was answered.
+    Closed,
 }
 
 impl fmt::Display for ConsumerError {
@@ -216,6 +218,7 @@ impl fmt::Display for ConsumerError {
                 broker.0
             ),
             Self::Timeout => f.write_str("timed out"),
+            Self::Closed => f.write_str("the consumer was closed"),
         }
     }
 }

@@ -372,7 +372,7 @@ impl Consumer {
         self.closing = Some(self.now + self.config.request_timeout);
         self.partitions.clear();
         self.buffered_bytes = 0;
-        self.queries.clear();
+        self.end_queries(ConsumerError::Closed);
         self.close_sessions();
         self.drive();
     }

@@ -113,6 +113,11 @@ impl Consumer {
                 done: Vec::new(),
             },
         );
+        if self.closing.is_some() || self.closed {
+            // Nothing will be sent any more: answer at once.
+            self.end_queries(ConsumerError::Closed);
+            return id;
+        }
         if self.queries[&id]
             .pending
             .keys()
@@ -657,6 +662,20 @@ impl Consumer {
     fn finish_query_if_done(&mut self, id: QueryId) {
         if self.queries.get(&id).is_some_and(|q| q.pending.is_empty()) {
             let q = self.queries.remove(&id).expect("checked");
+            self.events.push_back(Event::OffsetsForTimes {
+                id,
+                offsets: q.done,
+            });
+        }
+    }
+
+    /// Ends every query: what is still pending gets `error`.
+    pub(super) fn end_queries(&mut self, error: ConsumerError) {
+        for (id, mut q) in core::mem::take(&mut self.queries) {
+            for (key, _) in core::mem::take(&mut q.pending) {
+                q.done
+                    .push((TopicPartition::new(key.0, key.1), Err(error.clone())));
+            }
             self.events.push_back(Event::OffsetsForTimes {
                 id,
                 offsets: q.done,
