@@ -5,7 +5,12 @@
 macro_rules! with_message {
     ($index:expr, |$ty:ident| $body:block) => {{
         use kasio_core::protocol::messages::*;
-        macro_rules! __arm { ($t:ident) => {{ type $ty = $t; $body }} }
+        macro_rules! __arm {
+            ($t:ident) => {{
+                type $ty = $t;
+                $body
+            }};
+        }
         match $index % 34 {
             0 => __arm!(ApiVersionsRequest),
             1 => __arm!(ApiVersionsResponse),

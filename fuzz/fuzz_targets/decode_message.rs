@@ -12,14 +12,17 @@ use libfuzzer_sys::fuzz_target;
 mod common;
 
 fuzz_target!(|data: &[u8]| {
-    let [which, version, body @ ..] = data else { return };
+    let [which, version, body @ ..] = data else {
+        return;
+    };
     let body = Bytes::copy_from_slice(body);
     with_message!(*which as usize, |M| {
         let (lo, hi) = M::VERSIONS;
         let version = lo + (*version as i16) % (hi - lo + 1);
         if let Ok(msg) = M::decode(version, &body) {
             let mut buf = BytesMut::new();
-            msg.encode(version, &mut buf).expect("a decoded message encodes at its version");
+            msg.encode(version, &mut buf)
+                .expect("a decoded message encodes at its version");
             let again = M::decode_exact(version, &buf.freeze()).expect("our own encoding decodes");
             assert_eq!(again, msg);
         }

@@ -26,6 +26,9 @@ fuzz_target!(|input: (Vec<u8>, Vec<u8>)| {
         (frames, None)
     };
     let whole = run(&mut std::iter::empty());
-    let chunked = run(&mut chunk_sizes.iter().map(|&b| usize::from(b)).chain(std::iter::repeat(1)));
+    let chunked = run(&mut chunk_sizes
+        .iter()
+        .map(|&b| usize::from(b))
+        .chain(std::iter::repeat(1)));
     assert_eq!(whole, chunked);
 });

@@ -12,14 +12,19 @@ use libfuzzer_sys::fuzz_target;
 mod common;
 
 fuzz_target!(|data: &[u8]| {
-    let [which, version, rest @ ..] = data else { return };
+    let [which, version, rest @ ..] = data else {
+        return;
+    };
     let mut u = Unstructured::new(rest);
     with_message!(*which as usize, |M| {
         let (lo, hi) = M::VERSIONS;
         let version = lo + (*version as i16) % (hi - lo + 1);
-        let Ok(msg) = M::arbitrary_at(&mut u, version) else { return };
+        let Ok(msg) = M::arbitrary_at(&mut u, version) else {
+            return;
+        };
         let mut buf = BytesMut::new();
-        msg.encode(version, &mut buf).expect("an arbitrary value for this version encodes");
+        msg.encode(version, &mut buf)
+            .expect("an arbitrary value for this version encodes");
         let back = M::decode_exact(version, &buf.freeze()).expect("our own encoding decodes");
         assert_eq!(back, msg);
     });
