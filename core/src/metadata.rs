@@ -132,13 +132,22 @@ impl Metadata {
             }
             for p in &t.partitions {
                 let leader = (p.leader_id >= 0).then_some(BrokerId(p.leader_id));
+                let old = entry.partitions.get(&p.partition_index);
+                // Brokers before Metadata v7 send no leader epoch. Epochs only grow, so
+                // the last one seen stays the best lower bound: keeping it keeps stale
+                // fetches fenced (FENCED_LEADER_EPOCH) in clusters of mixed versions,
+                // where forgetting it would let a truncation go unnoticed.
+                let leader_epoch = match old {
+                    Some(old) if p.leader_epoch < 0 => old.leader_epoch,
+                    _ => p.leader_epoch,
+                };
                 let info = PartitionInfo {
                     leader,
-                    leader_epoch: p.leader_epoch,
+                    leader_epoch,
                     replicas: p.replica_nodes.clone(),
                     error: ErrorCode::from_code(p.error_code),
                 };
-                match entry.partitions.get(&p.partition_index) {
+                match old {
                     Some(old)
                         if old.leader_epoch >= 0
                             && p.leader_epoch >= 0
@@ -152,7 +161,7 @@ impl Metadata {
                         topic: name.clone(),
                         partition: p.partition_index,
                         leader,
-                        leader_epoch: p.leader_epoch,
+                        leader_epoch,
                     }),
                 }
                 entry.partitions.insert(p.partition_index, info);
@@ -274,6 +283,18 @@ mod tests {
         assert_eq!(m.partition("t", 0).unwrap().leader, Some(BrokerId(2)));
         assert_eq!(m.topic_name(&Uuid([7; 16])), Some("t"));
         assert_eq!(m.broker(BrokerId(2)).unwrap().rack.as_deref(), Some("r2"));
+    }
+
+    #[test]
+    fn a_response_without_epochs_keeps_the_last_known_epoch() {
+        let mut m = Metadata::default();
+        m.apply(&resp(1, 5));
+        // An old broker (Metadata < v7) reports no epoch: same leader, no change.
+        assert!(m.apply(&resp(1, -1)).is_empty());
+        assert_eq!(m.partition("t", 0).unwrap().leader_epoch, 5);
+        // A leader move reported without an epoch keeps the epoch as a lower bound.
+        let c = m.apply(&resp(2, -1));
+        assert_eq!((c[0].leader, c[0].leader_epoch), (Some(BrokerId(2)), 5));
     }
 
     #[test]
