@@ -171,21 +171,7 @@ impl Consumer {
                 }));
         }
         for (leader, parts) in by_leader {
-            let Some((_, conn)) = self.brokers.ready(leader) else {
-                self.need_broker(leader);
-                continue;
-            };
-            let Some(version) = conn
-                .versions()
-                .version(ApiKey::ListOffsets)
-                .filter(|v| *v >= 1)
-            else {
-                let api = ApiKey::ListOffsets.key();
-                self.events
-                    .push_back(Event::Error(ConsumerError::UnsupportedApi {
-                        broker: leader,
-                        api,
-                    }));
+            let Some(version) = self.list_offsets_version(leader) else {
                 continue;
             };
             let req = self.list_offsets_request(
@@ -216,6 +202,29 @@ impl Consumer {
                 }
             }
         }
+    }
+
+    /// The ListOffsets version to use with `leader` now, if a request can go out:
+    /// the connection is ready and speaks v1 or later (else the application hears
+    /// that the broker is too old).
+    fn list_offsets_version(&mut self, leader: BrokerId) -> Option<i16> {
+        let Some((_, conn)) = self.brokers.ready(leader) else {
+            self.need_broker(leader);
+            return None;
+        };
+        let version = conn
+            .versions()
+            .version(ApiKey::ListOffsets)
+            .filter(|v| *v >= 1);
+        if version.is_none() {
+            let api = ApiKey::ListOffsets.key();
+            self.events
+                .push_back(Event::Error(ConsumerError::UnsupportedApi {
+                    broker: leader,
+                    api,
+                }));
+        }
+        version
     }
 
     fn list_offsets_request<'a>(
@@ -542,15 +551,7 @@ impl Consumer {
             }
         }
         for (leader, parts) in by_leader {
-            let Some((_, conn)) = self.brokers.ready(leader) else {
-                self.need_broker(leader);
-                continue;
-            };
-            let Some(version) = conn
-                .versions()
-                .version(ApiKey::ListOffsets)
-                .filter(|v| *v >= 1)
-            else {
+            let Some(version) = self.list_offsets_version(leader) else {
                 continue;
             };
             // One request per query keeps the answer routing trivial.
