@@ -24,8 +24,6 @@ ROWS = [
     ("fault/leader-moved", "3 brokers, partition leaders moved mid-run", "librdkafka mock"),
     ("fault/broker-down-up", "a broker down, then up, mid-run", "librdkafka mock"),
     ("fault/fetch-errors", "injected Fetch errors (NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE, disconnect)", "librdkafka mock"),
-    ("fault/partition-fetch-errors", "injected per-partition Fetch errors (NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH)", "librdkafka mock"),
-    ("fault/offset-out-of-range", "injected OFFSET_OUT_OF_RANGE: reset per auto.offset.reset, repeats only there", "librdkafka mock"),
     ("fault/rtt-500ms", "500 ms RTT on every broker", "librdkafka mock"),
     ("fault/no-offset-for-leader-epoch", "leader moves on brokers without OffsetForLeaderEpoch", "librdkafka mock"),
     ("fault/follower-fetching", "follower fetching (KIP-392, client.rack)", "librdkafka mock"),

@@ -5,11 +5,9 @@
 
 mod common;
 
-use common::{consume, consume_into, report};
+use common::{consume, report};
 use kasio_core::consumer::{ConsumerError, Event};
-use kasio_core::consumer::{ResetReason, TopicPartition};
 use kasio_sim::rig::{produce, MockCluster, ProduceSpec};
-use kasio_sim::workload::Checker;
 use serde_json::json;
 
 const TOPIC: &str = "faults";
@@ -79,22 +77,6 @@ fn injected_fetch_errors() {
 }
 
 #[test]
-fn injected_partition_fetch_errors() {
-    let (mut cluster, bootstrap) = cluster();
-    let events = consume_with_fault(&bootstrap, &[("max.poll.records", "100")], || {
-        for p in 0..3 {
-            cluster.command(json!({
-                "cmd": "partition_push_request_errors",
-                "topic": TOPIC, "partition": p, "api": "Fetch",
-                "errors": ["NOT_LEADER_OR_FOLLOWER", "FENCED_LEADER_EPOCH", "UNKNOWN_LEADER_EPOCH"],
-            }));
-        }
-    });
-    assert!(partition_errors(&events).is_empty(), "{events:?}");
-    report("fault/partition-fetch-errors", "librdkafka-mock", RECORDS);
-}
-
-#[test]
 fn slow_broker_500ms_rtt() {
     let (mut cluster, bootstrap) = cluster();
     let events = consume_with_fault(&bootstrap, &[], || {
@@ -150,42 +132,4 @@ fn follower_fetching() {
     });
     assert!(partition_errors(&events).is_empty(), "{events:?}");
     report("fault/follower-fetching", "librdkafka-mock", RECORDS);
-}
-
-/// OFFSET_OUT_OF_RANGE injected into one partition's fetches: `auto.offset.reset`
-/// (earliest) moves that partition back to its first offset, and it is read again
-/// from there. Without commits there is nothing better to resume from, so repeats
-/// are expected — but only on that partition, and only after the reset event.
-#[test]
-fn injected_offset_out_of_range_resets_per_policy() {
-    let (mut cluster, bootstrap) = cluster();
-    let mut fired = false;
-    let checker = Checker::allowing_rewinds(100);
-    let (checker, events) = consume_into(checker, &bootstrap, TOPIC, 6, RECORDS, &[], |n| {
-        if !fired && n >= RECORDS / 3 {
-            fired = true;
-            cluster.command(json!({
-                "cmd": "partition_push_request_errors",
-                "topic": TOPIC, "partition": 0, "api": "Fetch",
-                "errors": ["OFFSET_OUT_OF_RANGE"],
-            }));
-        }
-    });
-    assert!(fired);
-    checker.assert_all_present(0, RECORDS);
-    let p0 = TopicPartition::new(TOPIC, 0);
-    let reset = events.iter().any(|e| {
-        matches!(e, Event::OffsetReset { tp, offset: 0, reason: ResetReason::OutOfRange } if *tp == p0)
-    });
-    assert!(
-        reset,
-        "no OffsetReset(OutOfRange) to 0 for {p0}: {events:?}"
-    );
-    assert!(
-        checker.repeated_partitions().iter().all(|tp| *tp == p0),
-        "repeats outside the reset partition: {:?}",
-        checker.repeated_partitions()
-    );
-    assert!(partition_errors(&events).is_empty(), "{events:?}");
-    report("fault/offset-out-of-range", "librdkafka-mock", RECORDS);
 }
