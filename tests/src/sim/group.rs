@@ -406,12 +406,7 @@ impl Cluster {
             broker,
             format!("FindCoordinator v{} {:?}", req.version, r.key),
         );
-        Some(Reply::Frame(response_frame(
-            req.api,
-            req.version,
-            req.corr,
-            &resp,
-        )))
+        req.reply(&resp)
     }
 
     fn join_group(&mut self, broker: i32, p: Pending, req: &Req) -> Option<Reply> {
@@ -427,12 +422,7 @@ impl Cluster {
                 },
                 ..Default::default()
             };
-            Some(Reply::Frame(response_frame(
-                req.api,
-                req.version,
-                req.corr,
-                &resp,
-            )))
+            req.reply(&resp)
         };
         let injected = self.take_injection(broker, ApiKey::JoinGroup);
         if let Some(code) = injected.or_else(|| self.not_coordinator(broker, &r.group_id)) {
@@ -519,12 +509,7 @@ impl Cluster {
                     };
                     let member = group.members.get_mut(&member_id).expect("inserted");
                     member.session_deadline = now + member.session_timeout;
-                    return Some(Reply::Frame(response_frame(
-                        req.api,
-                        req.version,
-                        req.corr,
-                        &resp,
-                    )));
+                    return req.reply(&resp);
                 }
             } else if req.version >= 4 && r.group_instance_id.is_none() {
                 // KIP-394: hand out the id and have the member come back with it.
@@ -598,12 +583,7 @@ impl Cluster {
                 broker,
                 format!("JoinGroup {} {member_id}: unchanged", r.group_id),
             );
-            return Some(Reply::Frame(response_frame(
-                req.api,
-                req.version,
-                req.corr,
-                &resp,
-            )));
+            return req.reply(&resp);
         }
         self.note(
             broker,
@@ -884,12 +864,7 @@ impl Cluster {
             broker,
             format!("Heartbeat {} {} -> {code:?}", r.group_id, r.member_id),
         );
-        Some(Reply::Frame(response_frame(
-            req.api,
-            req.version,
-            req.corr,
-            &resp,
-        )))
+        req.reply(&resp)
     }
 
     fn leave_group(&mut self, broker: i32, req: &Req) -> Option<Reply> {
@@ -957,12 +932,7 @@ impl Cluster {
             },
             ..Default::default()
         };
-        Some(Reply::Frame(response_frame(
-            req.api,
-            req.version,
-            req.corr,
-            &resp,
-        )))
+        req.reply(&resp)
     }
 
     fn offset_commit(&mut self, broker: i32, req: &Req) -> Option<Reply> {
@@ -1054,12 +1024,7 @@ impl Cluster {
             topics,
             ..Default::default()
         };
-        Some(Reply::Frame(response_frame(
-            req.api,
-            req.version,
-            req.corr,
-            &resp,
-        )))
+        req.reply(&resp)
     }
 
     fn offset_fetch(&mut self, broker: i32, req: &Req) -> Option<Reply> {
@@ -1182,12 +1147,7 @@ impl Cluster {
                 ..Default::default()
             }
         };
-        Some(Reply::Frame(response_frame(
-            req.api,
-            req.version,
-            req.corr,
-            &resp,
-        )))
+        req.reply(&resp)
     }
 
     fn describe_groups(&mut self, broker: i32, req: &Req) -> Option<Reply> {
@@ -1240,12 +1200,7 @@ impl Cluster {
             groups,
             ..Default::default()
         };
-        Some(Reply::Frame(response_frame(
-            req.api,
-            req.version,
-            req.corr,
-            &resp,
-        )))
+        req.reply(&resp)
     }
 }
 

@@ -110,6 +110,18 @@ pub(crate) struct Req {
     pub body: Bytes,
 }
 
+impl Req {
+    /// Answers this request with `body`, at its version, now.
+    pub(crate) fn reply<M: Message>(&self, body: &M) -> Option<Reply> {
+        Some(Reply::Frame(response_frame(
+            self.api,
+            self.version,
+            self.corr,
+            body,
+        )))
+    }
+}
+
 impl Cluster {
     /// A client connected to `broker`. Returns `false` (connection refused) when
     /// the broker is down.
