@@ -121,11 +121,18 @@ impl Metadata {
             if error != ErrorCode::None {
                 continue;
             }
-            if entry.id != t.topic_id {
-                // Recreated topic: a new ID means a new log, old epochs mean nothing.
-                self.names_by_id.remove(&entry.id);
+            // Brokers before Metadata v10 send no topic ID (all zeros). That says
+            // nothing about the topic, so in a cluster of mixed versions the known
+            // ID and leader epochs stay; treating it as a recreation would forget
+            // the epochs and let stale fetches through unfenced.
+            if !t.topic_id.is_zero() && entry.id != t.topic_id {
+                if !entry.id.is_zero() {
+                    // Recreated topic: a new ID means a new log, old epochs mean
+                    // nothing.
+                    self.names_by_id.remove(&entry.id);
+                    entry.partitions.clear();
+                }
                 entry.id = t.topic_id;
-                entry.partitions.clear();
             }
             if !t.topic_id.is_zero() {
                 self.names_by_id.insert(t.topic_id, name.clone());
@@ -295,6 +302,27 @@ mod tests {
         // A leader move reported without an epoch keeps the epoch as a lower bound.
         let c = m.apply(&resp(2, -1));
         assert_eq!((c[0].leader, c[0].leader_epoch), (Some(BrokerId(2)), 5));
+    }
+
+    #[test]
+    fn a_response_without_topic_ids_keeps_the_id_and_epochs() {
+        // Simulation seed 380: a Metadata v4 broker (no topic IDs, no epochs) in
+        // a cluster of newer ones made the topic look recreated, the epoch was
+        // forgotten, and fetches went out unfenced past an unclean truncation.
+        let mut m = Metadata::default();
+        m.apply(&resp(1, 5));
+        let mut old = resp(1, -1);
+        old.topics[0].topic_id = Uuid::ZERO;
+        assert!(m.apply(&old).is_empty(), "no change, no report");
+        assert_eq!(m.partition("t", 0).unwrap().leader_epoch, 5);
+        assert_eq!(m.topic("t").unwrap().id, Uuid([7; 16]));
+        assert_eq!(m.topic_name(&Uuid([7; 16])), Some("t"));
+        // A real recreation (a different ID) still starts over.
+        let mut recreated = resp(1, 0);
+        recreated.topics[0].topic_id = Uuid([8; 16]);
+        let c = m.apply(&recreated);
+        assert_eq!((c[0].leader, c[0].leader_epoch), (Some(BrokerId(1)), 0));
+        assert_eq!(m.topic_name(&Uuid([7; 16])), None);
     }
 
     #[test]

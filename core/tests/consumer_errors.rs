@@ -2,6 +2,7 @@
 
 mod support;
 
+use kasio_core::codec::Uuid;
 use kasio_core::consumer::{ConsumerError, Event, ResetReason};
 use kasio_core::protocol::messages::fetch_response::{
     EpochEndOffset as DivergingEpoch, LeaderIdAndEpoch, NodeEndpoint,
@@ -77,6 +78,56 @@ fn leadership_errors_refresh_metadata_then_fetch_from_the_new_leader() {
         let close = h.expect::<FetchRequest>(1);
         assert_eq!((close.body.session_id, close.body.session_epoch), (7, -1));
     }
+}
+
+/// Simulation seed 380: in a cluster of mixed versions, metadata from a broker
+/// before v7 (no leader epochs) and v10 (no topic IDs) can never name the epoch
+/// that fenced us. The consumer must neither forget the epoch it knows (which let
+/// fetches past an unclean truncation) nor insist on it forever (fenced on every
+/// fetch): it validates its position without an epoch, catches the truncation by
+/// the last record's epoch, and fetches on without one.
+#[test]
+fn fenced_by_a_cluster_whose_metadata_has_no_epochs() {
+    let mut h = Harness::new(&[], 1, 1);
+    let f = next_fetch(&mut h);
+    assert_eq!(f.body.topics[0].partitions[0].current_leader_epoch, 5);
+    h.cluster.topics[0].id = Uuid::ZERO;
+    h.cluster.set_leader(0, 1, -1);
+    h.respond(
+        &f,
+        &fetch_resp(7, vec![perror(0, ErrorCode::FencedLeaderEpoch)]),
+    );
+    assert_eq!(h.answer_any_metadata(), 1, "{}", h.dump());
+    let v = h.expect::<OffsetForLeaderEpochRequest>(1);
+    let p = &v.body.topics[0].partitions[0];
+    assert_eq!((p.leader_epoch, p.current_leader_epoch), (5, -1));
+    // The new leader's log ends epoch 5 at offset 3: records 3 and 4 are gone.
+    h.respond(&v, &epoch_answer(0, ErrorCode::None, 5, 3));
+    let events = h.take_events();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::LogTruncation {
+                position: 5,
+                diverging_offset: Some(3),
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+    let f = h.wait_for_fetch(1, ms(1_000));
+    assert_eq!(fetch_parts(&f.body), [(0, 3)]);
+    assert_eq!(f.body.topics[0].partitions[0].current_leader_epoch, -1);
+    // Metadata that names an epoch again brings it back.
+    h.cluster.topics[0].id = TOPIC_ID;
+    h.cluster.set_leader(0, 1, 7);
+    h.respond(
+        &f,
+        &fetch_resp(0, vec![perror(0, ErrorCode::NotLeaderOrFollower)]),
+    );
+    assert_eq!(h.answer_any_metadata(), 1, "{}", h.dump());
+    let v = h.expect::<OffsetForLeaderEpochRequest>(1);
+    assert_eq!(v.body.topics[0].partitions[0].current_leader_epoch, 7);
 }
 
 #[test]

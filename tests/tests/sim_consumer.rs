@@ -9,7 +9,7 @@
 use kasio_sim::sim::scenario::{run, RunOptions};
 
 /// Seeds in a normal `cargo test` run.
-const DEFAULT_SEEDS: u64 = 300;
+const DEFAULT_SEEDS: u64 = 500;
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())

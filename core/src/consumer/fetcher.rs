@@ -55,7 +55,7 @@ impl Consumer {
                 }
                 let fetch = PartitionFetch {
                     fetch_offset: s.fetch_offset,
-                    current_leader_epoch: s.leader_epoch,
+                    current_leader_epoch: s.request_epoch(),
                     last_fetched_epoch: s.fetch_epoch.unwrap_or(-1),
                     max_bytes: self.config.max_partition_fetch_bytes as i32,
                 };
@@ -556,6 +556,7 @@ impl Consumer {
                 // metadata, and a short wait, unless the response named the new
                 // leader (KIP-951): then go there at once.
                 s.preferred_replica = None;
+                s.fenced |= code == ErrorCode::FencedLeaderEpoch;
                 meta.needed = true;
                 if !moved {
                     s.backoff.fail(now, rng);

@@ -738,6 +738,7 @@ impl Consumer {
         for change in changes {
             self.on_leader_change(&change.topic, change.partition, change.leader_epoch);
         }
+        self.on_epochless_metadata(resp);
         // An answer that leaves an assigned partition without a leader (or its topic
         // in error) keeps the backoff set when the request went out, so the retry
         // waits `retry.backoff.ms` (growing) instead of following at once.
@@ -770,6 +771,8 @@ impl Consumer {
         };
         let first_sight = s.leader_epoch < 0;
         s.leader_epoch = epoch;
+        s.fenced = false;
+        s.epoch_unknown = false;
         s.preferred_replica = None;
         // A retry that waited for new leadership need not wait longer (as in the Java
         // client, which fetches from the new leader as soon as metadata names it).
@@ -782,6 +785,44 @@ impl Consumer {
             s.state = FetchState::AwaitValidation;
         }
         self.recount_buffered();
+    }
+
+    /// A broker before Metadata v7 names no leader epochs. Where a broker has
+    /// fenced our epoch, such metadata can never tell us the newer one, and
+    /// insisting on ours would fence us forever: fall back to no epoch (as the
+    /// Java client does with such metadata), but validate the position first, so
+    /// a truncation is still caught by the epoch of the last record we read.
+    fn on_epochless_metadata(&mut self, resp: &MetadataResponse) {
+        let mut changed = false;
+        for t in &resp.topics {
+            let Some(name) = &t.name else { continue };
+            for p in t.partitions.iter().filter(|p| p.leader_epoch < 0) {
+                let Some(s) = self
+                    .partitions
+                    .get_mut(name)
+                    .and_then(|ps| ps.get_mut(&p.partition_index))
+                else {
+                    continue;
+                };
+                if !s.fenced || s.epoch_unknown {
+                    continue;
+                }
+                s.fenced = false;
+                s.epoch_unknown = true;
+                s.preferred_replica = None;
+                s.backoff.succeed();
+                if s.state == FetchState::Fetching {
+                    s.rewind_to_position();
+                    if s.position_epoch.is_some() {
+                        s.state = FetchState::AwaitValidation;
+                    }
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            self.recount_buffered();
+        }
     }
 
     /// Plans and sends whatever is due: metadata, position resets and validations,

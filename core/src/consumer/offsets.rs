@@ -152,7 +152,7 @@ impl Consumer {
                         key: (topic.clone(), p),
                         strategy,
                         reason,
-                        leader_epoch: s.leader_epoch,
+                        leader_epoch: s.request_epoch(),
                         generation: s.generation,
                     }),
                     None => self.meta.needed = true,
@@ -314,6 +314,7 @@ impl Consumer {
                     }
                     ErrorCode::None => self.retry_later(&key, generation),
                     code if is_leadership_error(code) || code.is_retriable() => {
+                        s.fenced |= code == ErrorCode::FencedLeaderEpoch;
                         self.meta.needed |= is_leadership_error(code);
                         self.retry_later(&key, generation);
                     }
@@ -350,7 +351,7 @@ impl Consumer {
                         key: (topic.clone(), p),
                         position: s.position,
                         position_epoch: s.position_epoch.unwrap_or(-1),
-                        leader_epoch: s.leader_epoch,
+                        leader_epoch: s.request_epoch(),
                         generation: s.generation,
                     }),
                     None => self.meta.needed = true,
@@ -457,6 +458,7 @@ impl Consumer {
                     }
                     ErrorCode::UnsupportedVersion => s.state = FetchState::Fetching,
                     code => {
+                        s.fenced |= code == ErrorCode::FencedLeaderEpoch;
                         self.meta.needed |= is_leadership_error(code);
                         self.retry_later(&key, generation);
                     }

@@ -68,6 +68,11 @@ pub(crate) struct PartitionState {
     pub fetch_epoch: Option<i32>,
     /// The leader epoch metadata last gave for this partition.
     pub leader_epoch: i32,
+    /// A broker answered FENCED_LEADER_EPOCH to `leader_epoch`: it is stale.
+    pub fenced: bool,
+    /// Fenced, and metadata could not name a newer epoch (a broker before
+    /// Metadata v7 answered): requests carry no epoch until one is known.
+    pub epoch_unknown: bool,
     pub paused: bool,
     pub high_watermark: i64,
     pub last_stable_offset: i64,
@@ -99,6 +104,8 @@ impl PartitionState {
             fetch_offset: -1,
             fetch_epoch: None,
             leader_epoch: -1,
+            fenced: false,
+            epoch_unknown: false,
             paused: false,
             high_watermark: -1,
             last_stable_offset: -1,
@@ -109,6 +116,16 @@ impl PartitionState {
             buffered_records: 0,
             eof_reported: false,
             error_pending: false,
+        }
+    }
+
+    /// The current leader epoch to send with Fetch, ListOffsets and
+    /// OffsetForLeaderEpoch (-1: not checked by the broker).
+    pub fn request_epoch(&self) -> i32 {
+        if self.epoch_unknown {
+            -1
+        } else {
+            self.leader_epoch
         }
     }
 
