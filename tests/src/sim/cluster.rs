@@ -333,16 +333,19 @@ impl Cluster {
     }
 
     /// Whether every broker lets a consumer detect an unclean truncation: it speaks
-    /// Fetch v12+ (divergence in fetch responses) or OffsetForLeaderEpoch v3+
-    /// (validation after a leader change). A broker with neither (tansu's Fetch
-    /// range and no OffsetForLeaderEpoch) can lose records under a consumer
-    /// silently, and no client can tell.
+    /// Fetch v12+ (divergence in fetch responses), or Fetch v9+ (fetches carry the
+    /// current leader epoch, so a stale one is fenced) with OffsetForLeaderEpoch
+    /// v3+ (validation once fenced or after a leader change). Below Fetch v9 a
+    /// truncation that keeps the leader is never fenced: by the time metadata
+    /// shows the new epoch the consumer may already read past the truncation
+    /// point, and its last record's epoch is the new one. A broker with neither
+    /// (tansu's Fetch range and no OffsetForLeaderEpoch) can lose records under a
+    /// consumer silently, and no client can tell.
     pub fn detects_truncation(&self) -> bool {
         self.brokers.values().all(|b| {
-            b.apis.get(&ApiKey::Fetch).is_some_and(|v| v.1 >= 12)
-                || b.apis
-                    .get(&ApiKey::OffsetForLeaderEpoch)
-                    .is_some_and(|v| v.1 >= 3)
+            let fetch = b.apis.get(&ApiKey::Fetch).map_or(-1, |v| v.1);
+            let validate = b.apis.get(&ApiKey::OffsetForLeaderEpoch).map_or(-1, |v| v.1);
+            fetch >= 12 || (fetch >= 9 && validate >= 3)
         })
     }
 

@@ -429,8 +429,11 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
         })
         .max()
         .unwrap_or(30_000);
-    // Time for the application to poll the whole backlog, at its pace.
+    // Time for the application to poll the whole backlog, at its pace. A small
+    // prefetch buffer (queued.max.messages.kbytes) can hold one batch at a time,
+    // so the slowest legitimate pace is one batch per poll.
     let produced = counters.borrow().produced;
+    let batches = counters.borrow().batches;
     let backlog = swarm
         .consumers
         .iter()
@@ -441,7 +444,7 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
                 .find(|(k, _)| k == "max.poll.records")
                 .and_then(|(_, v)| v.parse::<u64>().ok())
                 .unwrap_or(500);
-            c.poll_every.as_millis() * (produced / per_poll + 1)
+            c.poll_every.as_millis() * (produced / per_poll + batches + 1)
         })
         .max()
         .unwrap_or(0);
@@ -458,7 +461,6 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
         })
         .max()
         .unwrap_or(500);
-    let batches = counters.borrow().batches;
     let budget =
         Duration::from_millis(3 * request_timeout + 60_000 + 2 * backlog + 2 * batches * max_wait);
     let deadline = world.now() + budget;
