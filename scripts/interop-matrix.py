@@ -33,6 +33,8 @@ ROWS = [
     (None, "coordinator moved; group error injections", "librdkafka mock"),
     ("sim/serve-librdkafka", "kasio's simulated cluster (serve mode) read by librdkafka (plain and read_committed)", "kasio-sim"),
     ("sim/serve-read-committed", "read_committed over committed and aborted transactions: exactly the committed records", "kasio-sim"),
+    ("sim/produce-librdkafka", "librdkafka producer → kasio-sim (every codec, headers, null keys/values; idempotent, acks=1, acks=0), read back by kasio and librdkafka", "kasio-sim"),
+    ("sim/produce-txn-read-committed", "transactional librdkafka producer → kasio-sim, read_committed exact (kasio and librdkafka, both isolation levels)", "kasio-sim"),
     (None, "kasio-tokio driver (every row above)", "both"),
 ]
 

@@ -5,7 +5,7 @@ consumer can check each record without the producer telling it anything.
 
     produce.py --bootstrap B --topic T --partitions P --count N
                [--compression none|gzip|snappy|lz4|zstd] [--value-size S]
-               [--txn-size K] [--start I]
+               [--txn-size K] [--start I] [--set name=value ...]
 
 Record i (global sequence number, from --start):
   partition  i % P
@@ -49,6 +49,8 @@ def main():
     ap.add_argument("--value-size", type=int, default=100)
     ap.add_argument("--txn-size", type=int, default=0)
     ap.add_argument("--start", type=int, default=0)
+    ap.add_argument("--set", action="append", default=[],
+                    help="any librdkafka property, applied last (e.g. acks=0)")
     a = ap.parse_args()
 
     conf = {
@@ -62,6 +64,9 @@ def main():
     }
     if a.txn_size:
         conf["transactional.id"] = "kasio-e2e-%s" % a.topic
+    for kv in a.set:
+        k, v = kv.split("=", 1)
+        conf[k] = v
     p = Producer(conf)
     errors = []
 

@@ -186,6 +186,8 @@ pub struct ProduceSpec<'a> {
     pub value_size: usize,
     /// Records per transaction (0: no transactions).
     pub txn_size: u64,
+    /// More librdkafka properties (`name=value`), applied last.
+    pub extra: &'a [&'a str],
 }
 
 impl<'a> ProduceSpec<'a> {
@@ -199,6 +201,7 @@ impl<'a> ProduceSpec<'a> {
             compression: "none",
             value_size: 100,
             txn_size: 0,
+            extra: &[],
         }
     }
 }
@@ -228,6 +231,7 @@ pub fn produce(bootstrap: &str, spec: &ProduceSpec<'_>) -> Produced {
             &spec.value_size.to_string(),
         ])
         .args(["--txn-size", &spec.txn_size.to_string()])
+        .args(spec.extra.iter().flat_map(|kv| ["--set", kv]))
         .stderr(Stdio::inherit())
         .output()
         .expect("run produce.py");

@@ -120,8 +120,9 @@ pub(crate) struct Broker {
     pub up: bool,
     /// The versions advertised in ApiVersions; an API missing here is not spoken.
     pub apis: BTreeMap<ApiKey, (i16, i16)>,
-    /// APIs kasio has no codec for, advertised all the same (key, min, max):
-    /// requests for them close the connection.
+    /// APIs outside kasio-core's codec, by wire key (key, min, max): the
+    /// producer APIs (served by [`super::producer`]) and whatever a test adds;
+    /// requests for any other of them close the connection.
     pub foreign_apis: Vec<(i16, i16, i16)>,
 }
 
@@ -194,8 +195,13 @@ pub struct Cluster {
     pub(crate) coordinator: Coordinator,
     /// Something changed that a parked fetch may be waiting for.
     pub(crate) dirty: bool,
-    txns: BTreeMap<i64, BTreeSet<(String, i32)>>,
-    next_producer_id: i64,
+    /// Open transactions: producer id → the partitions written in it (the
+    /// simulation-side producer's and the wire producers' alike).
+    pub(crate) txns: BTreeMap<i64, BTreeSet<(String, i32)>>,
+    /// Producer ids come from one counter for both producers.
+    pub(crate) next_producer_id: i64,
+    /// Producers on the wire: idempotence and the transaction coordinator.
+    pub(crate) producers: super::producer::Producers,
 }
 
 /// The versions a simulated broker speaks by default: all the codec speaks, from
@@ -234,7 +240,7 @@ impl Cluster {
                         port: i32::from(spec.base_port) + id,
                         up: true,
                         apis: default_apis(),
-                        foreign_apis: Vec::new(),
+                        foreign_apis: super::producer::default_apis(),
                     },
                 )
             })
@@ -257,6 +263,7 @@ impl Cluster {
             dirty: false,
             txns: BTreeMap::new(),
             next_producer_id: 1000,
+            producers: Default::default(),
             spec: spec.clone(),
         };
         for t in &spec.topics {
@@ -522,7 +529,7 @@ impl Cluster {
         self.end_transaction(txn, false)
     }
 
-    fn end_transaction(&mut self, txn: TxnId, commit: bool) -> Result<(), SimError> {
+    pub(crate) fn end_transaction(&mut self, txn: TxnId, commit: bool) -> Result<(), SimError> {
         let parts = self
             .txns
             .remove(&txn.0)
@@ -536,11 +543,13 @@ impl Cluster {
     /// Markers are written whether or not the partition has a leader: the
     /// transaction coordinator retries until it can, and every replica is in sync.
     fn write_marker(&mut self, topic: &str, p: i32, pid: i64, commit: bool) {
+        // A wire producer's marker carries its current epoch (fencing older ones).
+        let pepoch = self.producers.epoch_of(pid);
         let Ok(part) = self.partition_mut(topic, p) else {
             return;
         };
         let ts = part.log.high_watermark();
-        if let Some(at) = part.log.append_marker(part.epoch, pid, 0, commit, ts) {
+        if let Some(at) = part.log.append_marker(part.epoch, pid, pepoch, commit, ts) {
             part.history.append(
                 at,
                 HistKind::Marker {

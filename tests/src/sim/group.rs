@@ -245,6 +245,36 @@ impl Cluster {
         &self.coordinator.commits
     }
 
+    /// Offsets a committed transaction carried (TxnOffsetCommit, then EndTxn):
+    /// stored as OffsetCommit stores them, recorded as a commit outside the
+    /// group protocol (no member, generation -1).
+    pub(crate) fn commit_txn_offsets(
+        &mut self,
+        group: &str,
+        offsets: &[(String, i32, i64, i32, Option<String>)],
+    ) {
+        let g = self
+            .coordinator
+            .groups
+            .entry(group.to_string())
+            .or_insert_with(Group::new);
+        for (t, p, o, e, m) in offsets {
+            g.offsets.insert((t.clone(), *p), (*o, *e, m.clone()));
+        }
+        let record = CommitRecord {
+            at: self.now,
+            group: group.to_string(),
+            member: String::new(),
+            generation: -1,
+            owned: Vec::new(),
+            offsets: offsets
+                .iter()
+                .map(|(t, p, o, ..)| (t.clone(), *p, *o))
+                .collect(),
+        };
+        self.coordinator.commits.push(record);
+    }
+
     /// `group.initial.rebalance.delay.ms` (Kafka's default is 3 s; 0 here).
     pub fn set_initial_rebalance_delay(&mut self, d: Duration) {
         self.coordinator.initial_delay = d;

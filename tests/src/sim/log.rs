@@ -163,6 +163,42 @@ impl PartitionLog {
         Ok((base, self.end - 1))
     }
 
+    /// Appends a v2 batch a producer encoded (Produce on the wire), already
+    /// checked: as a leader does, it gets the log end as its base offset and
+    /// `epoch` as its partition leader epoch, both before the CRC'd part, so the
+    /// producer's CRC and bytes stay as they were. A transactional batch
+    /// (`producer_id` ≥ 0) opens or continues that producer's transaction here.
+    /// Returns its first and last offsets.
+    pub(crate) fn append_encoded(
+        &mut self,
+        mut batch: Vec<u8>,
+        epoch: i32,
+        producer_id: i64,
+        timestamps: Vec<i64>,
+    ) -> (i64, i64) {
+        let base = self.end;
+        batch[..8].copy_from_slice(&base.to_be_bytes());
+        batch[12..16].copy_from_slice(&epoch.to_be_bytes());
+        let count = timestamps.len() as i64;
+        let pos = self.segment.len();
+        self.segment.extend_from_slice(&batch);
+        self.batches.push(StoredBatch {
+            base,
+            last: base + count - 1,
+            pos,
+            len: batch.len(),
+            producer_id,
+            control: None,
+            txn_first: -1,
+            timestamps,
+        });
+        self.end += count;
+        if producer_id >= 0 {
+            self.open_txns.entry(producer_id).or_insert(base);
+        }
+        (base, self.end - 1)
+    }
+
     /// Ends `producer_id`'s open transaction with a COMMIT or ABORT marker; returns the
     /// marker's offset, or `None` if the producer has no open transaction here.
     pub fn append_marker(

@@ -9,7 +9,9 @@
 //!   kasio-core, every codec), transactions, retention, leader moves, unclean
 //!   elections, crashes and injected errors. It speaks the wire protocol through
 //!   kasio-core's codec: ApiVersions, Metadata, ListOffsets, OffsetForLeaderEpoch
-//!   and Fetch (v4–17: sessions, long polling, read_committed, KIP-74/320/951).
+//!   and Fetch (v4–17: sessions, long polling, read_committed, KIP-74/320/951);
+//!   and, through [`producer`], Produce, idempotence and transactions, so a
+//!   real producer (librdkafka) can write to it.
 //!   Feed it request bytes ([`Cluster::handle_input`]) and drain responses
 //!   ([`Cluster::poll_output`]); it has timers like any sans-IO peer.
 //! - [`World`] runs kasio consumers against it over a simulated network
@@ -73,6 +75,7 @@ pub mod history;
 pub mod log;
 pub mod memory;
 pub mod net;
+pub mod producer;
 pub mod record;
 pub mod scenario;
 pub mod serve;

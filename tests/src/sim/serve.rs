@@ -21,6 +21,8 @@ struct Shared {
     cluster: Cluster,
     writers: BTreeMap<ServerConn, TcpStream>,
     epoch: StdInstant,
+    /// Protocol violations by clients, kept for [`Served::take_violations`].
+    violations: Vec<String>,
 }
 
 impl Shared {
@@ -48,10 +50,11 @@ impl Shared {
                 }
             }
         }
-        // Nobody reads these here.
+        // Nobody reads notes and deviations here; violations are kept for tests.
         self.cluster.take_notes();
-        self.cluster.take_violations();
         self.cluster.take_deviations();
+        let v = self.cluster.take_violations();
+        self.violations.extend(v);
     }
 
     fn drop_conn(&mut self, conn: ServerConn) {
@@ -97,8 +100,6 @@ impl Served {
     pub fn serve(mut cluster: Cluster) -> io::Result<Served> {
         let mut listeners = Vec::new();
         for id in cluster.broker_ids() {
-            // Produce (0) v3..9, for clients that infer their features from it.
-            cluster.advertise_foreign_api(id, 0, 3, 9);
             let l = TcpListener::bind("127.0.0.1:0")?;
             l.set_nonblocking(true)?;
             let port = l.local_addr()?.port();
@@ -110,6 +111,7 @@ impl Served {
             cluster,
             writers: BTreeMap::new(),
             epoch: StdInstant::now(),
+            violations: Vec::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let next_conn = Arc::new(AtomicU64::new(1));
@@ -137,6 +139,12 @@ impl Served {
         let r = f(&mut s.cluster);
         s.flush();
         r
+    }
+
+    /// Protocol violations clients committed since the last call (requests a
+    /// correct client never sends; see [`Cluster::take_violations`]).
+    pub fn take_violations(&self) -> Vec<String> {
+        std::mem::take(&mut lock(&self.shared).violations)
     }
 }
 

@@ -84,6 +84,8 @@ pub(crate) enum Reply {
     Wait,
     /// Close the connection instead of answering.
     Close,
+    /// No response at all (a Produce with acks=0); the next request goes on.
+    Nothing,
 }
 
 /// Encodes a response frame: size, header, body.
@@ -256,7 +258,7 @@ impl Cluster {
                     }
                 }
                 // The coordinator marked the connection (or already answered).
-                Reply::Wait => {}
+                Reply::Wait | Reply::Nothing => {}
                 Reply::Close => {
                     self.close(conn);
                     return;
@@ -312,6 +314,9 @@ impl Cluster {
             ));
             return Reply::Close;
         };
+        if super::producer::is_producer_api(key) {
+            return self.dispatch_producer(broker, key, version, corr, &frame);
+        }
         let Some(api) = ApiKey::from_i16(key) else {
             // Kafka closes the connection on an API key it does not know.
             self.note(broker, format!("unknown API key {key}: closing"));
