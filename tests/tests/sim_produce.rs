@@ -261,3 +261,49 @@ fn kcat_produces_to_the_served_cluster() {
     let violations = served.take_violations();
     assert!(violations.is_empty(), "{violations:?}");
 }
+
+/// Consume-transform-produce with librdkafka: offsets sent to the transaction
+/// (AddOffsetsToTxn, TxnOffsetCommit at the group coordinator) are committed
+/// with it, and those of an aborted transaction never are.
+const EOS_SCRIPT: &str = r#"
+import sys
+from confluent_kafka import Consumer, Producer, TopicPartition
+bootstrap, topic = sys.argv[1], sys.argv[2]
+c = Consumer({"bootstrap.servers": bootstrap, "group.id": "eos-group", "enable.auto.commit": False})
+p = Producer({"bootstrap.servers": bootstrap, "transactional.id": "eos"})
+p.init_transactions(10)
+for offset, commit in ((17, False), (42, True)):
+    p.begin_transaction()
+    p.produce(topic, value=b"out-%d" % offset, partition=1)
+    p.send_offsets_to_transaction([TopicPartition(topic, 0, offset)], c.consumer_group_metadata(), 10)
+    if commit:
+        p.commit_transaction(10)
+    else:
+        p.flush(10)  # the aborted record reaches the log first
+        p.abort_transaction(10)
+c.close()
+"#;
+
+#[test]
+fn librdkafka_sends_offsets_to_transactions() {
+    let served = Served::start(ClusterSpec::new(3).topic("eos", 2, 2)).expect("serve");
+    let out = std::process::Command::new(kasio_sim::rig::python())
+        .args(["-c", EOS_SCRIPT, &served.bootstrap, "eos"])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("run python");
+    assert!(out.status.success(), "eos script failed");
+    served.with_cluster(|c| {
+        assert_eq!(c.committed("eos-group", "eos", 0), Some(42));
+        assert!(c
+            .commits()
+            .iter()
+            .all(|r| r.offsets == [("eos".into(), 0, 42)]));
+        // Partition 1: an aborted record, its marker, a committed one, its marker.
+        let v = c.view("eos", 1).unwrap();
+        assert_eq!((v.high_watermark, v.last_stable_offset), (4, 4));
+        assert_eq!(c.log("eos", 1).unwrap().aborted_between(0, 4).len(), 1);
+    });
+    let violations = served.take_violations();
+    assert!(violations.is_empty(), "{violations:?}");
+}
