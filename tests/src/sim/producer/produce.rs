@@ -147,6 +147,7 @@ impl Cluster {
             .then(|| self.now.as_millis() as i64);
         let inc = batch::check(records, version, stamp)?;
         if inc.producer_id >= 0 {
+            self.sync_sequences(topic, p);
             if inc.transactional {
                 self.check_in_transaction(&inc, topic, p)
                     .map_err(|code| (code, None))?;
@@ -174,6 +175,15 @@ impl Cluster {
             }
         }
         Ok(self.append_incoming(topic, p, inc, stamp))
+    }
+
+    /// Brings the partition's producer state up to its log (see
+    /// [`super::Sequences::sync`]).
+    pub(super) fn sync_sequences(&mut self, topic: &str, p: i32) {
+        if let Ok(part) = self.partition(topic, p) {
+            let cuts = part.history.truncations().to_vec();
+            self.producers.sequences.sync((topic, p), &cuts);
+        }
     }
 
     /// A transactional batch must come from the transactional id's current

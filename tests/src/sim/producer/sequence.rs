@@ -22,6 +22,8 @@ struct Written {
 struct Entry {
     epoch: i16,
     batches: VecDeque<Written>,
+    /// The partition's log generation (truncations so far) this entry reflects.
+    generation: usize,
 }
 
 /// What to do with a batch that passed the sequence checks.
@@ -39,6 +41,8 @@ pub(crate) enum Verdict {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Sequences {
     entries: BTreeMap<(String, i32, i64), Entry>,
+    /// Per partition, the generation seen by the last [`Sequences::sync`].
+    generations: BTreeMap<(String, i32), usize>,
 }
 
 /// The sequence after `last` (sequences wrap from `i32::MAX` to 0).
@@ -47,6 +51,27 @@ fn follows(last: i32, next: i32) -> bool {
 }
 
 impl Sequences {
+    /// Forgets what an unclean truncation removed from the partition (Kafka
+    /// rebuilds producer state from the log that is left): batches at or above
+    /// the cut are gone, and a producer with none left is unknown again. Else a
+    /// retry of a lost batch would be "acknowledged" at an offset that no
+    /// longer holds it. `truncations` is the partition history's list.
+    pub fn sync(&mut self, tp: (&str, i32), truncations: &[i64]) {
+        let now = truncations.len();
+        self.generations.insert((tp.0.to_string(), tp.1), now);
+        self.entries.retain(|(t, p, _), e| {
+            if t != tp.0 || *p != tp.1 || e.generation >= now {
+                return true;
+            }
+            let cut = truncations[e.generation..].iter().copied().min();
+            e.generation = now;
+            if let Some(cut) = cut {
+                e.batches.retain(|w| w.first_offset < cut);
+            }
+            !e.batches.is_empty()
+        });
+    }
+
     /// Checks a batch of `count` records from `pid` at `epoch` starting at
     /// sequence `first_seq` (Kafka's `ProducerAppendInfo`): an older epoch is
     /// INVALID_PRODUCER_EPOCH; a newer one must start at sequence 0; within an
@@ -117,12 +142,18 @@ impl Sequences {
 
     /// The entry at `epoch`, emptied when the epoch moves on.
     fn entry(&mut self, tp: (&str, i32), pid: i64, epoch: i16) -> &mut Entry {
+        let generation = self
+            .generations
+            .get(&(tp.0.to_string(), tp.1))
+            .copied()
+            .unwrap_or(0);
         let e = self
             .entries
             .entry((tp.0.to_string(), tp.1, pid))
             .or_insert_with(|| Entry {
                 epoch,
                 batches: VecDeque::new(),
+                generation,
             });
         if epoch > e.epoch {
             e.epoch = epoch;

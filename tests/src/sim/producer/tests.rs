@@ -289,6 +289,39 @@ fn duplicate_and_out_of_order_sequences() {
     assert!(c.take_violations().is_empty(), "all legitimate answers");
 }
 
+#[test]
+fn an_unclean_truncation_forgets_the_lost_batches() {
+    let mut c = cluster();
+    let pid = 77;
+    assert_eq!(
+        produce(&mut c, 1, 0, batch(2, pid, 0, 0, false)),
+        (ErrorCode::None, 0)
+    );
+    assert_eq!(
+        produce(&mut c, 1, 0, batch(2, pid, 0, 2, false)),
+        (ErrorCode::None, 2)
+    );
+    // The second batch is lost; its retry must be written again, not
+    // acknowledged at an offset that no longer holds it.
+    assert_eq!(c.truncate("t", 0, 2, None), Ok(2));
+    assert_eq!(
+        produce(&mut c, 1, 0, batch(2, pid, 0, 2, false)),
+        (ErrorCode::None, 2)
+    );
+    assert_eq!(c.view("t", 0).unwrap().high_watermark, 4);
+    // The first is still there: its retry is a duplicate.
+    assert_eq!(
+        produce(&mut c, 1, 0, batch(2, pid, 0, 0, false)),
+        (ErrorCode::None, 0)
+    );
+    // Everything lost: the producer is unknown again and may go on anywhere.
+    assert_eq!(c.truncate("t", 0, 0, None), Ok(0));
+    assert_eq!(
+        produce(&mut c, 1, 0, batch(1, pid, 0, 9, false)),
+        (ErrorCode::None, 0)
+    );
+}
+
 /// A transactional producer's requests, at the versions librdkafka 2.16 uses.
 struct Txn {
     id: &'static str,

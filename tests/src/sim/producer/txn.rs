@@ -218,6 +218,7 @@ impl Cluster {
         // A transaction of offsets only has no partition here.
         let _ = self.end_transaction(TxnId(pid), commit);
         for (t, p) in parts {
+            self.sync_sequences(&t, p);
             self.producers.sequences.marker((&t, p), pid, epoch);
         }
     }
