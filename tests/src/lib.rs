@@ -8,10 +8,11 @@
 //!   tansu broker) and librdkafka producers, for end-to-end tests.
 //! - [`workload`]: the deterministic record workload those producers write, and a
 //!   checker for what a consumer read.
-//!
-//! **Not built yet:** the simulated group coordinator (FindCoordinator, JoinGroup,
-//! SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch) and the
-//! group-related invariants (see the README's status table).
+
+// The README's Rust examples are compiled and run as doctests of this crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
 
 pub mod rig;
 pub mod sim;
