@@ -108,6 +108,67 @@ pub struct CommitRecord {
     pub offsets: Vec<(String, i32, i64)>,
 }
 
+/// Test-only faults in the coordinator, to prove that the group invariants of
+/// `tests/tests/sim_group.rs` can fail: each switch turns off one check Kafka's
+/// `GroupCoordinator` makes. All off by default; never on outside those tests.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CoordinatorBugs {
+    /// OffsetCommit skips the generation check.
+    pub accept_any_generation: bool,
+    /// OffsetCommit skips the member check.
+    pub accept_any_member: bool,
+    /// SyncGroup skips the generation check.
+    pub ignore_sync_generation: bool,
+    /// Sessions never expire.
+    pub never_expire: bool,
+    /// Every live broker answers as the coordinator.
+    pub never_not_coordinator: bool,
+}
+
+/// A read-only view of one member, as the coordinator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberView {
+    /// `group.instance.id`, for a static member.
+    pub instance_id: Option<String>,
+    /// The assignment the leader's SyncGroup gave it in this generation
+    /// (empty until then).
+    pub assignment: Vec<(String, i32)>,
+    /// Its session timeout.
+    pub session_timeout: Duration,
+    /// Its rebalance timeout.
+    pub rebalance_timeout: Duration,
+    /// A JoinGroup of it waits for the rebalance.
+    pub awaiting_join: bool,
+    /// A SyncGroup of it waits for the leader.
+    pub awaiting_sync: bool,
+}
+
+/// A read-only view of one group, for invariant checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupView {
+    /// The state.
+    pub state: GroupState,
+    /// The current generation.
+    pub generation: i32,
+    /// The leader, if any.
+    pub leader: Option<String>,
+    /// The members by member id.
+    pub members: BTreeMap<String, MemberView>,
+    /// The committed offsets: (topic, partition) → offset.
+    pub offsets: BTreeMap<(String, i32), i64>,
+}
+
+impl GroupView {
+    /// The member id a static member's instance id maps to.
+    pub fn static_member(&self, instance: &str) -> Option<&str> {
+        self.members
+            .iter()
+            .find(|(_, m)| m.instance_id.as_deref() == Some(instance))
+            .map(|(id, _)| id.as_str())
+    }
+}
+
 /// One group.
 #[derive(Debug, Clone)]
 struct Group {
@@ -122,6 +183,9 @@ struct Group {
     /// When the current phase ends (rebalance or sync timeout, initial delay).
     deadline: Option<Instant>,
     offsets: BTreeMap<(String, i32), (i64, i32, Option<String>)>,
+    /// The broker that coordinated the group when it last looked (to notice that
+    /// coordination moved, whatever moved it).
+    host: Option<i32>,
 }
 
 impl Group {
@@ -136,6 +200,7 @@ impl Group {
             pending_ids: BTreeSet::new(),
             deadline: None,
             offsets: BTreeMap::new(),
+            host: None,
         }
     }
 }
@@ -150,6 +215,8 @@ pub(crate) struct Coordinator {
     pub initial_delay: Duration,
     pub commits: Vec<CommitRecord>,
     next_member: u64,
+    /// Test-only faults (all off by default).
+    pub bugs: CoordinatorBugs,
     /// Replies the coordinator decided, to send.
     ready: Vec<(ServerConn, Bytes)>,
 }
@@ -176,6 +243,24 @@ impl Coordinator {
             })
             .min()
     }
+}
+
+/// Kafka's `ClassicGroup.validateMember`: a request naming an instance id must
+/// come from the member id that instance maps to now (else FENCED_INSTANCE_ID:
+/// a duplicate or an old incarnation of a static member); the member must exist.
+fn check_member(g: &Group, member: &str, instance: Option<&str>) -> Option<ErrorCode> {
+    if let Some(iid) = instance {
+        match g
+            .members
+            .iter()
+            .find(|(_, m)| m.instance_id.as_deref() == Some(iid))
+        {
+            None => return Some(ErrorCode::UnknownMemberId),
+            Some((id, _)) if id != member => return Some(ErrorCode::FencedInstanceId),
+            Some(_) => {}
+        }
+    }
+    (!g.members.contains_key(member)).then_some(ErrorCode::UnknownMemberId)
 }
 
 fn owned_partitions(assignment: &Bytes) -> Vec<(String, i32)> {
@@ -211,20 +296,8 @@ impl Cluster {
     /// the old one; waiting joins and syncs get it too).
     pub fn move_coordinator(&mut self, group: &str, broker: i32) {
         self.coordinator.moved.insert(group.into(), broker);
-        if let Some(g) = self.coordinator.groups.get_mut(group) {
-            for m in g.members.values_mut() {
-                let waiting = [
-                    (ApiKey::JoinGroup, m.join.take()),
-                    (ApiKey::SyncGroup, m.sync.take()),
-                ];
-                for (api, p) in waiting {
-                    if let Some(p) = p {
-                        let frame = error_frame(api, p, ErrorCode::NotCoordinator);
-                        self.coordinator.ready.push((p.conn, frame));
-                    }
-                }
-            }
-        }
+        // (A move to where it is already changes nothing.)
+        self.unload_moved_groups();
         self.flush_group_replies();
     }
 
@@ -275,6 +348,39 @@ impl Cluster {
         self.coordinator.commits.push(record);
     }
 
+    /// A read-only view of a group (state, generation, members with their
+    /// assignments, committed offsets), if it exists.
+    pub fn group_view(&self, group: &str) -> Option<GroupView> {
+        let g = self.coordinator.groups.get(group)?;
+        Some(GroupView {
+            state: g.state,
+            generation: g.generation,
+            leader: g.leader.clone(),
+            members: g
+                .members
+                .iter()
+                .map(|(id, m)| {
+                    let v = MemberView {
+                        instance_id: m.instance_id.clone(),
+                        assignment: owned_partitions(&m.assignment),
+                        session_timeout: m.session_timeout,
+                        rebalance_timeout: m.rebalance_timeout,
+                        awaiting_join: m.join.is_some(),
+                        awaiting_sync: m.sync.is_some(),
+                    };
+                    (id.clone(), v)
+                })
+                .collect(),
+            offsets: g.offsets.iter().map(|(k, v)| (k.clone(), v.0)).collect(),
+        })
+    }
+
+    /// Switches test-only coordinator faults on or off (see [`CoordinatorBugs`]).
+    #[doc(hidden)]
+    pub fn set_coordinator_bugs(&mut self, bugs: CoordinatorBugs) {
+        self.coordinator.bugs = bugs;
+    }
+
     /// `group.initial.rebalance.delay.ms` (Kafka's default is 3 s; 0 here).
     pub fn set_initial_rebalance_delay(&mut self, d: Duration) {
         self.coordinator.initial_delay = d;
@@ -286,6 +392,7 @@ impl Cluster {
             version: req.version,
             corr: req.corr,
         };
+        self.unload_moved_groups();
         let reply = match req.api {
             ApiKey::FindCoordinator => self.find_coordinator(broker, req),
             ApiKey::JoinGroup => self.join_group(broker, pending, req),
@@ -327,17 +434,59 @@ impl Cluster {
         }
     }
 
+    /// A group whose coordinator changed since it last looked (moved by hand, its
+    /// broker crashed, or restarted and took coordination back) answers every
+    /// JoinGroup and SyncGroup waiting on the old coordinator NOT_COORDINATOR, as
+    /// Kafka's coordinator does when it unloads a group.
+    fn unload_moved_groups(&mut self) {
+        let names: Vec<String> = self.coordinator.groups.keys().cloned().collect();
+        for name in names {
+            let now_at = self.coordinator_of(&name);
+            let g = self.coordinator.groups.get_mut(&name).expect("listed");
+            if g.host == now_at {
+                continue;
+            }
+            g.host = now_at;
+            // The new coordinator loads the group and gives every member a full
+            // session from now (Kafka reschedules their heartbeats on load).
+            let now = self.now;
+            for m in g.members.values_mut() {
+                if now_at.is_some() {
+                    m.session_deadline = now + m.session_timeout;
+                }
+                let waiting = [
+                    (ApiKey::JoinGroup, m.join.take()),
+                    (ApiKey::SyncGroup, m.sync.take()),
+                ];
+                for (api, p) in waiting {
+                    if let Some(p) = p {
+                        let frame = error_frame(api, p, ErrorCode::NotCoordinator);
+                        self.coordinator.ready.push((p.conn, frame));
+                    }
+                }
+            }
+        }
+    }
+
     pub(crate) fn group_timeouts(&mut self) {
         let now = self.now;
+        self.unload_moved_groups();
+        let never_expire = self.coordinator.bugs.never_expire;
         let names: Vec<String> = self.coordinator.groups.keys().cloned().collect();
         for name in names {
             let g = self.coordinator.groups.get_mut(&name).expect("listed");
             // Sessions: a member not heard from in time is gone (not while its
-            // join waits: the rebalance timeout bounds that).
+            // join or sync waits: the rebalance timeout bounds those, as in Kafka's
+            // `hasSatisfiedHeartbeat`).
             let expired: Vec<String> = g
                 .members
                 .iter()
-                .filter(|(_, m)| m.join.is_none() && now >= m.session_deadline)
+                .filter(|(_, m)| {
+                    !never_expire
+                        && m.join.is_none()
+                        && m.sync.is_none()
+                        && now >= m.session_deadline
+                })
                 .map(|(id, _)| id.clone())
                 .collect();
             for id in &expired {
@@ -380,6 +529,9 @@ impl Cluster {
 
     /// The group's coordinator check: `None` if `broker` coordinates it.
     fn not_coordinator(&self, broker: i32, group: &str) -> Option<ErrorCode> {
+        if self.coordinator.bugs.never_not_coordinator && self.is_up(broker) {
+            return None;
+        }
         match self.coordinator_of(group) {
             Some(b) if b == broker => None,
             Some(_) => Some(ErrorCode::NotCoordinator),
@@ -548,6 +700,17 @@ impl Cluster {
             }
         } else {
             let group = self.coordinator.groups.get_mut(&r.group_id).expect("made");
+            // An instance id now held by another member id: this one is fenced
+            // (Kafka's `isStaticMemberFenced`), whether or not it is still known.
+            let fenced = r.group_instance_id.as_ref().is_some_and(|iid| {
+                group
+                    .members
+                    .iter()
+                    .any(|(id, m)| m.instance_id.as_ref() == Some(iid) && *id != member_id)
+            });
+            if fenced {
+                return fail(ErrorCode::FencedInstanceId, member_id);
+            }
             let known =
                 group.members.contains_key(&member_id) || group.pending_ids.contains(&member_id);
             if !known {
@@ -637,9 +800,12 @@ impl Cluster {
         if g.state == GroupState::PreparingRebalance {
             return;
         }
-        // Members waiting for a sync learn that the generation is over.
+        // Members waiting for a sync learn that the generation is over; their
+        // sessions start again from the answer (Kafka's `propagateAssignment`: a
+        // member waiting on the leader cannot heartbeat).
         for m in g.members.values_mut() {
             if let Some(p) = m.sync.take() {
+                m.session_deadline = now + m.session_timeout;
                 let f = error_frame(ApiKey::SyncGroup, p, ErrorCode::RebalanceInProgress);
                 self.coordinator.ready.push((p.conn, f));
             }
@@ -770,21 +936,11 @@ impl Cluster {
                 None,
             )));
         };
-        let Some(m) = g.members.get(&r.member_id) else {
-            return Some(Reply::Frame(frame(
-                ErrorCode::UnknownMemberId,
-                Bytes::new(),
-                None,
-            )));
-        };
-        if r.group_instance_id.is_some() && m.instance_id != r.group_instance_id {
-            return Some(Reply::Frame(frame(
-                ErrorCode::FencedInstanceId,
-                Bytes::new(),
-                None,
-            )));
+        if let Some(code) = check_member(g, &r.member_id, r.group_instance_id.as_deref()) {
+            return Some(Reply::Frame(frame(code, Bytes::new(), None)));
         }
-        if r.generation_id != g.generation {
+        let m = g.members.get(&r.member_id).expect("checked");
+        if r.generation_id != g.generation && !self.coordinator.bugs.ignore_sync_generation {
             return Some(Reply::Frame(frame(
                 ErrorCode::IllegalGeneration,
                 Bytes::new(),
@@ -841,6 +997,7 @@ impl Cluster {
                     let snapshot = g.clone();
                     for m in g.members.values_mut() {
                         if let Some(p) = m.sync.take() {
+                            m.session_deadline = now + m.session_timeout;
                             let resp = SyncGroupResponse {
                                 error_code: 0,
                                 protocol_type: snapshot.protocol_type.clone(),
@@ -870,19 +1027,20 @@ impl Cluster {
                 let Some(g) = self.coordinator.groups.get_mut(&r.group_id) else {
                     return ErrorCode::UnknownMemberId;
                 };
-                let state = g.state;
-                let generation = g.generation;
-                let Some(m) = g.members.get_mut(&r.member_id) else {
-                    return ErrorCode::UnknownMemberId;
-                };
-                if r.group_instance_id.is_some() && m.instance_id != r.group_instance_id {
-                    return ErrorCode::FencedInstanceId;
+                // Kafka's `classicGroupHeartbeat`: the member, then the generation,
+                // then the state; only a valid heartbeat extends the session.
+                if let Some(code) = check_member(g, &r.member_id, r.group_instance_id.as_deref()) {
+                    return code;
                 }
+                if r.generation_id != g.generation {
+                    return ErrorCode::IllegalGeneration;
+                }
+                let state = g.state;
+                let m = g.members.get_mut(&r.member_id).expect("checked");
                 m.session_deadline = now + m.session_timeout;
                 match state {
                     GroupState::Empty => ErrorCode::UnknownMemberId,
                     GroupState::PreparingRebalance => ErrorCode::RebalanceInProgress,
-                    _ if r.generation_id != generation => ErrorCode::IllegalGeneration,
                     _ => ErrorCode::None,
                 }
             });
@@ -915,28 +1073,34 @@ impl Cluster {
             let g = self.coordinator.groups.get_mut(&r.group_id);
             let mut g = g;
             for (id, iid) in &leaving {
-                let found = g.as_mut().and_then(|g| {
-                    let key = if id.is_empty() {
-                        g.members
-                            .iter()
-                            .find(|(_, m)| m.instance_id.is_some() && m.instance_id == *iid)
-                            .map(|(k, _)| k.clone())
-                    } else {
-                        g.members.contains_key(id).then(|| id.clone())
-                    };
-                    key.map(|k| {
-                        remove_member(g, &k, &mut self.coordinator.ready);
-                    })
-                });
-                any_left |= found.is_some();
+                // Kafka: an instance id held by another member id is fenced; an
+                // empty member id leaves by instance id alone.
+                let found: Result<(), ErrorCode> = match g.as_mut() {
+                    None => Err(ErrorCode::UnknownMemberId),
+                    Some(g) => {
+                        let key = match iid {
+                            Some(iid) => match g
+                                .members
+                                .iter()
+                                .find(|(_, m)| m.instance_id.as_ref() == Some(iid))
+                            {
+                                None => Err(ErrorCode::UnknownMemberId),
+                                Some((k, _)) if !id.is_empty() && k != id => {
+                                    Err(ErrorCode::FencedInstanceId)
+                                }
+                                Some((k, _)) => Ok(k.clone()),
+                            },
+                            None if g.members.contains_key(id) => Ok(id.clone()),
+                            None => Err(ErrorCode::UnknownMemberId),
+                        };
+                        key.map(|k| remove_member(g, &k, &mut self.coordinator.ready))
+                    }
+                };
+                any_left |= found.is_ok();
                 members.push(MemberResponse {
                     member_id: id.clone(),
                     group_instance_id: iid.clone(),
-                    error_code: if found.is_some() {
-                        0
-                    } else {
-                        ErrorCode::UnknownMemberId.code()
-                    },
+                    error_code: found.err().map_or(0, ErrorCode::code),
                 });
             }
         }
@@ -972,22 +1136,31 @@ impl Cluster {
         let code = injected
             .or_else(|| self.not_coordinator(broker, &r.group_id))
             .or_else(|| {
+                // Kafka's `ClassicGroup.validateOffsetCommit`.
+                let bugs = self.coordinator.bugs;
                 let g = self.coordinator.groups.get(&r.group_id);
                 let generation = r.generation_id_or_member_epoch;
-                if generation < 0 && r.member_id.is_empty() {
-                    // Outside the group protocol: only while the group has no members.
-                    return g
-                        .is_some_and(|g| !g.members.is_empty())
-                        .then_some(ErrorCode::UnknownMemberId);
-                }
+                let instance = r.group_instance_id.as_deref();
                 let Some(g) = g else {
-                    return Some(ErrorCode::IllegalGeneration);
+                    // No group: only a commit outside the group protocol makes one.
+                    return (generation >= 0 || !r.member_id.is_empty())
+                        .then_some(ErrorCode::IllegalGeneration);
                 };
-                if !g.members.contains_key(&r.member_id) {
-                    return Some(ErrorCode::UnknownMemberId);
+                if generation < 0 && g.state == GroupState::Empty {
+                    // Outside the group protocol (admin, assign()): while empty.
+                    return None;
                 }
-                if generation != g.generation {
-                    return Some(ErrorCode::IllegalGeneration);
+                if generation >= 0 || !r.member_id.is_empty() || instance.is_some() {
+                    if let Some(code) = check_member(g, &r.member_id, instance) {
+                        if !bugs.accept_any_member {
+                            return Some(code);
+                        }
+                    }
+                    if generation != g.generation && !bugs.accept_any_generation {
+                        return Some(ErrorCode::IllegalGeneration);
+                    }
+                } else if g.state != GroupState::Empty {
+                    return Some(ErrorCode::UnknownMemberId);
                 }
                 (g.state == GroupState::CompletingRebalance)
                     .then_some(ErrorCode::RebalanceInProgress)

@@ -71,6 +71,9 @@ pub mod check;
 pub mod cluster;
 mod fetch;
 mod group;
+pub mod group_check;
+pub mod group_member;
+pub mod group_run;
 pub mod history;
 pub mod log;
 pub mod memory;
@@ -86,6 +89,7 @@ pub mod world;
 
 pub use check::Checker;
 pub use cluster::{Cluster, ClusterSpec, Injection, PartitionView, SimError, TopicSpec, TxnId};
+pub use group::{CommitRecord, CoordinatorBugs, GroupState, GroupView, MemberView};
 pub use net::NetConfig;
 pub use record::SimRecord;
 pub use server::{Fetched, Output, ServerConn};
