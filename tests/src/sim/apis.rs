@@ -68,7 +68,7 @@ impl Cluster {
                 node_id: *id,
                 host: b.host.clone(),
                 port: b.port,
-                rack: None,
+                rack: self.rack(*id).map(str::to_string),
             })
             .collect();
         // v0 lists all topics with an empty array, v1+ with null.
@@ -121,12 +121,7 @@ impl Cluster {
                 .iter()
                 .enumerate()
                 .map(|(i, part)| {
-                    let isr: Vec<i32> = part
-                        .replicas
-                        .iter()
-                        .copied()
-                        .filter(|b| self.is_up(*b))
-                        .collect();
+                    let isr = self.isr_nodes(part);
                     let offline: Vec<i32> = part
                         .replicas
                         .iter()
@@ -209,7 +204,7 @@ impl Cluster {
                     Some(code) => Err(code),
                     None => self
                         .led_by(broker, &t.name, p.partition_index, p.current_leader_epoch)
-                        .map(|part| list_offset(part, p.timestamp, read_committed)),
+                        .and_then(|part| list_offset(part, p.timestamp, read_committed)),
                 };
                 match found {
                     Ok((offset, ts, epoch)) => {
@@ -295,15 +290,25 @@ impl Cluster {
 }
 
 /// ListOffsets for one partition: (offset, timestamp, leader epoch); -1s when no
-/// record is that recent.
-fn list_offset(part: &Partition, timestamp: i64, read_committed: bool) -> (i64, i64, i32) {
+/// record is that recent. A new leader whose high watermark has not reached the
+/// start of its epoch yet answers OFFSET_NOT_AVAILABLE (KIP-207): its "latest"
+/// could be below what the old leader already exposed.
+fn list_offset(
+    part: &Partition,
+    timestamp: i64,
+    read_committed: bool,
+) -> Result<(i64, i64, i32), ErrorCode> {
     let log = &part.log;
+    let epoch_start = log.epochs().last().map_or(0, |e| e.1);
+    if part.high_watermark() < epoch_start {
+        return Err(ErrorCode::OffsetNotAvailable);
+    }
     let end = if read_committed {
-        log.last_stable_offset()
+        part.last_stable_offset()
     } else {
-        log.high_watermark()
+        part.high_watermark()
     };
-    match timestamp {
+    Ok(match timestamp {
         EARLIEST | EARLIEST_LOCAL => {
             let o = log.log_start();
             (o, -1, log.epoch_at(o))
@@ -319,5 +324,5 @@ fn list_offset(part: &Partition, timestamp: i64, read_committed: bool) -> (i64, 
         },
         // Tiered-storage lookups (-5): nothing is tiered here.
         _ => (-1, -1, -1),
-    }
+    })
 }

@@ -8,7 +8,9 @@
 //!   deliveries hold nothing the consumer should have delivered (markers, and under
 //!   read_committed aborted records) — except after an event that said the
 //!   position moved (`OffsetReset`, `LogTruncation`);
-//! - a `LogTruncation` event only follows a real truncation below the position.
+//! - a `LogTruncation` event only follows a real truncation below the position;
+//! - no record is delivered that was never below the high watermark (replicated
+//!   to the whole ISR) while it was in the log.
 //!
 //! One gap is allowed without an event: after a truncation below the position when
 //! some broker gives a consumer no way to detect it (no Fetch v12, no
@@ -97,11 +99,15 @@ impl Checker {
                 let history = cluster
                     .history(&tp.topic, tp.partition)
                     .map_err(|e| e.to_string())?;
-                if !history.truncations().iter().any(|&t| t < *position) {
+                // Only cuts of records that were readable count: a clean leader
+                // election that drops an uncommitted tail is not a truncation any
+                // consumer can see.
+                let visible = history.visible_truncations();
+                if !visible.iter().any(|&t| t < *position) {
                     return Err(format!(
                         "{tp}: LogTruncation at position {position} (diverging at \
                          {diverging_offset:?}) but the log was never truncated below it \
-                         (truncations: {:?})",
+                         (visible truncations: {visible:?}; all: {:?})",
                         history.truncations()
                     ));
                 }
@@ -129,13 +135,21 @@ impl Checker {
             let p = self.parts.entry(tp.clone()).or_default();
             for r in &batch.records {
                 let o = r.offset;
-                let Some(gen) = history.find(o, digest_record(r)) else {
+                let digest = digest_record(r);
+                let Some(gen) = history.find(o, digest) else {
                     return Err(format!(
                         "{tp}@{o}: delivered a record that was never written there \
                          (key {:?})",
                         r.key
                     ));
                 };
+                if !history.was_exposed(o, digest) {
+                    return Err(format!(
+                        "{tp}@{o}: delivered a record that was never below the high \
+                         watermark (not replicated to the ISR); log: {}",
+                        history.describe(o)
+                    ));
+                }
                 if self.read_committed {
                     let slot = history.slot(gen, o);
                     if slot != Slot::Visible {
@@ -166,8 +180,8 @@ impl Checker {
                 // A truncation that rewrote offsets below this one, which no client
                 // could have seen (see `Cluster::detects_truncation`), explains a
                 // gap by itself.
-                let undetectable =
-                    !cluster.detects_truncation() && history.truncations().iter().any(|&t| t < o);
+                let undetectable = !cluster.detects_truncation()
+                    && history.visible_truncations().iter().any(|&t| t < o);
                 if undetectable {
                     p.next = Some(o + 1);
                     self.delivered += 1;
@@ -212,7 +226,7 @@ impl Checker {
             // As for deliveries: below a truncation no client could have seen, the
             // log was rewritten under the consumer's position without a trace.
             let undetectable = !cluster.detects_truncation()
-                && history.truncations().iter().any(|&t| t < end);
+                && history.visible_truncations().iter().any(|&t| t < end);
             if next < end && !undetectable {
                 if let Some(x) = skipped(
                     history,

@@ -17,6 +17,7 @@ use super::group::Coordinator;
 use super::history::{HistKind, History};
 use super::log::{AppendOptions, PartitionLog};
 use super::record::SimRecord;
+use super::replication::{Replicas, ReplicationSpec};
 use super::server::{Conn, Output, ServerConn};
 use super::session::SessionCache;
 
@@ -51,6 +52,9 @@ pub struct ClusterSpec {
     pub leader_hints: bool,
     /// Seeds the cluster's own randomness (session ids, member ids).
     pub seed: u64,
+    /// How partitions replicate: follower lag, ISR expiry, unclean elections,
+    /// racks and follower fetching (KIP-392). The default replicates at once.
+    pub replication: ReplicationSpec,
 }
 
 impl ClusterSpec {
@@ -64,6 +68,7 @@ impl ClusterSpec {
             session_slots: 1000,
             leader_hints: true,
             seed: 0,
+            replication: ReplicationSpec::default(),
         }
     }
 
@@ -134,6 +139,8 @@ pub(crate) struct Partition {
     pub epoch: i32,
     pub log: PartitionLog,
     pub history: History,
+    /// Per-replica log ends, the ISR and the high watermark.
+    pub repl: Replicas,
 }
 
 #[derive(Debug, Clone)]
@@ -167,10 +174,12 @@ pub struct PartitionView {
     pub leader_epoch: i32,
     /// The log start offset.
     pub log_start: i64,
-    /// The high watermark (every replica is in sync: also the log end).
+    /// The leader's high watermark: what the ISR has (consumers read below it).
     pub high_watermark: i64,
-    /// The last stable offset.
+    /// The leader's last stable offset.
     pub last_stable_offset: i64,
+    /// The leader's log end offset (above the high watermark while followers lag).
+    pub log_end_offset: i64,
 }
 
 /// The simulated cluster. See the [module docs](super) for how to drive it.
@@ -372,12 +381,14 @@ impl Cluster {
             .map(|p| {
                 let replicas: Vec<i32> = (0..rf).map(|r| (p + r) % n + 1).collect();
                 let leader = replicas.iter().copied().find(|b| self.is_up(*b));
+                let repl = Replicas::new(&replicas, |b| self.is_up(b), self.now);
                 Partition {
                     replicas,
                     leader,
                     epoch: 0,
                     log: PartitionLog::new(0),
                     history: History::default(),
+                    repl,
                 }
             })
             .collect();
@@ -430,8 +441,9 @@ impl Cluster {
             leader: part.leader,
             leader_epoch: part.epoch,
             log_start: part.log.log_start(),
-            high_watermark: part.log.high_watermark(),
-            last_stable_offset: part.log.last_stable_offset(),
+            high_watermark: part.high_watermark(),
+            last_stable_offset: part.last_stable_offset(),
+            log_end_offset: part.log.log_end(),
         })
     }
 
@@ -482,6 +494,7 @@ impl Cluster {
         };
         part.history
             .append(base, kind, records.iter().map(SimRecord::digest).collect());
+        self.replicate_append(topic, partition);
         self.dirty = true;
         Ok((base, last))
     }
@@ -540,15 +553,22 @@ impl Cluster {
         Ok(())
     }
 
-    /// Markers are written whether or not the partition has a leader: the
-    /// transaction coordinator retries until it can, and every replica is in sync.
-    fn write_marker(&mut self, topic: &str, p: i32, pid: i64, commit: bool) {
+    /// Writes a transaction marker through the partition's leader; without one,
+    /// it waits for the next (the transaction coordinator retries until it can).
+    pub(crate) fn write_marker(&mut self, topic: &str, p: i32, pid: i64, commit: bool) {
+        if self
+            .partition(topic, p)
+            .is_ok_and(|part| part.leader.is_none())
+        {
+            self.defer_marker(topic, p, pid, commit);
+            return;
+        }
         // A wire producer's marker carries its current epoch (fencing older ones).
         let pepoch = self.producers.epoch_of(pid);
         let Ok(part) = self.partition_mut(topic, p) else {
             return;
         };
-        let ts = part.log.high_watermark();
+        let ts = part.log.log_end();
         if let Some(at) = part.log.append_marker(part.epoch, pid, pepoch, commit, ts) {
             part.history.append(
                 at,
@@ -559,42 +579,44 @@ impl Cluster {
                 vec![0],
             );
         }
+        self.replicate_append(topic, p);
         self.dirty = true;
     }
 
     // ----- operations on partitions -------------------------------------------------
 
-    /// Retention (or DeleteRecords): the log starts at `offset` now. Returns the new
-    /// log start.
+    /// Retention (or DeleteRecords): the log starts at `offset` now (at most the
+    /// high watermark). Returns the new log start.
     pub fn delete_records(&mut self, topic: &str, p: i32, offset: i64) -> Result<i64, SimError> {
         let part = self.partition_mut(topic, p)?;
-        let at = part.log.delete_records(offset);
+        let hw = part.high_watermark();
+        let at = part.log.delete_records(offset.min(hw));
+        self.replicate_log_start(topic, p, at);
         self.dirty = true;
         Ok(at)
     }
 
-    /// Moves leadership to `broker` (a live replica): the leader epoch goes up.
+    /// Moves leadership to `broker` (a live, in-sync replica; with no lag, every
+    /// live replica): the leader epoch goes up. A tail of the old leader's log
+    /// the new one lacks (above the high watermark) is cut.
     pub fn move_leader(&mut self, topic: &str, p: i32, broker: i32) -> Result<(), SimError> {
         if !self.is_up(broker) {
             return Err(SimError::BadBroker(broker));
         }
-        let part = self.partition_mut(topic, p)?;
-        if !part.replicas.contains(&broker) {
+        let part = self.partition(topic, p)?;
+        if !part.replicas.contains(&broker) || !self.in_sync(topic, p, broker) {
             return Err(SimError::BadBroker(broker));
         }
-        part.leader = Some(broker);
-        part.epoch += 1;
-        let epoch = part.epoch;
-        part.log.assign_epoch(epoch);
+        self.make_leader(topic, p, broker, false);
         self.dirty = true;
         Ok(())
     }
 
     /// An unclean leader election: `new_leader` (a live replica; `None` keeps the
     /// current one) takes over with a log that ends at `offset` (rounded down to a
-    /// batch boundary); everything after is lost and the leader epoch goes up.
-    /// Decided transactions whose marker was lost get it written again. Returns the
-    /// truncation point.
+    /// batch boundary, and to what it replicated); everything after is lost and the
+    /// leader epoch goes up. Decided transactions whose marker was lost get it
+    /// written again. Returns the truncation point.
     pub fn truncate(
         &mut self,
         topic: &str,
@@ -607,8 +629,9 @@ impl Cluster {
                 return Err(SimError::BadBroker(b));
             }
         }
+        let limit = self.replica_log_end(topic, p, new_leader);
         let part = self.partition_mut(topic, p)?;
-        let (at, reopened) = part.log.truncate(offset);
+        let (at, reopened) = part.log.truncate(offset.min(limit));
         part.history.truncate(at);
         if let Some(b) = new_leader {
             part.leader = Some(b);
@@ -616,6 +639,7 @@ impl Cluster {
         part.epoch += 1;
         let epoch = part.epoch;
         part.log.assign_epoch(epoch);
+        self.replicate_truncation(topic, p, at);
         for (pid, ty) in reopened {
             // A transaction still open in the producer's view keeps waiting for it.
             if !self.txns.contains_key(&pid) {
@@ -653,26 +677,14 @@ impl Cluster {
             cache.sessions.clear();
         }
         self.coordinator.broker_down(broker);
-        let up: BTreeSet<i32> = self
-            .brokers
-            .iter()
-            .filter(|(_, b)| b.up)
-            .map(|(id, _)| *id)
-            .collect();
-        for t in self.topics.values_mut() {
-            for part in &mut t.partitions {
-                if part.leader == Some(broker) {
-                    part.leader = part.replicas.iter().copied().find(|r| up.contains(r));
-                    part.epoch += 1;
-                    let epoch = part.epoch;
-                    part.log.assign_epoch(epoch);
-                }
-            }
-        }
+        // It leaves every ISR; what it led elects a new leader from the ISR.
+        self.replication_broker_down(broker);
         self.dirty = true;
     }
 
-    /// Restarts a crashed broker; offline partitions it replicates elect it.
+    /// Restarts a crashed broker: it catches up as a follower; offline
+    /// partitions elect it if it is in their ISR (or any live replica, with
+    /// unclean elections on).
     pub fn restart_broker(&mut self, broker: i32) {
         let Some(b) = self.brokers.get_mut(&broker) else {
             return;
@@ -681,16 +693,7 @@ impl Cluster {
             return;
         }
         b.up = true;
-        for t in self.topics.values_mut() {
-            for part in &mut t.partitions {
-                if part.leader.is_none() && part.replicas.contains(&broker) {
-                    part.leader = Some(broker);
-                    part.epoch += 1;
-                    let epoch = part.epoch;
-                    part.log.assign_epoch(epoch);
-                }
-            }
-        }
+        self.replication_broker_up(broker);
         self.dirty = true;
     }
 

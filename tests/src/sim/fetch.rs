@@ -4,6 +4,9 @@
 //! byte limits with the first batch always whole (KIP-74), read_committed (the last
 //! stable offset and the aborted transactions), new-leader hints (KIP-951), and long
 //! polling: a fetch that finds less than `min_bytes` waits for data or `max_wait_ms`.
+//! From v11, followers serve consumers too, up to their own high watermark, and a
+//! leader may send a consumer to a replica in its rack (KIP-392, see
+//! [`super::replication`]).
 
 use bytes::Bytes;
 use kasio_core::codec::Uuid;
@@ -22,6 +25,8 @@ use super::session::{next_epoch, Cached, PartKey, PartReq};
 const FINAL_EPOCH: i32 = -1;
 const INITIAL_EPOCH: i32 = 0;
 const FIRST_SESSION_VERSION: i16 = 7;
+/// Fetch v11 carries the client's rack: followers serve it (KIP-392).
+const FIRST_RACK_VERSION: i16 = 11;
 const FIRST_EPOCH_VERSION: i16 = 12;
 const FIRST_TOPIC_ID_VERSION: i16 = 13;
 const FIRST_ENDPOINTS_VERSION: i16 = 16;
@@ -53,6 +58,8 @@ pub(crate) struct Parked {
     /// The partitions the request named, with their fetch offsets: the client
     /// holds nothing of them beyond those offsets (memory accounting).
     requested: Vec<(PartKey, i64)>,
+    /// The client's rack (Fetch v11+; empty: none).
+    rack: String,
 }
 
 /// One read of every partition of a fetch.
@@ -141,6 +148,7 @@ impl Cluster {
             uses_ids,
             injected,
             requested,
+            rack: r.rack_id.clone(),
         };
         let wait = r.max_wait_ms > 0;
         match self.complete_parked(broker, parked, !wait) {
@@ -286,7 +294,10 @@ impl Cluster {
             let injected = if i == 0 { p.injected } else { None };
             let d = self.read_partition(broker, key, req, p, injected, &mut limit, &mut min_one);
             bytes += d.records.as_ref().map_or(0, Bytes::len);
-            urgent |= d.error_code != 0 || d.diverging_epoch.epoch >= 0;
+            // Kafka answers at once on an error, a divergence, or a preferred read
+            // replica (the client should go there instead of waiting here).
+            urgent |=
+                d.error_code != 0 || d.diverging_epoch.epoch >= 0 || d.preferred_read_replica >= 0;
             parts.push((key.clone(), d));
         }
         Evaluation {
@@ -327,8 +338,16 @@ impl Cluster {
         if let Some(code) = injected {
             return fail(d, code);
         }
-        let part = match self.led_by(broker, &key.topic, key.partition, req.current_leader_epoch) {
-            Ok(part) => part,
+        let follower_ok = p.version >= FIRST_RACK_VERSION;
+        let source = self.fetch_source(
+            broker,
+            &key.topic,
+            key.partition,
+            req.current_leader_epoch,
+            follower_ok,
+        );
+        let (part, src) = match source {
+            Ok(found) => found,
             Err(code) => {
                 if self.spec.leader_hints
                     && p.version >= FIRST_EPOCH_VERSION
@@ -350,18 +369,32 @@ impl Cluster {
             }
         };
         let log = &part.log;
+        // What this replica holds and may serve: its log end and high watermark.
+        let lso = log.last_stable_offset_at(src.hw);
+        if src.leader {
+            // KIP-392: a consumer in another rack is sent to a replica in its own;
+            // the leader then reads nothing (Kafka's `findPreferredReadReplica`).
+            if let Some(r) = self.preferred_read_replica(part, &p.rack, req.fetch_offset) {
+                d.high_watermark = src.hw;
+                d.last_stable_offset = lso;
+                d.log_start_offset = log.log_start();
+                d.preferred_read_replica = r;
+                return d;
+            }
+        }
         // Below the log start is out of range whatever the epochs say.
         if req.fetch_offset < log.log_start() {
             return fail(d, ErrorCode::OffsetOutOfRange);
         }
         if p.version >= FIRST_EPOCH_VERSION && req.last_fetched_epoch >= 0 {
-            let (epoch, end) = log.end_offset_for(req.last_fetched_epoch);
+            // A follower answers from its own epoch cache and log end.
+            let (epoch, end) = log.end_offset_for_at(req.last_fetched_epoch, src.leo);
             if epoch < 0 || end < 0 {
                 return fail(d, ErrorCode::OffsetOutOfRange);
             }
             if epoch < req.last_fetched_epoch || end < req.fetch_offset {
-                d.high_watermark = log.high_watermark();
-                d.last_stable_offset = log.last_stable_offset();
+                d.high_watermark = src.hw;
+                d.last_stable_offset = lso;
                 d.log_start_offset = log.log_start();
                 d.diverging_epoch = EpochEndOffset {
                     epoch,
@@ -370,17 +403,17 @@ impl Cluster {
                 return d;
             }
         }
-        if req.fetch_offset < log.log_start() || req.fetch_offset > log.high_watermark() {
+        // Beyond the replica's log end is out of range; between its high watermark
+        // and log end there is nothing to read yet (Kafka's `LocalLog.read`). A
+        // follower behind the consumer says OFFSET_OUT_OF_RANGE too, and the
+        // consumer asks the leader (KIP-392).
+        if req.fetch_offset > src.leo {
             return fail(d, ErrorCode::OffsetOutOfRange);
         }
-        d.high_watermark = log.high_watermark();
-        d.last_stable_offset = log.last_stable_offset();
+        d.high_watermark = src.hw;
+        d.last_stable_offset = lso;
         d.log_start_offset = log.log_start();
-        let max_offset = if p.read_committed {
-            log.last_stable_offset()
-        } else {
-            log.high_watermark()
-        };
+        let max_offset = if p.read_committed { lso } else { src.hw };
         let budget = (req.max_bytes.max(0) as usize).min(*limit);
         let read = log.read(req.fetch_offset, max_offset, budget, *min_one);
         *limit = limit.saturating_sub(read.bytes.len());
@@ -446,6 +479,7 @@ impl Cluster {
                         let c = &mut s.parts[i].1;
                         let changed = d.error_code != 0
                             || d.diverging_epoch.epoch >= 0
+                            || d.preferred_read_replica >= 0
                             || d.records.as_ref().is_some_and(|r| !r.is_empty())
                             || d.high_watermark != c.high_watermark
                             || d.last_stable_offset != c.last_stable_offset
@@ -512,6 +546,7 @@ impl Cluster {
                 }
             ));
             let bytes = d.records.as_ref().map_or(0, Bytes::len);
+            self.count_follower_read(&key.topic, key.partition, broker, bytes);
             if bytes > 0 || p.requested.iter().any(|(k, _)| *k == key) {
                 let from = offsets.get(&key).copied().unwrap_or(-1);
                 let part = self.partition(&key.topic, key.partition).ok();

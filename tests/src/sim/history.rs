@@ -51,6 +51,13 @@ pub struct History {
     batches: Vec<HistBatch>,
     /// `truncations[k]` is where generation `k + 1` cut the log.
     truncations: Vec<i64>,
+    /// `visible[k]`: whether `truncations[k]` cut records some consumer could have
+    /// read (below a high watermark). A clean leader election cuts only what was
+    /// never committed (above every high watermark): no consumer can notice that.
+    visible: Vec<bool>,
+    /// Per generation, the highest high watermark the partition's leader exposed
+    /// while that generation was current (nothing at or above was readable).
+    exposed: Vec<i64>,
 }
 
 impl History {
@@ -59,9 +66,65 @@ impl History {
         self.truncations.len() as u32
     }
 
-    /// Offsets where the log was truncated, oldest first.
+    /// Offsets where the log was truncated, oldest first (including cuts of
+    /// records never exposed to consumers).
     pub fn truncations(&self) -> &[i64] {
         &self.truncations
+    }
+
+    /// Offsets where the log lost records a consumer could have read, oldest
+    /// first: the truncations a consumer can notice (and must be told of).
+    pub fn visible_truncations(&self) -> Vec<i64> {
+        self.truncations
+            .iter()
+            .zip(&self.visible)
+            .filter(|(_, v)| **v)
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
+    /// The leader's high watermark is `hw`: offsets below it are readable.
+    pub fn expose(&mut self, hw: i64) {
+        if self.exposed.is_empty() {
+            self.exposed.push(0);
+        }
+        let e = self.exposed.last_mut().expect("one per generation");
+        *e = (*e).max(hw);
+    }
+
+    /// One past the highest offset still in the log that was ever readable (in
+    /// any generation): a cut at or above it loses nothing a consumer saw.
+    fn exposed_alive(&self) -> i64 {
+        (0..self.exposed.len())
+            .map(|g| {
+                self.truncations[g.min(self.truncations.len())..]
+                    .iter()
+                    .fold(self.exposed[g], |e, &t| e.min(t))
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Whether the record at `offset` with `digest` was ever below the leader's
+    /// high watermark while it was in the log (consumers read nothing else).
+    pub fn was_exposed(&self, offset: i64, digest: u64) -> bool {
+        let Some(b) = self.batches.iter().rev().find(|b| {
+            matches!(b.kind, HistKind::Data { .. })
+                && offset >= b.base
+                && b.digests.get((offset - b.base) as usize) == Some(&digest)
+        }) else {
+            return false;
+        };
+        let mut g = b.generation;
+        loop {
+            if self.exposed.get(g as usize).is_some_and(|&e| e > offset) {
+                return true;
+            }
+            if g >= self.generation() || self.truncations[g as usize] <= offset {
+                return false;
+            }
+            g += 1;
+        }
     }
 
     /// A batch was appended at `base`.
@@ -83,9 +146,29 @@ impl History {
             .unwrap_or(0)
     }
 
-    /// The log was cut at `offset`: a new generation begins.
+    /// The log was cut at `offset` by an unclean leader election (or the
+    /// simulation said so): a new generation begins, and the cut counts as one a
+    /// consumer may notice.
     pub fn truncate(&mut self, offset: i64) {
+        self.push_cut(offset, true);
+    }
+
+    /// The log was cut at `offset` by a leader election: a new generation begins;
+    /// the cut is visible to consumers only if it lost records that were ever
+    /// readable. Returns whether it did.
+    pub fn cut(&mut self, offset: i64) -> bool {
+        let visible = offset < self.exposed_alive();
+        self.push_cut(offset, visible);
+        visible
+    }
+
+    fn push_cut(&mut self, offset: i64, visible: bool) {
+        if self.exposed.is_empty() {
+            self.exposed.push(0);
+        }
         self.truncations.push(offset);
+        self.visible.push(visible);
+        self.exposed.push(0);
     }
 
     /// Whether offset `x` of a batch of generation `g0` is still part of generation `g`.
@@ -160,7 +243,13 @@ impl History {
                 ));
             }
         }
-        format!("[{}] truncations {:?}", out.join(", "), self.truncations)
+        format!(
+            "[{}] truncations {:?} (visible {:?}), exposed {:?}",
+            out.join(", "),
+            self.truncations,
+            self.visible,
+            self.exposed
+        )
     }
 }
 
@@ -183,6 +272,27 @@ mod tests {
         assert_eq!(h.slot(0, 3), Slot::Visible);
         assert_eq!(h.slot(1, 3), Slot::Visible);
         assert_eq!(h.slot(1, 4), Slot::Missing);
+    }
+
+    #[test]
+    fn cuts_above_everything_exposed_are_invisible() {
+        let mut h = History::default();
+        h.append(0, DATA, vec![10, 11, 12, 13]);
+        h.expose(2);
+        assert!(h.was_exposed(1, 11));
+        assert!(!h.was_exposed(2, 12));
+        // A clean election loses 3.. (never readable): no consumer can notice.
+        assert!(!h.cut(3));
+        h.expose(3);
+        assert!(h.was_exposed(2, 12));
+        h.append(3, DATA, vec![33]);
+        // An unclean one below what was readable is visible.
+        assert!(h.cut(1));
+        assert_eq!(h.truncations(), &[3, 1]);
+        assert_eq!(h.visible_truncations(), vec![1]);
+        // 2 was exposed in generation 1 and cut in 2: it was still exposed once.
+        assert!(h.was_exposed(2, 12));
+        assert!(!h.was_exposed(3, 33));
     }
 
     #[test]

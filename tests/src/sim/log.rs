@@ -91,20 +91,42 @@ impl PartitionLog {
         self.log_start
     }
 
-    /// The log end offset; every replica is in sync, so it is the high watermark too.
+    /// The log end offset: one past the last offset the leader holds. What
+    /// consumers may read ends lower, at a replica's high watermark (see
+    /// [`super::replication`]).
+    pub fn log_end(&self) -> i64 {
+        self.end
+    }
+
+    /// The log end offset: the name predates replication; the readable end is
+    /// the partition's high watermark ([`super::Cluster::view`]).
     pub fn high_watermark(&self) -> i64 {
         self.end
     }
 
-    /// The last stable offset: the first offset of the oldest open transaction, or the
-    /// high watermark.
+    /// The last stable offset if the whole log were replicated (high watermark =
+    /// log end): the first offset of the oldest open transaction, or the log end.
     pub fn last_stable_offset(&self) -> i64 {
-        self.open_txns
-            .values()
-            .copied()
+        self.last_stable_offset_at(self.end)
+    }
+
+    /// The last stable offset of a replica whose high watermark is `hw` (Kafka's
+    /// `min(firstUnstableOffset, highWatermark)`): a transaction is unstable until
+    /// its marker is below the high watermark, so one whose marker was appended but
+    /// not yet replicated everywhere still holds the LSO back.
+    pub fn last_stable_offset_at(&self, hw: i64) -> i64 {
+        let open = self.open_txns.values().copied().min().unwrap_or(hw);
+        // Markers at or above `hw` are the tail of the log: walk it backwards.
+        let decided_late = self
+            .batches
+            .iter()
+            .rev()
+            .take_while(|b| b.base >= hw)
+            .filter(|b| b.control.is_some() && b.txn_first < hw)
+            .map(|b| b.txn_first)
             .min()
-            .unwrap_or(self.end)
-            .min(self.end)
+            .unwrap_or(hw);
+        open.min(decided_late).min(hw).min(self.end)
     }
 
     /// The leader-epoch history: (epoch, start offset).
@@ -259,7 +281,8 @@ impl PartitionLog {
     }
 
     /// Retention or DeleteRecords: the log now starts at `offset` (clamped to the
-    /// high watermark). Returns the new log start.
+    /// log end; the cluster clamps to the high watermark first). Returns the new log
+    /// start.
     pub fn delete_records(&mut self, offset: i64) -> i64 {
         let offset = offset.clamp(self.log_start, self.end);
         self.log_start = offset;
@@ -403,6 +426,38 @@ impl PartitionLog {
         }
     }
 
+    /// [`end_offset_for`](Self::end_offset_for) as a follower whose log ends at
+    /// `end` answers it: its epoch cache holds only the epochs of batches it
+    /// replicated (an entry is added when a batch of a new epoch is appended), and
+    /// its latest epoch ends at its own log end.
+    pub fn end_offset_for_at(&self, epoch: i32, end: i64) -> (i32, i64) {
+        if end >= self.end {
+            return self.end_offset_for(epoch);
+        }
+        let epochs: Vec<(i32, i64)> = self
+            .epochs
+            .iter()
+            .copied()
+            .filter(|&(_, s)| s < end)
+            .collect();
+        let Some(&(latest, _)) = epochs.last() else {
+            return (-1, -1);
+        };
+        if epoch < 0 {
+            return (-1, -1);
+        }
+        if epoch == latest {
+            return (latest, end);
+        }
+        let Some(&(_, higher_start)) = epochs.iter().find(|(e, _)| *e > epoch) else {
+            return (-1, -1);
+        };
+        match epochs.iter().rev().find(|(e, _)| *e <= epoch) {
+            Some(&(floor, _)) => (floor, higher_start),
+            None => (epoch, higher_start),
+        }
+    }
+
     /// The leader epoch that wrote `offset` (from the epoch history).
     pub fn epoch_at(&self, offset: i64) -> i32 {
         self.epochs
@@ -508,6 +563,30 @@ mod tests {
         let r = log.read(7, 10, usize::MAX, false);
         assert_eq!(r.bytes.len(), one);
         assert_eq!(log.read(7, 5, 1000, true).bytes.len(), 0);
+    }
+
+    #[test]
+    fn a_replica_behind_the_log_end_sees_its_own_prefix() {
+        let mut log = PartitionLog::new(0);
+        let txn = AppendOptions {
+            transaction: Some((7, 0)),
+            ..plain(0)
+        };
+        log.append(&recs(2), txn).unwrap();
+        log.append(&recs(2), plain(0)).unwrap();
+        assert_eq!(log.append_marker(0, 7, 0, true, 5), Some(4));
+        assert_eq!(log.last_stable_offset(), 5);
+        // The marker is not below a high watermark of 4: the transaction is still
+        // unstable there.
+        assert_eq!(log.last_stable_offset_at(4), 0);
+        assert_eq!(log.last_stable_offset_at(5), 5);
+        log.assign_epoch(2);
+        log.append(&recs(3), plain(2)).unwrap();
+        // A follower that holds 0..5 has no epoch 2 yet: epoch 0 ends at its end.
+        assert_eq!(log.end_offset_for_at(0, 5), (0, 5));
+        assert_eq!(log.end_offset_for_at(2, 5), (-1, -1));
+        assert_eq!(log.end_offset_for_at(0, 8), (0, 5));
+        assert_eq!(log.end_offset_for_at(2, 8), (2, 8));
     }
 
     #[test]

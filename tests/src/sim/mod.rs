@@ -80,6 +80,7 @@ pub mod memory;
 pub mod net;
 pub mod producer;
 pub mod record;
+pub mod replication;
 pub mod scenario;
 pub mod serve;
 pub mod server;
@@ -92,5 +93,6 @@ pub use cluster::{Cluster, ClusterSpec, Injection, PartitionView, SimError, Topi
 pub use group::{CommitRecord, CoordinatorBugs, GroupState, GroupView, MemberView};
 pub use net::NetConfig;
 pub use record::SimRecord;
+pub use replication::{ReplicaView, ReplicationSpec};
 pub use server::{Fetched, Output, ServerConn};
 pub use world::{ConsumerId, World};

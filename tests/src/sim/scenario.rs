@@ -18,6 +18,7 @@ use kasio_core::time::{Duration, Instant};
 use super::cluster::{Cluster, ClusterSpec, Injection};
 use super::net::NetConfig;
 use super::record::SimRecord;
+use super::replication::ReplicationSpec;
 use super::world::{ConsumerId, World};
 
 /// The faults a run can enable.
@@ -41,6 +42,9 @@ pub enum Fault {
     Truncate,
     /// The application stops polling for a while.
     SlowApp,
+    /// A broker's replica fetchers stall for a while: its followers fall behind,
+    /// out of the ISR, and back in (only in runs that replicate with racks/lag).
+    StallReplication,
 }
 
 const ALL_FAULTS: [Fault; 9] = [
@@ -179,11 +183,13 @@ impl Swarm {
             }
         };
         let value_size = pick(&mut rng, &[8, 100, 2000, 20_000]);
-        let faults: Vec<Fault> = ALL_FAULTS
+        let mut faults: Vec<Fault> = ALL_FAULTS
             .iter()
             .copied()
             .filter(|_| chance(&mut rng, 0.5))
             .collect();
+        let mut consumers: Vec<ConsumerSpec> = consumers;
+        replication(seed, &mut cluster, &api_limits, &mut consumers, &mut faults);
         Self {
             seed,
             cluster,
@@ -201,6 +207,61 @@ impl Swarm {
             fault_every: Duration::from_millis(pick(&mut rng, &[100, 500, 2000])),
             safety: Duration::from_secs(pick(&mut rng, &[2, 5, 10])),
         }
+    }
+}
+
+/// Replication choices for a seed, from a stream of their own (so every other
+/// choice a seed made before replication was modelled stays the same): in about
+/// half the runs, followers lag, brokers have racks, leaders may send consumers to
+/// followers (KIP-392), some consumers say their rack, unclean elections may be
+/// on, and replica fetchers may stall. The other runs replicate at once, as
+/// before.
+fn replication(
+    seed: u64,
+    cluster: &mut ClusterSpec,
+    api_limits: &[ApiLimit],
+    consumers: &mut [ConsumerSpec],
+    faults: &mut Vec<Fault>,
+) {
+    let mut rng = Rng::new(seed ^ 0x5245_504c_4943_4153);
+    if !chance(&mut rng, 0.5) {
+        return;
+    }
+    const RACKS: [&str; 3] = ["az1", "az2", "az3"];
+    let mut spec = ReplicationSpec {
+        lag: Duration::from_millis(pick(&mut rng, &[0, 1, 5, 20, 50])),
+        lag_max: Duration::from_millis(pick(&mut rng, &[100, 500, 2000])),
+        unclean_election: chance(&mut rng, 0.3),
+        rack_aware_selector: chance(&mut rng, 0.9),
+        ..ReplicationSpec::default()
+    };
+    for b in 1..=cluster.brokers {
+        if chance(&mut rng, 0.85) {
+            spec.racks.insert(b, pick(&mut rng, &RACKS).to_string());
+        }
+    }
+    // A cluster whose leaders name preferred replicas runs Kafka 2.4+ everywhere:
+    // a broker below Fetch v11 cannot serve a follower fetch, and every client
+    // sent there would come back to the leader and be sent there again.
+    let fetch_v11 = api_limits
+        .iter()
+        .all(|(_, api, v)| *api != ApiKey::Fetch || v.is_some_and(|(_, max)| max >= 11));
+    spec.rack_aware_selector &= fetch_v11;
+    cluster.replication = spec;
+    for c in consumers {
+        if chance(&mut rng, 0.85) {
+            // Mostly a rack some broker is in (else the leader serves anyway).
+            let rack = if chance(&mut rng, 0.9) && !cluster.replication.racks.is_empty() {
+                let racks: Vec<&String> = cluster.replication.racks.values().collect();
+                pick(&mut rng, &racks).clone()
+            } else {
+                pick(&mut rng, &RACKS).to_string()
+            };
+            c.props.push(("client.rack".into(), rack));
+        }
+    }
+    if !faults.is_empty() && chance(&mut rng, 0.6) {
+        faults.push(Fault::StallReplication);
     }
 }
 
@@ -316,6 +377,11 @@ pub struct Outcome {
     pub faults: u64,
     /// Deviations seen (the first, and how many).
     pub deviations: Option<(String, usize)>,
+    /// Record bytes followers served to consumers (KIP-392), over all partitions.
+    pub follower_bytes: u64,
+    /// Log cuts by leader elections that lost nothing readable, and truncations
+    /// consumers could notice, over all partitions.
+    pub cuts: (u64, u64),
 }
 
 /// A failed run: what broke, the configuration, the end of the trace, and how to
@@ -522,7 +588,27 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
             .deviations()
             .first()
             .map(|d| (d.clone(), world.deviations().len())),
+        follower_bytes: replication_stats(world.cluster()).0,
+        cuts: replication_stats(world.cluster()).1,
     })
+}
+
+/// What replication did in a run: follower bytes served, (invisible, visible)
+/// log cuts.
+fn replication_stats(c: &Cluster) -> (u64, (u64, u64)) {
+    let mut bytes = 0;
+    let mut cuts = (0, 0);
+    for (t, n) in c.topics() {
+        for p in 0..n {
+            bytes += c.follower_reads(&t, p).map_or(0, |r| r.values().sum());
+            if let Ok(h) = c.history(&t, p) {
+                let visible = h.visible_truncations().len() as u64;
+                cuts.0 += h.truncations().len() as u64 - visible;
+                cuts.1 += visible;
+            }
+        }
+    }
+    (bytes, cuts)
 }
 
 /// Builds the world a swarm configuration describes.
@@ -812,6 +898,12 @@ fn apply_fault(w: &mut World, swarm: &Swarm, fault: Fault, until: Instant) {
             });
             w.note(format!("fault: truncate {t}-{p} at {to} -> {r:?}"));
         }
+        Fault::StallReplication => {
+            let len = Duration::from_millis(w.rng().range_inclusive(10, 3000));
+            let until = w.now() + len;
+            w.note(format!("fault: b{broker} replication stalls for {len:?}"));
+            w.with_cluster(|c| c.stall_replication(broker, until));
+        }
         Fault::SlowApp => {
             let ids = w.consumer_ids();
             let c = pick(w.rng(), &ids);
@@ -835,6 +927,7 @@ fn heal(w: &mut World, swarm: &Swarm) {
             c.restart_broker(b);
         }
         c.clear_injections();
+        c.resume_replication();
         for t in c.open_transactions() {
             let _ = c.commit(t);
         }

@@ -194,6 +194,8 @@ impl Cluster {
     pub fn poll_output(&mut self) -> Option<Output> {
         if self.dirty {
             self.dirty = false;
+            // Appends replicate (at once without lag) before parked fetches look.
+            self.replicate();
             self.wake_parked(false);
         }
         self.outputs.pop_front()
@@ -206,13 +208,17 @@ impl Cluster {
             .conns
             .values()
             .filter_map(|c| c.parked.as_ref().map(|p| p.deadline));
-        parked.chain(self.coordinator.next_deadline()).min()
+        parked
+            .chain(self.coordinator.next_deadline())
+            .chain(self.replication_deadline())
+            .min()
     }
 
-    /// Time passed: parked fetches whose wait is over are answered, group
-    /// sessions expire. Idempotent.
+    /// Time passed: followers fetch and the ISR shrinks as due, parked fetches
+    /// whose wait is over are answered, group sessions expire. Idempotent.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
+        self.replicate();
         self.wake_parked(true);
         self.group_timeouts();
     }

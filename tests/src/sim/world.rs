@@ -281,6 +281,9 @@ impl World {
     /// Changes the cluster (produce, crash a broker, move a leader, …), then
     /// drains it.
     pub fn with_cluster<R>(&mut self, f: impl FnOnce(&mut Cluster) -> R) -> R {
+        // The cluster's clock only moves with its inputs: bring it to now, so what
+        // `f` starts (replication delays, stalls) is timed from now.
+        self.cluster.advance(self.now);
         let r = f(&mut self.cluster);
         self.drain_cluster();
         r
