@@ -30,7 +30,7 @@ fn env_u64(names: &[&str]) -> Option<u64> {
 fn opts() -> GroupRunOptions {
     GroupRunOptions {
         echo: std::env::var("SIM_TRACE").is_ok_and(|v| v == "1"),
-        bugs: CoordinatorBugs::default(),
+        ..Default::default()
     }
 }
 
@@ -157,24 +157,37 @@ fn same_seed_same_trace() {
 /// With `bugs` on, some seed of the first `within` fails with `expect` in its
 /// message.
 fn planted(bugs: CoordinatorBugs, within: u64, expect: &[&str]) {
-    let opts = GroupRunOptions { echo: false, bugs };
-    let seeds: Vec<u64> = (0..within).collect();
-    let failures = run_all(&seeds, opts);
-    let hits: Vec<&GroupFailure> = failures
-        .iter()
-        .filter(|f| expect.iter().any(|e| f.message.contains(e)))
-        .collect();
-    let hit = hits.first();
-    if let Some(h) = hit {
-        eprintln!(
-            "{bugs:?}: caught by {} of {within} seeds, first seed {}: {}",
-            hits.len(),
-            h.seed,
-            h.message
-        );
+    planted_with(
+        GroupRunOptions {
+            bugs,
+            ..Default::default()
+        },
+        within,
+        expect,
+    );
+}
+
+/// With `opts`, some seed of the first `within` fails with `expect` in its
+/// message.
+fn planted_with(opts: GroupRunOptions, within: u64, expect: &[&str]) {
+    let bugs = (opts.bugs, opts.skip_revoke_round);
+    // In order, a core's worth at a time, up to the first seed that catches it.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let mut failures = Vec::new();
+    let mut from = 0;
+    while from < within {
+        let seeds: Vec<u64> = (from..(from + threads).min(within)).collect();
+        failures.extend(run_all(&seeds, opts));
+        if let Some(h) = failures
+            .iter()
+            .find(|f| expect.iter().any(|e| f.message.contains(e)))
+        {
+            eprintln!("{bugs:?}: caught by seed {}: {}", h.seed, h.message);
+            return;
+        }
+        from += threads;
     }
-    assert!(
-        hit.is_some(),
+    panic!(
         "{bugs:?}: {} of {within} seeds failed, none with {expect:?}: {:?}",
         failures.len(),
         failures
@@ -245,5 +258,43 @@ fn planted_never_not_coordinator_is_caught() {
         },
         40,
         &["NOT_COORDINATOR expected"],
+    );
+}
+
+#[test]
+fn planted_unknown_not_fenced_is_caught() {
+    planted(
+        CoordinatorBugs {
+            unknown_not_fenced: true,
+            ..Default::default()
+        },
+        40,
+        &["not FENCED_INSTANCE_ID"],
+    );
+}
+
+#[test]
+fn planted_static_rejoin_rebalances_is_caught() {
+    planted(
+        CoordinatorBugs {
+            static_rejoin_rebalances: true,
+            ..Default::default()
+        },
+        40,
+        &["a rebalance, not its old assignment"],
+    );
+}
+
+/// A client fault, not the coordinator's: a cooperative-sticky leader that
+/// moves a partition without the revocation round makes two members hold it.
+#[test]
+fn planted_cooperative_without_revocation_is_caught() {
+    planted_with(
+        GroupRunOptions {
+            skip_revoke_round: true,
+            ..Default::default()
+        },
+        40,
+        &["at once"],
     );
 }

@@ -124,6 +124,13 @@ pub struct CoordinatorBugs {
     pub never_expire: bool,
     /// Every live broker answers as the coordinator.
     pub never_not_coordinator: bool,
+    /// An old member id of a static member gets UNKNOWN_MEMBER_ID, not
+    /// FENCED_INSTANCE_ID (what this coordinator did before it followed
+    /// Kafka's `validateMember`).
+    pub unknown_not_fenced: bool,
+    /// A static member's restart rebalances the group instead of handing it
+    /// its old assignment.
+    pub static_rejoin_rebalances: bool,
 }
 
 /// A read-only view of one member, as the coordinator sees it.
@@ -131,9 +138,9 @@ pub struct CoordinatorBugs {
 pub struct MemberView {
     /// `group.instance.id`, for a static member.
     pub instance_id: Option<String>,
-    /// The assignment the leader's SyncGroup gave it in this generation
-    /// (empty until then).
-    pub assignment: Vec<(String, i32)>,
+    /// The assignment the leader's SyncGroup gave it in this generation, as
+    /// sent (empty until then; [`partitions`](Self::partitions) decodes it).
+    pub assignment: Bytes,
     /// Its session timeout.
     pub session_timeout: Duration,
     /// Its rebalance timeout.
@@ -157,6 +164,13 @@ pub struct GroupView {
     pub members: BTreeMap<String, MemberView>,
     /// The committed offsets: (topic, partition) → offset.
     pub offsets: BTreeMap<(String, i32), i64>,
+}
+
+impl MemberView {
+    /// The assigned partitions, (topic, partition).
+    pub fn partitions(&self) -> Vec<(String, i32)> {
+        owned_partitions(&self.assignment)
+    }
 }
 
 impl GroupView {
@@ -248,7 +262,15 @@ impl Coordinator {
 /// Kafka's `ClassicGroup.validateMember`: a request naming an instance id must
 /// come from the member id that instance maps to now (else FENCED_INSTANCE_ID:
 /// a duplicate or an old incarnation of a static member); the member must exist.
-fn check_member(g: &Group, member: &str, instance: Option<&str>) -> Option<ErrorCode> {
+fn check_member(
+    g: &Group,
+    member: &str,
+    instance: Option<&str>,
+    bugs: CoordinatorBugs,
+) -> Option<ErrorCode> {
+    if bugs.unknown_not_fenced && !g.members.contains_key(member) {
+        return Some(ErrorCode::UnknownMemberId);
+    }
     if let Some(iid) = instance {
         match g
             .members
@@ -362,7 +384,7 @@ impl Cluster {
                 .map(|(id, m)| {
                     let v = MemberView {
                         instance_id: m.instance_id.clone(),
-                        assignment: owned_partitions(&m.assignment),
+                        assignment: m.assignment.clone(),
                         session_timeout: m.session_timeout,
                         rebalance_timeout: m.rebalance_timeout,
                         awaiting_join: m.join.is_some(),
@@ -671,7 +693,8 @@ impl Cluster {
                     }
                 }
                 group.members.insert(member_id.clone(), m);
-                if group.state == GroupState::Stable {
+                let bugs = self.coordinator.bugs;
+                if group.state == GroupState::Stable && !bugs.static_rejoin_rebalances {
                     let g = group.clone();
                     let leader = g.leader.as_ref() == Some(&member_id);
                     let resp = JoinGroupResponse {
@@ -708,7 +731,7 @@ impl Cluster {
                     .iter()
                     .any(|(id, m)| m.instance_id.as_ref() == Some(iid) && *id != member_id)
             });
-            if fenced {
+            if fenced && !self.coordinator.bugs.unknown_not_fenced {
                 return fail(ErrorCode::FencedInstanceId, member_id);
             }
             let known =
@@ -936,7 +959,8 @@ impl Cluster {
                 None,
             )));
         };
-        if let Some(code) = check_member(g, &r.member_id, r.group_instance_id.as_deref()) {
+        let bugs = self.coordinator.bugs;
+        if let Some(code) = check_member(g, &r.member_id, r.group_instance_id.as_deref(), bugs) {
             return Some(Reply::Frame(frame(code, Bytes::new(), None)));
         }
         let m = g.members.get(&r.member_id).expect("checked");
@@ -1024,12 +1048,14 @@ impl Cluster {
             .or_else(|| self.not_coordinator(broker, &r.group_id))
             .unwrap_or_else(|| {
                 let now = self.now;
+                let bugs = self.coordinator.bugs;
                 let Some(g) = self.coordinator.groups.get_mut(&r.group_id) else {
                     return ErrorCode::UnknownMemberId;
                 };
                 // Kafka's `classicGroupHeartbeat`: the member, then the generation,
                 // then the state; only a valid heartbeat extends the session.
-                if let Some(code) = check_member(g, &r.member_id, r.group_instance_id.as_deref()) {
+                let instance = r.group_instance_id.as_deref();
+                if let Some(code) = check_member(g, &r.member_id, instance, bugs) {
                     return code;
                 }
                 if r.generation_id != g.generation {
@@ -1151,7 +1177,7 @@ impl Cluster {
                     return None;
                 }
                 if generation >= 0 || !r.member_id.is_empty() || instance.is_some() {
-                    if let Some(code) = check_member(g, &r.member_id, instance) {
+                    if let Some(code) = check_member(g, &r.member_id, instance, bugs) {
                         if !bugs.accept_any_member {
                             return Some(code);
                         }

@@ -37,6 +37,11 @@ const BROKERS: i32 = 3;
 /// The members act (and faults strike) every tick.
 const TICK: Duration = Duration::from_millis(50);
 const INITIAL_DELAY: Duration = Duration::from_millis(200);
+/// Simulated seconds of faults in a run.
+pub const FAULT_SECS: u64 = 75;
+/// Simulated seconds the group then has to settle (longer than the longest
+/// freeze or stall plus a session and two rebalances).
+pub const SETTLE_SECS: u64 = 50;
 
 /// How to run.
 #[derive(Debug, Clone, Copy, Default)]
@@ -45,6 +50,9 @@ pub struct GroupRunOptions {
     pub echo: bool,
     /// Coordinator faults to switch on (tests of the checks themselves).
     pub bugs: CoordinatorBugs,
+    /// Test-only client fault: cooperative-sticky leaders skip the revocation
+    /// round (and every run uses cooperative-sticky).
+    pub skip_revoke_round: bool,
 }
 
 /// A run that passed.
@@ -129,6 +137,7 @@ impl Run {
         cluster.set_initial_rebalance_delay(INITIAL_DELAY);
         cluster.set_coordinator_bugs(opts.bugs);
         let assignor = match rng.range_inclusive(0, 9) {
+            _ if opts.skip_revoke_round => Assignor::CooperativeSticky,
             0..=3 => Assignor::CooperativeSticky,
             4..=6 => Assignor::Range,
             _ => Assignor::RoundRobin,
@@ -147,6 +156,7 @@ impl Run {
                     rebalance: Duration::from_millis(rng.range_inclusive(3_000, 12_000)),
                     heartbeat: Duration::from_millis(session.as_millis() / 3),
                     commit_every: Duration::from_millis(rng.range_inclusive(300, 3_000)),
+                    skip_revoke_round: opts.skip_revoke_round,
                     versions: Versions::random(
                         &mut rng,
                         is_static,
@@ -570,7 +580,8 @@ impl Run {
             }
             // (A timer already due stays due while a member's join waits; the
             // tick handles it.)
-            if let Some(t) = self.cluster.poll_timeout().filter(|t| *t > self.now) {
+            let due = self.cluster.poll_timeout().filter(|t| *t > self.now);
+            if let Some(t) = due {
                 next = next.min(t);
             }
             self.now = next.max(self.now);
@@ -582,8 +593,10 @@ impl Run {
                 self.deliver(ev)?;
                 self.check()?;
             }
-            self.cluster.handle_timeout(self.now);
-            self.drain()?;
+            if self.now >= next_tick || due.is_some_and(|t| t <= self.now) {
+                self.cluster.handle_timeout(self.now);
+                self.drain()?;
+            }
             if self.now >= next_tick {
                 next_tick = self.now + TICK;
                 if self.faults && self.rng.next_f64() < self.fault_rate {
@@ -622,7 +635,7 @@ impl Run {
             }
         }
         self.line("faults stop; everyone restarts");
-        let end = self.now + Duration::from_secs(60);
+        let end = self.now + Duration::from_secs(SETTLE_SECS);
         self.run_until(end)?;
         let view = self.cluster.group_view(GROUP).ok_or("no group")?;
         let alive: Vec<&GroupMember> = self.members.iter().filter(|m| m.alive()).collect();
@@ -639,7 +652,7 @@ impl Run {
             || held != (0..6).collect::<Vec<i32>>()
         {
             return Err(format!(
-                "not settled 60s after the faults: {:?} generation {} members {members:?}, \
+                "not settled {SETTLE_SECS}s after the faults: {:?} generation {} members {members:?}, \
                  running {ids:?}, held {held:?}",
                 view.state, view.generation
             ));
@@ -668,11 +681,11 @@ impl Run {
     }
 }
 
-/// Runs one seed: 90 s of faults, then 60 s to settle.
+/// Runs one seed: [`FAULT_SECS`] of faults, then [`SETTLE_SECS`] to settle.
 pub fn run_group(seed: u64, opts: GroupRunOptions) -> Result<GroupOutcome, GroupFailure> {
     let mut run = Run::new(seed, opts);
     let result = run
-        .run_until(Instant::ZERO + Duration::from_secs(90))
+        .run_until(Instant::ZERO + Duration::from_secs(FAULT_SECS))
         .and_then(|()| run.settle());
     match result {
         Ok(()) => Ok(GroupOutcome {

@@ -20,6 +20,10 @@
 //!   at every step ([`Checker`], [`memory`]) and hashing everything into a trace.
 //! - [`scenario`] is the standard swarm-tested run for one seed (what
 //!   `tests/tests/sim_consumer.rs` runs by the hundred).
+//! - [`group_run`] drives the group coordinator with scripted classic-protocol
+//!   members ([`group_member`]) over a small simulated network, with faults, and
+//!   judges the group invariants against the coordinator's state at every event
+//!   ([`group_check`]): what `tests/tests/sim_group.rs` runs by the hundred.
 //! - [`serve::Served`] puts the same cluster behind real TCP listeners, for any
 //!   Kafka client.
 //!
