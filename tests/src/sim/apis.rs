@@ -1,6 +1,7 @@
 //! Metadata, ListOffsets and OffsetForLeaderEpoch, answered as a Kafka broker does,
 //! including the leadership and leader-epoch errors (KIP-320) a stale client gets.
 
+use kasio_core::consumer::TopicPartition;
 use kasio_core::protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
@@ -16,6 +17,7 @@ use kasio_core::protocol::messages::{
 };
 use kasio_core::protocol::{ApiKey, ErrorCode};
 
+use super::answers::PositionAnswer;
 use super::cluster::{Cluster, Partition};
 use super::server::{response_frame, Reply, Req};
 
@@ -208,6 +210,11 @@ impl Cluster {
                 };
                 match found {
                     Ok((offset, ts, epoch)) => {
+                        self.answered(PositionAnswer::ListOffsets {
+                            tp: TopicPartition::new(t.name.clone(), p.partition_index),
+                            timestamp: p.timestamp,
+                            offset,
+                        });
                         out.offset = offset;
                         out.timestamp = ts;
                         // The epoch is in the response from v4.

@@ -8,18 +8,25 @@
 //!   deliveries hold nothing the consumer should have delivered (markers, and under
 //!   read_committed aborted records) — except after an event that said the
 //!   position moved (`OffsetReset`, `LogTruncation`);
+//! - an `OffsetReset` has a reason the brokers gave: `NoPosition` only before
+//!   any position (or after the application asked for one), `OutOfRange` only
+//!   after a Fetch answered OFFSET_OUT_OF_RANGE, `Truncation` only after a
+//!   `LogTruncation` without a divergence point — and its offset is one a
+//!   ListOffsets answered for the reset policy ([`super::answers`]);
 //! - a `LogTruncation` event only follows a real truncation below the position;
 //! - no record is delivered that was never below the high watermark (replicated
 //!   to the whole ISR) while it was in the log.
 //!
-//! One gap is allowed without an event: after a truncation below the position when
-//! some broker gives a consumer no way to detect it (no Fetch v12, no
-//! OffsetForLeaderEpoch v3 — see `Cluster::detects_truncation`).
+//! One gap is allowed without an event: across a truncation, since the
+//! partition's last delivery, below the offset delivered, when some broker gives a
+//! consumer no way to detect it (see `Cluster::detects_truncation`).
 
 use std::collections::BTreeMap;
 
-use kasio_core::consumer::{Consumer, ConsumerRecords, Event, TopicPartition};
+use kasio_core::config::OffsetReset;
+use kasio_core::consumer::{Consumer, ConsumerRecords, Event, ResetReason, TopicPartition};
 
+use super::answers::PositionAnswer;
 use super::cluster::Cluster;
 use super::history::Slot;
 use super::record::digest_record;
@@ -31,12 +38,31 @@ struct Part {
     /// A truncation was reported without a divergence point: an `OffsetReset`
     /// must come before any record.
     awaiting_reset: bool,
+    /// The log generation when the position was last set or a record delivered:
+    /// only truncations after it can explain a gap.
+    gen: u32,
+    /// The application asked for a new position (`seek_to_beginning`/`_end`).
+    reset_asked: bool,
+    /// ListOffsets answers (timestamp, offset) since the position was last set.
+    listed: Vec<(i64, i64)>,
+    /// A Fetch answered OFFSET_OUT_OF_RANGE since the position was last set.
+    out_of_range: bool,
+}
+
+/// The ListOffsets timestamp a reset policy asks for.
+fn policy_timestamp(policy: OffsetReset) -> Option<i64> {
+    match policy {
+        OffsetReset::Earliest => Some(-2),
+        OffsetReset::Latest => Some(-1),
+        OffsetReset::None => None,
+    }
 }
 
 /// The invariant checker for one consumer.
 #[derive(Debug, Clone)]
 pub struct Checker {
     read_committed: bool,
+    reset_policy: OffsetReset,
     parts: BTreeMap<TopicPartition, Part>,
     delivered: u64,
     resets: u64,
@@ -44,15 +70,42 @@ pub struct Checker {
 }
 
 impl Checker {
-    /// A checker for a consumer with this isolation level.
+    /// A checker for a consumer with this isolation level and `auto.offset.reset`
+    /// earliest (see [`Checker::with_reset_policy`]).
     pub fn new(read_committed: bool) -> Self {
         Self {
             read_committed,
+            reset_policy: OffsetReset::Earliest,
             parts: BTreeMap::new(),
             delivered: 0,
             resets: 0,
             truncations: 0,
         }
+    }
+
+    /// The consumer's `auto.offset.reset`: resets must land where ListOffsets
+    /// answered for it.
+    pub fn with_reset_policy(mut self, policy: OffsetReset) -> Self {
+        self.reset_policy = policy;
+        self
+    }
+
+    /// A broker answered the consumer (see [`super::answers`]); call it when the
+    /// broker sends, before the consumer can act on it.
+    pub fn answered(&mut self, answer: &PositionAnswer) {
+        let p = self.parts.entry(answer.tp().clone()).or_default();
+        match answer {
+            PositionAnswer::ListOffsets {
+                timestamp, offset, ..
+            } => p.listed.push((*timestamp, *offset)),
+            PositionAnswer::OutOfRange { .. } => p.out_of_range = true,
+        }
+    }
+
+    /// The application asked for a new position by policy (`seek_to_beginning`
+    /// or `seek_to_end`): an `OffsetReset` with `NoPosition` may follow.
+    pub fn reset_asked(&mut self, tp: &TopicPartition) {
+        self.parts.entry(tp.clone()).or_default().reset_asked = true;
     }
 
     /// Records delivered so far.
@@ -70,25 +123,31 @@ impl Checker {
         let p = self.parts.entry(tp.clone()).or_default();
         p.next = Some(offset);
         p.awaiting_reset = false;
+        p.reset_asked = false;
+        p.listed.clear();
+        p.out_of_range = false;
     }
 
     /// Checks an event the consumer emitted.
     pub fn event(&mut self, cluster: &Cluster, ev: &Event) -> Result<(), String> {
         match ev {
-            Event::OffsetReset { tp, offset, .. } => {
+            Event::OffsetReset { tp, offset, reason } => {
                 self.resets += 1;
                 // The answer may be older than a truncation since: compare with
                 // the furthest the log ever reached.
-                let end = cluster
+                let history = cluster
                     .history(&tp.topic, tp.partition)
-                    .map_err(|e| format!("{tp}: reset on {e}"))?
-                    .end_ever();
+                    .map_err(|e| format!("{tp}: reset on {e}"))?;
+                let end = history.end_ever();
                 if *offset < 0 || *offset > end {
                     return Err(format!(
                         "{tp}: reset to {offset}, beyond anything the log ever held (end {end})"
                     ));
                 }
+                let gen = history.generation();
+                self.check_reset(tp, *offset, *reason)?;
                 self.seeked(tp, *offset);
+                self.parts.entry(tp.clone()).or_default().gen = gen;
             }
             Event::LogTruncation {
                 tp,
@@ -111,7 +170,9 @@ impl Checker {
                         history.truncations()
                     ));
                 }
+                let gen = history.generation();
                 let p = self.parts.entry(tp.clone()).or_default();
+                p.gen = gen;
                 match diverging_offset {
                     Some(d) => {
                         p.next = Some((*d).min(*position));
@@ -121,6 +182,48 @@ impl Checker {
                 }
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// Whether the brokers (or the application) gave the consumer a reason for
+    /// this reset, and a ListOffsets answer with this offset for its policy.
+    fn check_reset(
+        &self,
+        tp: &TopicPartition,
+        offset: i64,
+        reason: ResetReason,
+    ) -> Result<(), String> {
+        let p = self.parts.get(tp).cloned().unwrap_or_default();
+        let justified = match reason {
+            ResetReason::NoPosition => p.next.is_none() || p.reset_asked,
+            ResetReason::OutOfRange => p.out_of_range,
+            ResetReason::Truncation => p.awaiting_reset,
+        };
+        if !justified {
+            return Err(format!(
+                "{tp}: OffsetReset to {offset} ({reason:?}) without a cause: position \
+                 {:?}, seek_to asked: {}, OFFSET_OUT_OF_RANGE answered: {}, \
+                 truncation awaiting a reset: {}",
+                p.next, p.reset_asked, p.out_of_range, p.awaiting_reset
+            ));
+        }
+        let Some(ts) = policy_timestamp(self.reset_policy) else {
+            if p.reset_asked {
+                return Ok(());
+            }
+            return Err(format!(
+                "{tp}: OffsetReset to {offset} ({reason:?}) under auto.offset.reset=none"
+            ));
+        };
+        // seek_to_beginning/_end ask for either end whatever the policy.
+        let listed = |want: i64| p.listed.iter().any(|&(t, o)| t == want && o == offset);
+        if !(listed(ts) || (p.reset_asked && (listed(-1) || listed(-2)))) {
+            return Err(format!(
+                "{tp}: OffsetReset to {offset} ({reason:?}), but no ListOffsets answered \
+                 it for {:?} since the position was last set (answers: {:?})",
+                self.reset_policy, p.listed
+            ));
         }
         Ok(())
     }
@@ -180,8 +283,11 @@ impl Checker {
                 // A truncation that rewrote offsets below this one, which no client
                 // could have seen (see `Cluster::detects_truncation`), explains a
                 // gap by itself.
-                let undetectable = !cluster.detects_truncation()
-                    && history.visible_truncations().iter().any(|&t| t < o);
+                let undetectable =
+                    !cluster.detects_truncation() && truncated_since(history, p.gen).any(|t| t < o);
+                // Cuts after the newest generation that still held this record can
+                // explain a gap after it.
+                p.gen = gen;
                 if undetectable {
                     p.next = Some(o + 1);
                     self.delivered += 1;
@@ -225,8 +331,9 @@ impl Checker {
             let history = cluster.history(&tp.topic, tp.partition).ok()?;
             // As for deliveries: below a truncation no client could have seen, the
             // log was rewritten under the consumer's position without a trace.
-            let undetectable = !cluster.detects_truncation()
-                && history.visible_truncations().iter().any(|&t| t < end);
+            let gen = self.parts.get(&tp).map_or(0, |p| p.gen);
+            let undetectable =
+                !cluster.detects_truncation() && truncated_since(history, gen).any(|t| t < end);
             if next < end && !undetectable {
                 if let Some(x) = skipped(
                     history,
@@ -244,6 +351,11 @@ impl Checker {
         }
         None
     }
+}
+
+/// Where the log lost readable records since generation `gen`.
+fn truncated_since(history: &super::history::History, gen: u32) -> impl Iterator<Item = i64> + '_ {
+    history.visible_truncations_since(gen)
 }
 
 /// The first offset in `from..to` that holds a record the consumer must deliver in

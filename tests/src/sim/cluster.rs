@@ -211,6 +211,9 @@ pub struct Cluster {
     pub(crate) next_producer_id: i64,
     /// Producers on the wire: idempotence and the transaction coordinator.
     pub(crate) producers: super::producer::Producers,
+    /// Answers that can move a consumer's position, when kept
+    /// ([`Cluster::record_answers`]).
+    pub(crate) answers: Option<Vec<(ServerConn, super::answers::PositionAnswer)>>,
 }
 
 /// The versions a simulated broker speaks by default: all the codec speaks, from
@@ -273,6 +276,7 @@ impl Cluster {
             txns: BTreeMap::new(),
             next_producer_id: 1000,
             producers: Default::default(),
+            answers: None,
             spec: spec.clone(),
         };
         for t in &spec.topics {
@@ -360,7 +364,10 @@ impl Cluster {
     pub fn detects_truncation(&self) -> bool {
         self.brokers.values().all(|b| {
             let fetch = b.apis.get(&ApiKey::Fetch).map_or(-1, |v| v.1);
-            let validate = b.apis.get(&ApiKey::OffsetForLeaderEpoch).map_or(-1, |v| v.1);
+            let validate = b
+                .apis
+                .get(&ApiKey::OffsetForLeaderEpoch)
+                .map_or(-1, |v| v.1);
             fetch >= 12 || (fetch >= 9 && validate >= 3)
         })
     }

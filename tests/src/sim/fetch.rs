@@ -10,6 +10,7 @@
 
 use bytes::Bytes;
 use kasio_core::codec::Uuid;
+use kasio_core::consumer::TopicPartition;
 use kasio_core::protocol::messages::fetch_response::{
     AbortedTransaction, EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint,
     PartitionData,
@@ -18,6 +19,7 @@ use kasio_core::protocol::messages::{FetchRequest, FetchResponse};
 use kasio_core::protocol::{ApiKey, ErrorCode};
 use kasio_core::time::{Duration, Instant};
 
+use super::answers::PositionAnswer;
 use super::cluster::Cluster;
 use super::server::{response_frame, Reply, Req};
 use super::session::{next_epoch, Cached, PartKey, PartReq};
@@ -528,6 +530,12 @@ impl Cluster {
         let mut responses: Vec<FetchableTopicResponse> = Vec::new();
         let mut endpoints: Vec<NodeEndpoint> = Vec::new();
         for (key, d) in parts {
+            if d.error_code == ErrorCode::OffsetOutOfRange.code() {
+                self.answered(PositionAnswer::OutOfRange {
+                    tp: TopicPartition::new(key.topic.clone(), key.partition),
+                    fetch_offset: offsets.get(&key).copied().unwrap_or(-1),
+                });
+            }
             summary.push(format!(
                 "{}-{}@{}:{}b/e{}/hw{}{}",
                 key.topic,

@@ -72,6 +72,17 @@ impl History {
         &self.truncations
     }
 
+    /// The visible truncations (see [`History::visible_truncations`]) made by the
+    /// generations after `gen`.
+    pub fn visible_truncations_since(&self, gen: u32) -> impl Iterator<Item = i64> + '_ {
+        self.truncations
+            .iter()
+            .zip(&self.visible)
+            .skip(gen as usize)
+            .filter(|(_, v)| **v)
+            .map(|(t, _)| *t)
+    }
+
     /// Offsets where the log lost records a consumer could have read, oldest
     /// first: the truncations a consumer can notice (and must be told of).
     pub fn visible_truncations(&self) -> Vec<i64> {

@@ -70,6 +70,7 @@
 //! let _hash = world.trace().hash();
 //! ```
 
+pub mod answers;
 mod apis;
 pub mod check;
 pub mod cluster;
@@ -92,6 +93,7 @@ mod session;
 pub mod trace;
 pub mod world;
 
+pub use answers::PositionAnswer;
 pub use check::Checker;
 pub use cluster::{Cluster, ClusterSpec, Injection, PartitionView, SimError, TopicSpec, TxnId};
 pub use group::{CommitRecord, CoordinatorBugs, GroupState, GroupView, MemberView};

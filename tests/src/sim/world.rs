@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 use kasio_core::config::{Config, IsolationLevel};
 use kasio_core::conn::ConnId;
-use kasio_core::consumer::{Consumer, ConsumerRecords, Event};
+use kasio_core::consumer::{Consumer, ConsumerRecords, Event, TopicPartition};
 use kasio_core::rng::Rng;
 use kasio_core::time::{Duration, Instant};
 
@@ -88,7 +88,9 @@ impl std::fmt::Debug for World {
 
 impl World {
     /// A world around `cluster`, with `net` and everything seeded from `seed`.
-    pub fn new(cluster: Cluster, net: NetConfig, seed: u64) -> Self {
+    pub fn new(mut cluster: Cluster, net: NetConfig, seed: u64) -> Self {
+        // Checkers judge every offset reset by what the brokers answered.
+        cluster.record_answers(true);
         Self {
             now: Instant::ZERO,
             rng: Rng::new(seed),
@@ -178,8 +180,9 @@ impl World {
     /// history as they happen (see [`Checker`]); a violation stops the world.
     pub fn add_checked_consumer(&mut self, config: Config) -> ConsumerId {
         let rc = config.isolation_level == IsolationLevel::ReadCommitted;
+        let policy = config.auto_offset_reset;
         let id = self.add_consumer(config);
-        self.actors[id.0].checker = Some(Checker::new(rc));
+        self.actors[id.0].checker = Some(Checker::new(rc).with_reset_policy(policy));
         id
     }
 
@@ -206,10 +209,28 @@ impl World {
     }
 
     /// Seeks a checked consumer (tells the checker too).
-    pub fn seek(&mut self, id: ConsumerId, tp: &kasio_core::consumer::TopicPartition, offset: i64) {
+    pub fn seek(&mut self, id: ConsumerId, tp: &TopicPartition, offset: i64) {
         let ok = self.with_consumer(id, |c| c.seek(tp, offset).is_ok());
         if let (true, Some(ch)) = (ok, self.actors[id.0].checker.as_mut()) {
             ch.seeked(tp, offset);
+        }
+    }
+
+    /// `seek_to_beginning` (`to_end`: `seek_to_end`) on a consumer; tells its
+    /// checker that the position will be reset on purpose. (Calling these through
+    /// [`World::with_consumer`] instead makes the reset look unexplained.)
+    pub fn seek_to(&mut self, id: ConsumerId, tps: &[TopicPartition], to_end: bool) {
+        let ok = self.with_consumer(id, |c| {
+            if to_end {
+                c.seek_to_end(tps).is_ok()
+            } else {
+                c.seek_to_beginning(tps).is_ok()
+            }
+        });
+        if let (true, Some(ch)) = (ok, self.actors[id.0].checker.as_mut()) {
+            for tp in tps {
+                ch.reset_asked(tp);
+            }
         }
     }
 
@@ -647,6 +668,12 @@ impl World {
                         self.push(at, Ev::Closed(id, Dir::Down));
                     }
                 }
+            }
+        }
+        for (conn, answer) in self.cluster.take_answers() {
+            let consumer = self.net.links.get(&conn.0).map(|l| l.consumer);
+            if let Some(ch) = consumer.and_then(|i| self.actors.get_mut(i)?.checker.as_mut()) {
+                ch.answered(&answer);
             }
         }
         for (conn, note) in self.cluster.take_notes() {
