@@ -1,9 +1,23 @@
 #!/usr/bin/env bash
 # A long simulation campaign: SEEDS seeds (default 10000) from START (default 0),
-# release build, both cores. Prints seeds per second and every failing seed; replay
-# one with `SIM_SEED=<n> cargo test -p kasio-sim --test sim_consumer -- --nocapture`.
+# release build, both cores. Prints progress every 1000 seeds, each failing seed as
+# it happens, then seeds per second and the list of failures; exits non-zero if any
+# seed failed. Replay one with
+#   SIM_SEED=<n> cargo test -p kasio-sim --test sim_consumer -- --nocapture
+# The full output (every failure's trace) is kept in target/sim-campaign.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mkdir -p target
+log=target/sim-campaign.log
+status=0
 SIM_SEEDS="${1:-10000}" SIM_SEED_START="${2:-0}" \
-  cargo test --release -p kasio-sim --test sim_consumer seeds -- --nocapture 2>&1 \
-  | grep -E "seeds in|failed|FAILURE" || true
+  cargo test --release -p kasio-sim --test sim_consumer seeds -- --nocapture \
+  >"$log" 2>&1 &
+pid=$!
+# Follow the log for progress lines while the campaign runs.
+tail -n +1 -f "$log" --pid "$pid" | grep --line-buffered -E "seeds, |FAILED \(details|seeds in|^error" || true
+wait "$pid" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "campaign failed (exit $status); traces in $log" >&2
+fi
+exit "$status"

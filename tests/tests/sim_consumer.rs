@@ -56,6 +56,12 @@ fn run_all(seeds: impl IntoIterator<Item = u64>) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::new());
+    // Long campaigns say how far they are, and name failures as they happen.
+    let progress_every = if seeds.len() >= 2_000 {
+        1_000
+    } else {
+        usize::MAX
+    };
     std::thread::scope(|s| {
         for _ in 0..threads.min(seeds.len()).max(1) {
             s.spawn(|| loop {
@@ -70,7 +76,19 @@ fn run_all(seeds: impl IntoIterator<Item = u64>) {
                         t.elapsed().as_secs_f64()
                     );
                 }
-                results.lock().unwrap().push((seed, r));
+                let mut results = results.lock().unwrap();
+                if r.is_err() && progress_every != usize::MAX {
+                    eprintln!("seed {seed} FAILED (details at the end)");
+                }
+                results.push((seed, r));
+                if results.len() % progress_every == 0 {
+                    eprintln!(
+                        "{}/{} seeds, {:.0}s",
+                        results.len(),
+                        seeds.len(),
+                        started.elapsed().as_secs_f64()
+                    );
+                }
             });
         }
     });
@@ -135,18 +153,28 @@ fn open_seeds_still_fail_or_are_fixed() {
     run_all(open_seeds());
 }
 
+/// Every regression seed and a sample of others, each run twice: same outcome,
+/// same trace hash (`SIM_SEED`: that seed only).
 #[test]
 fn same_seed_same_trace() {
-    let seed = env_u64("SIM_SEED").unwrap_or(7);
-    let a = run(seed, RunOptions::default());
-    let b = run(seed, RunOptions::default());
-    match (a, b) {
-        (Ok(a), Ok(b)) => assert_eq!(a, b, "seed {seed} ran two different ways"),
-        (Err(a), Err(b)) => assert_eq!(
-            (a.hash, a.message),
-            (b.hash, b.message),
-            "seed {seed} failed two different ways"
-        ),
-        (a, b) => panic!("seed {seed}: one run passed, one failed: {a:?} / {b:?}"),
+    let seeds: Vec<u64> = match env_u64("SIM_SEED") {
+        Some(seed) => vec![seed],
+        None => regressions()
+            .into_iter()
+            .chain((0..DEFAULT_SEEDS).step_by(50))
+            .collect(),
+    };
+    for seed in seeds {
+        let a = run(seed, RunOptions::default());
+        let b = run(seed, RunOptions::default());
+        match (a, b) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "seed {seed} ran two different ways"),
+            (Err(a), Err(b)) => assert_eq!(
+                (a.hash, a.message),
+                (b.hash, b.message),
+                "seed {seed} failed two different ways"
+            ),
+            (a, b) => panic!("seed {seed}: one run passed, one failed: {a:?} / {b:?}"),
+        }
     }
 }
