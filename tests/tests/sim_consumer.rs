@@ -6,7 +6,9 @@
 //!
 //! Every seed listed in `tests/seeds/regressions.txt` runs every time.
 
-use kasio_sim::sim::scenario::{run, RunOptions};
+use std::collections::BTreeMap;
+
+use kasio_sim::sim::scenario::{run, Outcome, RunOptions};
 
 /// Seeds in a normal `cargo test` run.
 const DEFAULT_SEEDS: u64 = 500;
@@ -49,8 +51,8 @@ fn seed_file(path: &str) -> Vec<u64> {
 }
 
 /// Runs `seeds` on every core (each run is single-threaded and independent), then
-/// reports failures in seed order.
-fn run_all(seeds: impl IntoIterator<Item = u64>) {
+/// reports failures in seed order; returns the outcomes.
+fn run_all(seeds: impl IntoIterator<Item = u64>) -> Vec<Outcome> {
     let seeds: Vec<u64> = seeds.into_iter().collect();
     let started = std::time::Instant::now();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -126,6 +128,65 @@ fn run_all(seeds: impl IntoIterator<Item = u64>) {
         n as f64 / secs.max(1e-9)
     );
     assert!(failures.is_empty(), "failing seeds: {failures:?}");
+    results.into_iter().filter_map(|(_, r)| r.ok()).collect()
+}
+
+/// Every fault the swarm knows took effect often enough over the default seeds,
+/// every API's injected errors were answered, followers served data and
+/// truncations hit readable records: a fault that silently stopped happening
+/// would otherwise leave its invariants untested.
+fn assert_fault_coverage(outcomes: &[Outcome]) {
+    let mut effective: BTreeMap<String, u64> = BTreeMap::new();
+    let mut injected: BTreeMap<String, u64> = BTreeMap::new();
+    for o in outcomes {
+        for (k, n) in &o.effective {
+            *effective.entry(k.clone()).or_default() += n;
+        }
+        for (k, n) in &o.injected {
+            *injected.entry(k.clone()).or_default() += n;
+        }
+    }
+    eprintln!("faults that took effect: {effective:?}; injected errors answered: {injected:?}");
+    let kinds = [
+        "reset",
+        "hang",
+        "partition",
+        "crash",
+        "move leader",
+        "retention",
+        "truncate",
+        "slow app",
+        "stall replication",
+        "inject Fetch",
+        "inject ListOffsets",
+        "inject OffsetForLeaderEpoch",
+        "inject Metadata",
+        "inject ApiVersions",
+    ];
+    for k in kinds {
+        let n = effective.get(k).copied().unwrap_or(0);
+        assert!(n >= 100, "fault {k:?} took effect {n} times: {effective:?}");
+    }
+    for api in [
+        "Fetch",
+        "ListOffsets",
+        "OffsetForLeaderEpoch",
+        "Metadata",
+        "ApiVersions",
+    ] {
+        let n = injected.get(api).copied().unwrap_or(0);
+        assert!(
+            n >= 50,
+            "injected {api} errors answered {n} times: {injected:?}"
+        );
+    }
+    let follower_bytes: u64 = outcomes.iter().map(|o| o.follower_bytes).sum();
+    assert!(follower_bytes > 0, "no follower ever served a consumer");
+    let visible_cuts: u64 = outcomes.iter().map(|o| o.cuts.1).sum();
+    assert!(
+        visible_cuts >= 20,
+        "{visible_cuts} truncations of readable records"
+    );
 }
 
 #[test]
@@ -136,7 +197,10 @@ fn seeds() {
     }
     let start = env_u64("SIM_SEED_START").unwrap_or(0);
     let count = env_u64("SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
-    run_all(start..start + count);
+    let outcomes = run_all(start..start + count);
+    if count >= DEFAULT_SEEDS {
+        assert_fault_coverage(&outcomes);
+    }
 }
 
 #[test]

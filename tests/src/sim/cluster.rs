@@ -214,6 +214,8 @@ pub struct Cluster {
     /// Answers that can move a consumer's position, when kept
     /// ([`Cluster::record_answers`]).
     pub(crate) answers: Option<Vec<(ServerConn, super::answers::PositionAnswer)>>,
+    /// Injected errors answered so far, per API.
+    injected: BTreeMap<ApiKey, u64>,
 }
 
 /// The versions a simulated broker speaks by default: all the codec speaks, from
@@ -277,6 +279,7 @@ impl Cluster {
             next_producer_id: 1000,
             producers: Default::default(),
             answers: None,
+            injected: BTreeMap::new(),
             spec: spec.clone(),
         };
         for t in &spec.topics {
@@ -715,6 +718,17 @@ impl Cluster {
     }
 
     /// Takes one use of an injection for `api` on `broker`.
+    /// How many injected errors were answered, per API (an injection nobody
+    /// asked for before it was cleared never took effect).
+    pub fn injections_answered(&self) -> &BTreeMap<ApiKey, u64> {
+        &self.injected
+    }
+
+    /// A partition's replicas (the leader among them).
+    pub fn replicas(&self, topic: &str, p: i32) -> Result<Vec<i32>, SimError> {
+        Ok(self.partition(topic, p)?.replicas.clone())
+    }
+
     pub(crate) fn take_injection(&mut self, broker: i32, api: ApiKey) -> Option<ErrorCode> {
         let i = self
             .injections
@@ -723,6 +737,7 @@ impl Cluster {
         let j = &mut self.injections[i];
         j.count -= 1;
         let code = j.code;
+        *self.injected.entry(api).or_default() += 1;
         if j.count == 0 {
             self.injections.remove(i);
         }

@@ -375,6 +375,10 @@ pub struct Outcome {
     pub delivered: u64,
     /// Faults applied.
     pub faults: u64,
+    /// Faults that took effect, by kind ("crash", "inject Fetch", …).
+    pub effective: std::collections::BTreeMap<String, u64>,
+    /// Injected errors the brokers answered, by API.
+    pub injected: std::collections::BTreeMap<String, u64>,
     /// Deviations seen (the first, and how many).
     pub deviations: Option<(String, usize)>,
     /// Record bytes followers served to consumers (KIP-392), over all partitions.
@@ -431,6 +435,8 @@ struct Counters {
     produced: u64,
     batches: u64,
     faults: u64,
+    /// Faults that took effect, by kind.
+    effective: std::collections::BTreeMap<String, u64>,
     seq: u64,
 }
 
@@ -472,6 +478,7 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
         produced: 0,
         batches: 0,
         faults: 0,
+        effective: Default::default(),
         seq: 0,
     }));
     let safety_end = Instant::ZERO + swarm.safety;
@@ -584,6 +591,13 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
         produced: c.produced,
         delivered,
         faults: c.faults,
+        effective: c.effective.clone(),
+        injected: world
+            .cluster()
+            .injections_answered()
+            .iter()
+            .map(|(api, n)| (format!("{api:?}"), *n))
+            .collect(),
         deviations: world
             .deviations()
             .first()
@@ -768,27 +782,88 @@ fn chaos_tick(
     }
     let fault = pick(w.rng(), &swarm.faults);
     counters.borrow_mut().faults += 1;
-    apply_fault(w, &swarm, fault, until);
+    if let Some(kind) = apply_fault(w, &swarm, fault, until) {
+        *counters.borrow_mut().effective.entry(kind).or_default() += 1;
+    }
     let next = w.now() + jitter(w.rng(), swarm.fault_every);
     w.schedule(next, move |w| chaos_tick(w, swarm, counters, until));
 }
 
-fn apply_fault(w: &mut World, swarm: &Swarm, fault: Fault, until: Instant) {
+/// Errors worth injecting per API: what a broker really answers there, retriable
+/// or not, so the consumer's handling of each is exercised.
+const INJECTABLE: [(ApiKey, &[ErrorCode]); 5] = [
+    (
+        ApiKey::Fetch,
+        &[
+            ErrorCode::NotLeaderOrFollower,
+            ErrorCode::FencedLeaderEpoch,
+            ErrorCode::UnknownLeaderEpoch,
+            ErrorCode::UnknownTopicOrPartition,
+            ErrorCode::KafkaStorageError,
+            ErrorCode::FetchSessionIdNotFound,
+            ErrorCode::InvalidFetchSessionEpoch,
+            ErrorCode::UnknownServerError,
+            ErrorCode::OffsetOutOfRange,
+            ErrorCode::CorruptMessage,
+            ErrorCode::OffsetNotAvailable,
+            ErrorCode::ReplicaNotAvailable,
+        ],
+    ),
+    (
+        ApiKey::ListOffsets,
+        &[
+            ErrorCode::NotLeaderOrFollower,
+            ErrorCode::LeaderNotAvailable,
+            ErrorCode::OffsetNotAvailable,
+            ErrorCode::FencedLeaderEpoch,
+            ErrorCode::UnknownLeaderEpoch,
+            ErrorCode::UnknownTopicOrPartition,
+            ErrorCode::KafkaStorageError,
+            ErrorCode::RequestTimedOut,
+        ],
+    ),
+    (
+        ApiKey::OffsetForLeaderEpoch,
+        &[
+            ErrorCode::NotLeaderOrFollower,
+            ErrorCode::FencedLeaderEpoch,
+            ErrorCode::UnknownLeaderEpoch,
+            ErrorCode::UnknownTopicOrPartition,
+            ErrorCode::KafkaStorageError,
+        ],
+    ),
+    (
+        ApiKey::Metadata,
+        &[
+            ErrorCode::LeaderNotAvailable,
+            ErrorCode::UnknownTopicOrPartition,
+        ],
+    ),
+    (
+        ApiKey::ApiVersions,
+        &[ErrorCode::UnknownServerError, ErrorCode::UnsupportedVersion],
+    ),
+];
+
+/// Applies one fault; returns what took effect (`None`: nothing to act on, e.g.
+/// no open connection, a broker already down, no other live replica).
+fn apply_fault(w: &mut World, swarm: &Swarm, fault: Fault, until: Instant) -> Option<String> {
     let brokers = w.cluster().broker_ids();
     let broker = pick(w.rng(), &brokers);
     match fault {
-        Fault::Reset => w.reset_random_connection(),
-        Fault::Hang => w.hang_random_connection(),
+        Fault::Reset => w.reset_random_connection().then(|| "reset".into()),
+        Fault::Hang => w.hang_random_connection().then(|| "hang".into()),
         Fault::Partition => {
             let ids = w.consumer_ids();
             let c = pick(w.rng(), &ids);
             let len = Duration::from_millis(w.rng().range_inclusive(10, 3000));
             let heal = (w.now() + len).min(until);
             w.cut(c, broker, heal);
+            Some("partition".into())
         }
         Fault::Crash => {
             if !w.cluster().is_up(broker) {
-                return;
+                return None;
             }
             w.note(format!("fault: crash b{broker}"));
             w.with_cluster(|c| c.crash_broker(broker));
@@ -797,112 +872,88 @@ fn apply_fault(w: &mut World, swarm: &Swarm, fault: Fault, until: Instant) {
                 w.note(format!("fault: restart b{broker}"));
                 w.with_cluster(|c| c.restart_broker(broker));
             });
+            Some("crash".into())
         }
         Fault::MoveLeader => {
             let (t, p) = random_partition(w, swarm);
-            let r = w.with_cluster(|c| c.move_leader(&t, p, broker));
-            w.note(format!("fault: move {t}-{p} to b{broker}: {r:?}"));
+            // Only a live replica other than the leader can take over.
+            let leader = w.cluster().view(&t, p).ok()?.leader;
+            let candidates: Vec<i32> = w
+                .cluster()
+                .replicas(&t, p)
+                .ok()?
+                .into_iter()
+                .filter(|&b| Some(b) != leader && w.cluster().is_up(b))
+                .collect();
+            if candidates.is_empty() {
+                return None;
+            }
+            let to = pick(w.rng(), &candidates);
+            let r = w.with_cluster(|c| c.move_leader(&t, p, to));
+            w.note(format!("fault: move {t}-{p} to b{to}: {r:?}"));
+            r.ok().map(|_| "move leader".into())
         }
         Fault::InjectError => {
-            let (api, codes): (ApiKey, &[ErrorCode]) = pick(
-                w.rng(),
-                &[
-                    (
-                        ApiKey::Fetch,
-                        &[
-                            ErrorCode::NotLeaderOrFollower,
-                            ErrorCode::FencedLeaderEpoch,
-                            ErrorCode::UnknownLeaderEpoch,
-                            ErrorCode::UnknownTopicOrPartition,
-                            ErrorCode::KafkaStorageError,
-                            ErrorCode::FetchSessionIdNotFound,
-                            ErrorCode::InvalidFetchSessionEpoch,
-                            ErrorCode::UnknownServerError,
-                            ErrorCode::OffsetOutOfRange,
-                            ErrorCode::CorruptMessage,
-                        ][..],
-                    ),
-                    (
-                        ApiKey::ListOffsets,
-                        &[
-                            ErrorCode::NotLeaderOrFollower,
-                            ErrorCode::LeaderNotAvailable,
-                            ErrorCode::OffsetNotAvailable,
-                            ErrorCode::FencedLeaderEpoch,
-                            ErrorCode::UnknownLeaderEpoch,
-                            ErrorCode::UnknownTopicOrPartition,
-                        ][..],
-                    ),
-                    (
-                        ApiKey::OffsetForLeaderEpoch,
-                        &[
-                            ErrorCode::NotLeaderOrFollower,
-                            ErrorCode::FencedLeaderEpoch,
-                            ErrorCode::UnknownLeaderEpoch,
-                            ErrorCode::UnknownTopicOrPartition,
-                            ErrorCode::KafkaStorageError,
-                        ][..],
-                    ),
-                    (
-                        ApiKey::Metadata,
-                        &[
-                            ErrorCode::LeaderNotAvailable,
-                            ErrorCode::UnknownTopicOrPartition,
-                        ][..],
-                    ),
-                ],
-            );
+            let (api, codes) = pick(w.rng(), &INJECTABLE);
             let code = pick(w.rng(), codes);
             let count = w.rng().range_inclusive(1, 3) as u32;
-            w.note(format!("fault: inject {code:?} x{count} into {api:?}"));
+            // Half the time on one broker only, as a sick broker would.
+            let on = chance(w.rng(), 0.5).then_some(broker);
+            w.note(format!(
+                "fault: inject {code:?} x{count} into {api:?} on {}",
+                on.map_or("every broker".to_string(), |b| format!("b{b}"))
+            ));
             w.with_cluster(|c| {
                 c.inject_error(Injection {
                     api,
-                    broker: None,
+                    broker: on,
                     code,
                     count,
                 })
             });
+            Some(format!("inject {api:?}"))
         }
         Fault::Retention => {
             let (t, p) = random_partition(w, swarm);
-            let Ok(v) = w.cluster().view(&t, p) else {
-                return;
-            };
+            let v = w.cluster().view(&t, p).ok()?;
+            if v.high_watermark <= v.log_start {
+                return None;
+            }
             let to = w
                 .rng()
-                .range_inclusive(v.log_start as u64, v.high_watermark as u64)
+                .range_inclusive(v.log_start as u64 + 1, v.high_watermark as u64)
                 as i64;
             let at = w.with_cluster(|c| c.delete_records(&t, p, to));
             w.note(format!("fault: retention {t}-{p} log start -> {at:?}"));
+            at.ok().map(|_| "retention".into())
         }
         Fault::Truncate => {
             let (t, p) = random_partition(w, swarm);
-            let Ok(v) = w.cluster().view(&t, p) else {
-                return;
-            };
+            let v = w.cluster().view(&t, p).ok()?;
             let lo = v.log_start.max(v.high_watermark - 50);
             let to = w.rng().range_inclusive(lo as u64, v.high_watermark as u64) as i64;
-            let replicas: Vec<i32> = swarm
-                .cluster
-                .topics
-                .iter()
-                .find(|x| x.name == t)
-                .map(|_| w.cluster().broker_ids())
-                .unwrap_or_default();
-            let leader = pick(w.rng(), &replicas);
-            let leader = w.cluster().is_up(leader).then_some(leader);
+            // The unclean election's winner: a live replica (or the leader stays).
+            let live: Vec<i32> = w
+                .cluster()
+                .replicas(&t, p)
+                .ok()?
+                .into_iter()
+                .filter(|&b| w.cluster().is_up(b))
+                .collect();
+            let leader = (!live.is_empty()).then(|| pick(w.rng(), &live));
             let r = w.with_cluster(|c| {
                 c.truncate(&t, p, to, leader)
                     .or_else(|_| c.truncate(&t, p, to, None))
             });
             w.note(format!("fault: truncate {t}-{p} at {to} -> {r:?}"));
+            r.ok().map(|_| "truncate".into())
         }
         Fault::StallReplication => {
             let len = Duration::from_millis(w.rng().range_inclusive(10, 3000));
             let until = w.now() + len;
             w.note(format!("fault: b{broker} replication stalls for {len:?}"));
             w.with_cluster(|c| c.stall_replication(broker, until));
+            Some("stall replication".into())
         }
         Fault::SlowApp => {
             let ids = w.consumer_ids();
@@ -912,6 +963,7 @@ fn apply_fault(w: &mut World, swarm: &Swarm, fault: Fault, until: Instant) {
             w.note(format!("fault: consumer {} pauses {pause:?}", c.0));
             w.set_auto_poll(c, Some(pause));
             w.schedule(w.now() + pause, move |w| w.set_auto_poll(c, Some(normal)));
+            Some("slow app".into())
         }
     }
 }

@@ -328,7 +328,8 @@ impl World {
     }
 
     /// Resets one connection, chosen at random among open ones.
-    pub fn reset_random_connection(&mut self) {
+    /// Returns whether there was an open connection to reset.
+    pub fn reset_random_connection(&mut self) -> bool {
         let open: Vec<u64> = self
             .net
             .links
@@ -336,10 +337,12 @@ impl World {
             .filter(|(_, l)| l.state == LinkState::Open)
             .map(|(id, _)| *id)
             .collect();
-        if !open.is_empty() {
-            let i = self.rng.range_inclusive(0, open.len() as u64 - 1) as usize;
-            self.reset_link(open[i]);
+        if open.is_empty() {
+            return false;
         }
+        let i = self.rng.range_inclusive(0, open.len() as u64 - 1) as usize;
+        self.reset_link(open[i]);
+        true
     }
 
     fn reset_link(&mut self, id: u64) {
@@ -362,7 +365,8 @@ impl World {
 
     /// Makes one open connection half-open: it swallows everything from now on,
     /// until the consumer gives up on it.
-    pub fn hang_random_connection(&mut self) {
+    /// Returns whether there was an open connection to hang.
+    pub fn hang_random_connection(&mut self) -> bool {
         let open: Vec<u64> = self
             .net
             .links
@@ -370,13 +374,15 @@ impl World {
             .filter(|(_, l)| l.state == LinkState::Open && !l.hung)
             .map(|(id, _)| *id)
             .collect();
-        if !open.is_empty() {
-            let i = self.rng.range_inclusive(0, open.len() as u64 - 1) as usize;
-            let l = self.net.links.get_mut(&open[i]).expect("listed");
-            l.hung = true;
-            let line = format!("net hang c{} conn {}", l.consumer, l.conn.0);
-            self.trace.line(self.now, line);
+        if open.is_empty() {
+            return false;
         }
+        let i = self.rng.range_inclusive(0, open.len() as u64 - 1) as usize;
+        let l = self.net.links.get_mut(&open[i]).expect("listed");
+        l.hung = true;
+        let line = format!("net hang c{} conn {}", l.consumer, l.conn.0);
+        self.trace.line(self.now, line);
+        true
     }
 
     /// Cuts `consumer` off from `broker` until `until` (traffic waits, as TCP
