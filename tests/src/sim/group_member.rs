@@ -12,8 +12,10 @@
 //! can be static (`group.instance.id`). Faults are played on it from outside:
 //! crash (vanish, no LeaveGroup), leave, freeze (no heartbeats either: a GC
 //! pause), stall (the application stops polling; heartbeats go on, as from
-//! Java's heartbeat thread), and "ghost" requests — stale requests an old
-//! incarnation or a kicked-out zombie still sends.
+//! Java's heartbeat thread, and a dynamic member whose stall passes
+//! `max.poll.interval.ms` leaves the group as Java's does), and "ghost"
+//! requests — stale requests an old incarnation or a kicked-out zombie still
+//! sends.
 //!
 //! One request at a time on its main channel; ghosts go on their own.
 
@@ -185,6 +187,10 @@ pub struct GroupMember {
     backoff_until: Instant,
     /// The application does not poll until then (heartbeats go on).
     stall_until: Instant,
+    /// When the stall began.
+    stall_from: Instant,
+    /// It left because its poll timeout expired (during this stall).
+    left_for_poll: bool,
     /// Nothing at all happens until then.
     frozen_until: Instant,
     /// Partitions seeked back on purpose, committed next.
@@ -253,6 +259,8 @@ impl GroupMember {
             next_commit: Instant::ZERO,
             backoff_until: Instant::ZERO,
             stall_until: Instant::ZERO,
+            stall_from: Instant::ZERO,
+            left_for_poll: false,
             frozen_until: Instant::ZERO,
             seeked: BTreeSet::new(),
             committing_resets: BTreeSet::new(),
@@ -268,8 +276,7 @@ impl GroupMember {
         self.phase != Phase::Stopped
     }
 
-    /// The partitions it holds (processes) now, with the member id and
-    /// generation it got them in.
+    /// The partitions it holds (processes) now, under its current member id.
     pub fn holding(&self) -> Vec<i32> {
         if self.alive() {
             self.owned.keys().copied().collect()
@@ -323,6 +330,8 @@ impl GroupMember {
     /// Stops polling (the application is slow) for `d`; heartbeats go on.
     pub fn stall(&mut self, now: Instant, d: Duration) {
         self.stall_until = now + d;
+        self.stall_from = now;
+        self.left_for_poll = false;
     }
 
     /// Seeks a partition it owns back to `offset` (an explicit reset); the next
@@ -375,7 +384,7 @@ impl GroupMember {
             if matches!(api, ApiKey::JoinGroup | ApiKey::SyncGroup) && self.alive() {
                 self.phase = Phase::Joining;
             }
-            if api == ApiKey::LeaveGroup {
+            if api == ApiKey::LeaveGroup && self.stopped.as_deref() == Some("leaving") {
                 self.phase = Phase::Stopped;
             }
         }
@@ -467,6 +476,17 @@ impl GroupMember {
             return Some(self.send(b, &req, v));
         };
         if self.stopped.as_deref() == Some("leaving") {
+            return Some(self.leave_request(coord));
+        }
+        if stalled
+            && self.cfg.instance_id.is_none()
+            && !self.left_for_poll
+            && !self.member_id.is_empty()
+            && now >= self.stall_from + self.cfg.rebalance
+        {
+            // Java's heartbeat thread: `max.poll.interval.ms` passed without a
+            // poll, so a dynamic member leaves rather than hold up a rebalance.
+            self.left_for_poll = true;
             return Some(self.leave_request(coord));
         }
         match self.phase {
@@ -952,6 +972,9 @@ impl GroupMember {
                     ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable
                 ) {
                     self.coordinator = None;
+                } else if self.stopped.as_deref() != Some("leaving") {
+                    // Left on a poll timeout: out of the group until it polls.
+                    self.lose(true);
                 } else {
                     if self.commit_after_leave && self.generation >= 0 {
                         // A zombie: it commits once more with what it had.

@@ -133,7 +133,8 @@ struct Run {
 impl Run {
     fn new(seed: u64, opts: GroupRunOptions) -> Self {
         let mut rng = Rng::new(seed ^ 0x6752_4f55_5053);
-        let mut cluster = Cluster::new(ClusterSpec::new(BROKERS).topic(TOPIC, 6, 3));
+        // One replica: the group needs the topic to exist, not replication.
+        let mut cluster = Cluster::new(ClusterSpec::new(BROKERS).topic(TOPIC, 6, 1));
         cluster.set_initial_rebalance_delay(INITIAL_DELAY);
         cluster.set_coordinator_bugs(opts.bugs);
         let assignor = match rng.range_inclusive(0, 9) {
