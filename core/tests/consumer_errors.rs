@@ -511,6 +511,31 @@ fn lost_replica_connection_goes_back_to_the_leader() {
 }
 
 #[test]
+fn replica_lost_between_fetches_goes_back_to_the_leader() {
+    // Nothing was in flight to the replica when its connection died (the buffer
+    // was full, so the consumer had stopped fetching): the preference goes all the
+    // same. Found by the simulation (tests/tests/sim_follower.rs): the consumer
+    // reconnected to a dead follower until metadata.max.age.ms ran out.
+    let mut h = Harness::new(
+        &[
+            ("client.rack", "rack2"),
+            ("queued.min.messages", "1"),
+            ("metadata.max.age.ms", "300000"),
+        ],
+        2,
+        1,
+    );
+    to_replica(&mut h);
+    let f = h.expect::<FetchRequest>(2);
+    h.respond(&f, &fetch_resp(9, vec![pdata_with(0, 6, batch(0, 3, 5))]));
+    h.expect_nothing(2);
+    h.disconnect(f.conn);
+    assert_eq!(summarize(&h.poll()), [(0, 0), (0, 1), (0, 2)]);
+    let f = h.wait_for_fetch(1, ms(1_000));
+    assert_eq!(fetch_parts(&f.body), [(0, 3)]);
+}
+
+#[test]
 fn leader_change_drops_prefetched_records_and_validates() {
     let mut h = Harness::new(&[("metadata.max.age.ms", "1000")], 2, 1);
     let f = h.start(&[0], 0);

@@ -620,6 +620,15 @@ impl Consumer {
         for (_, purpose) in lost {
             self.on_request_lost(broker, purpose);
         }
+        // A follower we were sent to (KIP-392) is gone: back to the leader for every
+        // partition it served, not only those with a fetch in flight (Java falls
+        // back to the leader when the replica is not online); otherwise we would
+        // reconnect to a dead broker until the preference expires.
+        for s in self.partitions.values_mut().flat_map(|ps| ps.values_mut()) {
+            if s.preferred_replica.is_some_and(|(r, _)| r == broker) {
+                s.preferred_replica = None;
+            }
+        }
         // A lost broker may mean moved leadership: look again.
         self.meta.needed = true;
     }

@@ -4,12 +4,14 @@
 //! function of its seed: replay a failing seed and get the same bytes, the same
 //! events, the same trace hash.
 //!
-//! - [`Cluster`] is the cluster: N brokers, topics with replicated partitions,
-//!   leaders and leader epochs, logs of real record batches (encoded with
-//!   kasio-core, every codec), transactions, retention, leader moves, unclean
-//!   elections, crashes and injected errors. It speaks the wire protocol through
-//!   kasio-core's codec: ApiVersions, Metadata, ListOffsets, OffsetForLeaderEpoch
-//!   and Fetch (v4–17: sessions, long polling, read_committed, KIP-74/320/951);
+//! - [`Cluster`] is the cluster: N brokers, topics with replicated partitions
+//!   (per-replica log ends, follower lag, the ISR and high watermark, racks and
+//!   follower fetching: [`replication`]), leaders and leader epochs, logs of
+//!   real record batches (encoded with kasio-core, every codec), transactions,
+//!   retention, leader moves, unclean elections, crashes and injected errors.
+//!   It speaks the wire protocol through kasio-core's codec: ApiVersions,
+//!   Metadata, ListOffsets, OffsetForLeaderEpoch and Fetch (v4–17: sessions,
+//!   long polling, read_committed, KIP-74/320/392/951);
 //!   and, through [`producer`], Produce, idempotence and transactions, so a
 //!   real producer (librdkafka) can write to it.
 //!   Feed it request bytes ([`Cluster::handle_input`]) and drain responses
