@@ -650,6 +650,8 @@ impl Cluster {
         let epoch = part.epoch;
         part.log.assign_epoch(epoch);
         self.replicate_truncation(topic, p, at);
+        // A leader again (when there was none): markers that waited are written.
+        self.flush_pending_markers(topic, p);
         for (pid, ty) in reopened {
             // A transaction still open in the producer's view keeps waiting for it.
             if !self.txns.contains_key(&pid) {

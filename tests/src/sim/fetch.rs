@@ -537,13 +537,18 @@ impl Cluster {
                 });
             }
             summary.push(format!(
-                "{}-{}@{}:{}b/e{}/hw{}{}",
+                "{}-{}@{}:{}b/e{}/hw{}{}{}",
                 key.topic,
                 key.partition,
                 offsets.get(&key).copied().unwrap_or(-1),
                 d.records.as_ref().map_or(0, Bytes::len),
                 d.error_code,
                 d.high_watermark,
+                if d.preferred_read_replica >= 0 {
+                    format!("/to-b{}", d.preferred_read_replica)
+                } else {
+                    String::new()
+                },
                 if d.diverging_epoch.epoch >= 0 {
                     format!(
                         "/div{}@{}",

@@ -700,6 +700,17 @@ impl Cluster {
         self.dirty = true;
     }
 
+    /// Writes the markers that waited for `topic`-`p` to have a leader again.
+    pub(crate) fn flush_pending_markers(&mut self, topic: &str, p: i32) {
+        let pending = match self.partition_mut(topic, p) {
+            Ok(part) if part.leader.is_some() => std::mem::take(&mut part.repl.pending_markers),
+            _ => return,
+        };
+        for (pid, commit) in pending {
+            self.write_marker(topic, p, pid, commit);
+        }
+    }
+
     /// A transaction marker for a partition without a leader waits for one.
     pub(crate) fn defer_marker(&mut self, topic: &str, p: i32, pid: i64, commit: bool) {
         if let Ok(part) = self.partition_mut(topic, p) {
