@@ -113,7 +113,10 @@ impl Metadata {
                 .topics
                 .entry(name.clone())
                 .or_insert_with(|| TopicInfo {
-                    id: t.topic_id,
+                    // Taken below, with the name lookup, from an answer without
+                    // error: an ID kept from an errored answer had no name to go
+                    // with it, and fetches by that ID could never be read.
+                    id: Uuid::ZERO,
                     error,
                     partitions: BTreeMap::new(),
                 });
@@ -323,6 +326,26 @@ mod tests {
         let c = m.apply(&recreated);
         assert_eq!((c[0].leader, c[0].leader_epoch), (Some(BrokerId(1)), 0));
         assert_eq!(m.topic_name(&Uuid([7; 16])), None);
+    }
+
+    #[test]
+    fn a_topic_first_seen_in_error_gets_its_id_with_the_first_good_answer() {
+        // Simulation seed 4624: the first answer named the topic with an error
+        // (LEADER_NOT_AVAILABLE) and its ID; every later one came from a broker
+        // before Metadata v10 (no IDs). The ID was kept without its name, so
+        // Fetch v13+ responses (keyed by ID) were dropped as unknown forever.
+        let mut m = Metadata::default();
+        let mut errored = resp(1, 5);
+        errored.topics[0].error_code = ErrorCode::LeaderNotAvailable.code();
+        m.apply(&errored);
+        assert_eq!(m.topic("t").unwrap().id, Uuid::ZERO, "no ID without a name");
+        let mut old = resp(1, -1);
+        old.topics[0].topic_id = Uuid::ZERO;
+        m.apply(&old);
+        assert_eq!(m.topic("t").unwrap().id, Uuid::ZERO);
+        m.apply(&resp(1, 5));
+        assert_eq!(m.topic("t").unwrap().id, Uuid([7; 16]));
+        assert_eq!(m.topic_name(&Uuid([7; 16])), Some("t"));
     }
 
     #[test]

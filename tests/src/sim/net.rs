@@ -63,6 +63,24 @@ pub(crate) struct Link {
     /// Latest delivery time scheduled per direction (FIFO).
     last_up: Instant,
     last_down: Instant,
+    /// Pieces that arrived while the link was cut, per direction (up, down), in
+    /// order: a partition delays a TCP stream, it never reorders it, so
+    /// everything behind a held piece waits with it.
+    pub held: [std::collections::VecDeque<Held>; 2],
+}
+
+/// A piece held back by a network partition, with what it carries (for a Fetch
+/// response's last piece).
+pub(crate) type Held = (Bytes, Option<std::rc::Rc<Vec<crate::sim::server::Fetched>>>);
+
+impl Link {
+    /// The pieces held back in direction `dir`.
+    pub(crate) fn held_mut(&mut self, dir: Dir) -> &mut std::collections::VecDeque<Held> {
+        match dir {
+            Dir::Up => &mut self.held[0],
+            Dir::Down => &mut self.held[1],
+        }
+    }
 }
 
 /// Links and the network's state.
@@ -100,6 +118,7 @@ impl Net {
                 hung: false,
                 last_up: now,
                 last_down: now,
+                held: Default::default(),
             },
         );
         self.by_conn.insert((consumer, conn), id);

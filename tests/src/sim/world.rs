@@ -40,6 +40,8 @@ enum Ev {
     /// The other end learns the connection closed: `Up` the broker, `Down` the
     /// consumer.
     Closed(u64, Dir),
+    /// Deliver what a network partition held back on a link, if it healed.
+    Flush(u64, Dir),
     AppPoll(usize),
     Action(Action),
 }
@@ -401,6 +403,21 @@ impl World {
         for t in self.net.partitions.values_mut() {
             *t = (*t).min(now);
         }
+        // What the partitions held back flows now, not at the old heal times.
+        let held: Vec<(u64, Dir)> = self
+            .net
+            .links
+            .iter()
+            .flat_map(|(id, l)| {
+                [(Dir::Up, 0), (Dir::Down, 1)]
+                    .into_iter()
+                    .filter(|(_, k)| !l.held[*k].is_empty())
+                    .map(move |(d, _)| (*id, d))
+            })
+            .collect();
+        for (id, dir) in held {
+            self.push(now, Ev::Flush(id, dir));
+        }
     }
 
     /// Runs `f` at `at` (scenario scripting: faults, production, checks).
@@ -524,6 +541,7 @@ impl World {
         match ev {
             Ev::ConnectDone(link) => self.connect_done(link),
             Ev::Deliver(link, dir, data, fetched) => self.deliver(link, dir, data, fetched),
+            Ev::Flush(link, dir) => self.flush(link, dir),
             Ev::Closed(link, dir) => self.closed(link, dir),
             Ev::AppPoll(i) => {
                 if let Some(every) = self.actors[i].auto_poll {
@@ -585,11 +603,55 @@ impl World {
         if l.hung {
             return;
         }
-        let (i, conn, broker) = (l.consumer, l.conn, l.broker);
-        if let Some(heal) = self.net.cut_until(i, broker, self.now) {
-            self.push(heal, Ev::Deliver(id, dir, data, fetched));
+        let (i, broker) = (l.consumer, l.broker);
+        let cut = self.net.cut_until(i, broker, self.now);
+        let now = self.now;
+        let l = self.net.links.get_mut(&id).expect("looked up");
+        let held = l.held_mut(dir);
+        if cut.is_some() || !held.is_empty() {
+            held.push_back((data, fetched));
+            // The flush at the heal time may be later than now if the cut was
+            // shortened since: one now is harmless (it re-checks).
+            self.push(cut.unwrap_or(now), Ev::Flush(id, dir));
             return;
         }
+        self.deliver_now(id, dir, data, fetched);
+    }
+
+    /// Delivers what a partition held back on a link, in order, once it healed.
+    fn flush(&mut self, id: u64, dir: Dir) {
+        let Some(l) = self.net.links.get(&id) else {
+            return;
+        };
+        if let Some(heal) = self.net.cut_until(l.consumer, l.broker, self.now) {
+            self.push(heal, Ev::Flush(id, dir));
+            return;
+        }
+        loop {
+            let Some(l) = self.net.links.get_mut(&id) else {
+                return;
+            };
+            let Some((data, fetched)) = l.held_mut(dir).pop_front() else {
+                return;
+            };
+            self.deliver_now(id, dir, data, fetched);
+        }
+    }
+
+    fn deliver_now(
+        &mut self,
+        id: u64,
+        dir: Dir,
+        data: Bytes,
+        fetched: Option<std::rc::Rc<Vec<Fetched>>>,
+    ) {
+        let Some(l) = self.net.links.get(&id) else {
+            return;
+        };
+        if l.hung {
+            return;
+        }
+        let (i, conn) = (l.consumer, l.conn);
         let now = self.now;
         self.trace.bytes(&data);
         match dir {
