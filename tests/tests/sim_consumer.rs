@@ -9,17 +9,14 @@
 use std::collections::BTreeMap;
 
 use kasio_sim::sim::scenario::{run, Outcome, RunOptions};
+use kasio_sim::sim::seeds::{run_parallel, seed_file, trace_wanted, Selection};
 
 /// Seeds in a normal `cargo test` run.
 const DEFAULT_SEEDS: u64 = 500;
 
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
-}
-
 fn opts() -> RunOptions {
     RunOptions {
-        echo: std::env::var("SIM_TRACE").is_ok_and(|v| v == "1"),
+        echo: trace_wanted(),
         strict: std::env::var("SIM_STRICT").is_ok_and(|v| v == "1"),
     }
 }
@@ -37,65 +34,27 @@ fn open_seeds() -> Vec<u64> {
     seed_file(concat!(env!("CARGO_MANIFEST_DIR"), "/seeds/open.txt"))
 }
 
-fn seed_file(path: &str) -> Vec<u64> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim())
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            l.parse()
-                .unwrap_or_else(|_| panic!("bad seed line {l:?} in {path}"))
-        })
-        .collect()
-}
-
-/// Runs `seeds` on every core (each run is single-threaded and independent), then
-/// reports failures in seed order; returns the outcomes.
-fn run_all(seeds: impl IntoIterator<Item = u64>) -> Vec<Outcome> {
-    let seeds: Vec<u64> = seeds.into_iter().collect();
+/// Runs `seeds` on every core, then reports failures in seed order; returns the
+/// outcomes.
+fn run_all(seeds: &[u64]) -> Vec<Outcome> {
     let started = std::time::Instant::now();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results = std::sync::Mutex::new(Vec::new());
-    // Long campaigns say how far they are, and name failures as they happen.
-    let progress_every = if seeds.len() >= 2_000 {
-        1_000
-    } else {
-        usize::MAX
-    };
-    std::thread::scope(|s| {
-        for _ in 0..threads.min(seeds.len()).max(1) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some(&seed) = seeds.get(i) else { break };
-                let t = std::time::Instant::now();
-                let r = run(seed, opts());
-                if std::env::var("SIM_TIMING").is_ok() {
-                    let steps = r.as_ref().map_or(0, |o| o.steps);
-                    eprintln!(
-                        "seed {seed}: {:.2}s, {steps} steps",
-                        t.elapsed().as_secs_f64()
-                    );
-                }
-                let mut results = results.lock().unwrap();
-                if r.is_err() && progress_every != usize::MAX {
-                    eprintln!("seed {seed} FAILED (details at the end)");
-                }
-                results.push((seed, r));
-                if results.len() % progress_every == 0 {
-                    eprintln!(
-                        "{}/{} seeds, {:.0}s",
-                        results.len(),
-                        seeds.len(),
-                        started.elapsed().as_secs_f64()
-                    );
-                }
-            });
+    let long = seeds.len() >= 2_000;
+    let results = run_parallel(seeds, |seed| {
+        let t = std::time::Instant::now();
+        let r = run(seed, opts());
+        if std::env::var("SIM_TIMING").is_ok() {
+            let steps = r.as_ref().map_or(0, |o| o.steps);
+            eprintln!(
+                "seed {seed}: {:.2}s, {steps} steps",
+                t.elapsed().as_secs_f64()
+            );
         }
+        if long && r.is_err() {
+            // Long campaigns name failures as they happen.
+            eprintln!("seed {seed} FAILED (details at the end)");
+        }
+        r
     });
-    let mut results = results.into_inner().unwrap();
-    results.sort_by_key(|(seed, _)| *seed);
     let mut failures = Vec::new();
     let mut deviating = Vec::new();
     for (seed, r) in &results {
@@ -124,7 +83,7 @@ fn run_all(seeds: impl IntoIterator<Item = u64>) -> Vec<Outcome> {
     let n = results.len();
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "{n} seeds in {secs:.1}s on {threads} threads ({:.1} seeds/s); failed: {failures:?}",
+        "{n} seeds in {secs:.1}s ({:.1} seeds/s); failed: {failures:?}",
         n as f64 / secs.max(1e-9)
     );
     assert!(failures.is_empty(), "failing seeds: {failures:?}");
@@ -191,39 +150,37 @@ fn assert_fault_coverage(outcomes: &[Outcome]) {
 
 #[test]
 fn seeds() {
-    if let Some(seed) = env_u64("SIM_SEED") {
-        run_all([seed]);
-        return;
-    }
-    let start = env_u64("SIM_SEED_START").unwrap_or(0);
-    let count = env_u64("SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
-    let outcomes = run_all(start..start + count);
-    if count >= DEFAULT_SEEDS {
+    let selection = Selection::from_env(&["SIM_SEED"], &["SIM_SEEDS"], DEFAULT_SEEDS);
+    let outcomes = run_all(&selection.seeds());
+    if matches!(selection, Selection::Range { count, .. } if count >= DEFAULT_SEEDS) {
         assert_fault_coverage(&outcomes);
     }
 }
 
 #[test]
 fn regression_seeds() {
-    if env_u64("SIM_SEED").is_some() {
+    if matches!(
+        Selection::from_env(&["SIM_SEED"], &[], 0),
+        Selection::One(_)
+    ) {
         return;
     }
-    run_all(regressions());
+    run_all(&regressions());
 }
 
 #[test]
 #[ignore = "open failures, see tests/seeds/open.txt and the README; run with --ignored"]
 fn open_seeds_still_fail_or_are_fixed() {
-    run_all(open_seeds());
+    run_all(&open_seeds());
 }
 
 /// Every regression seed and a sample of others, each run twice: same outcome,
 /// same trace hash (`SIM_SEED`: that seed only).
 #[test]
 fn same_seed_same_trace() {
-    let seeds: Vec<u64> = match env_u64("SIM_SEED") {
-        Some(seed) => vec![seed],
-        None => regressions()
+    let seeds: Vec<u64> = match Selection::from_env(&["SIM_SEED"], &[], 0) {
+        Selection::One(seed) => vec![seed],
+        Selection::Range { .. } => regressions()
             .into_iter()
             .chain((0..DEFAULT_SEEDS).step_by(50))
             .collect(),

@@ -16,69 +16,40 @@
 //! the checks catch it: the harness is only as good as what it can fail.
 
 use kasio_sim::sim::group_run::{run_group, GroupFailure, GroupRunOptions};
+use kasio_sim::sim::seeds::{env_u64, run_parallel, seed_file, trace_wanted, Selection};
 use kasio_sim::sim::CoordinatorBugs;
 
 /// Seeds in a normal `cargo test` run.
 const DEFAULT_SEEDS: u64 = 500;
 
-fn env_u64(names: &[&str]) -> Option<u64> {
-    names
-        .iter()
-        .find_map(|n| std::env::var(n).ok().and_then(|v| v.trim().parse().ok()))
-}
-
 fn opts() -> GroupRunOptions {
     GroupRunOptions {
-        echo: std::env::var("SIM_TRACE").is_ok_and(|v| v == "1"),
+        echo: trace_wanted(),
         ..Default::default()
     }
 }
 
-fn seed_file(path: &str) -> Vec<u64> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim())
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            l.parse()
-                .unwrap_or_else(|_| panic!("bad seed line {l:?} in {path}"))
-        })
-        .collect()
-}
-
-/// Runs `seeds` on every core; returns the failures in seed order.
+/// Runs `seeds` on every core; returns the failures in seed order (a panic is a
+/// failure too).
 fn run_all(seeds: &[u64], opts: GroupRunOptions) -> Vec<GroupFailure> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let failures = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..threads.min(seeds.len()).max(1) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some(&seed) = seeds.get(i) else { break };
-                let r = std::panic::catch_unwind(|| run_group(seed, opts)).unwrap_or_else(|p| {
-                    let message = p
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_default();
-                    Err(GroupFailure {
-                        seed,
-                        report: format!("group seed {seed} panicked: {message}"),
-                        message: format!("panic: {message}"),
-                        hash: 0,
-                    })
-                });
-                if let Err(f) = r {
-                    failures.lock().unwrap().push(f);
-                }
-            });
-        }
-    });
-    let mut failures = failures.into_inner().unwrap();
-    failures.sort_by_key(|f| f.seed);
-    failures
+    run_parallel(seeds, |seed| {
+        std::panic::catch_unwind(|| run_group(seed, opts)).unwrap_or_else(|p| {
+            let message = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(GroupFailure {
+                seed,
+                report: format!("group seed {seed} panicked: {message}"),
+                message: format!("panic: {message}"),
+                hash: 0,
+            })
+        })
+    })
+    .into_iter()
+    .filter_map(|(_, r)| r.err())
+    .collect()
 }
 
 fn assert_pass(seeds: &[u64]) {
@@ -105,13 +76,12 @@ fn assert_pass(seeds: &[u64]) {
 
 #[test]
 fn seeds() {
-    if let Some(seed) = env_u64(&["SIM_SEED", "SIM_GROUP_SEED"]) {
-        assert_pass(&[seed]);
-        return;
-    }
-    let start = env_u64(&["SIM_SEED_START"]).unwrap_or(0);
-    let count = env_u64(&["SIM_SEEDS", "SIM_GROUP_SEEDS"]).unwrap_or(DEFAULT_SEEDS);
-    assert_pass(&(start..start + count).collect::<Vec<_>>());
+    let selection = Selection::from_env(
+        &["SIM_SEED", "SIM_GROUP_SEED"],
+        &["SIM_SEEDS", "SIM_GROUP_SEEDS"],
+        DEFAULT_SEEDS,
+    );
+    assert_pass(&selection.seeds());
 }
 
 #[test]

@@ -89,6 +89,7 @@ pub mod producer;
 pub mod record;
 pub mod replication;
 pub mod scenario;
+pub mod seeds;
 pub mod serve;
 pub mod server;
 mod session;
