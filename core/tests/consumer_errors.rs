@@ -3,9 +3,9 @@
 mod support;
 
 use kasio_core::codec::Uuid;
-use kasio_core::consumer::{ConsumerError, Event, ResetReason};
+use kasio_core::consumer::{ConsumerError, Event, ResetReason, TopicPartition};
 use kasio_core::protocol::messages::fetch_response::{
-    EpochEndOffset as DivergingEpoch, LeaderIdAndEpoch, NodeEndpoint,
+    EpochEndOffset as DivergingEpoch, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint,
 };
 use kasio_core::protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
@@ -282,6 +282,50 @@ fn offset_out_of_range_without_reset_policy_stops_the_partition() {
     h.respond(&f, &fetch_resp(7, vec![]));
     let f = h.expect::<FetchRequest>(1);
     assert_eq!(fetch_parts(&f.body), [(0, 3)]);
+}
+
+/// Simulation seed 14526: a session forgot a partition of a topic it no longer
+/// fetched any partition of, with topic ID zero (IDs were looked up for the
+/// wanted topics only). The broker forgot nothing, kept answering for it ahead
+/// of the others, and a partition behind it only ever got partial batches.
+#[test]
+fn forgotten_partitions_are_named_by_their_topic_id() {
+    let mut h = Harness::new(&[], 1, 1);
+    let u = Uuid([9; 16]);
+    h.cluster.topics.push(TopicMeta {
+        name: "u".into(),
+        id: u,
+        error: 0,
+        partitions: vec![PartMeta {
+            index: 0,
+            leader: 1,
+            epoch: 5,
+            error: 0,
+        }],
+    });
+    h.c.assign([tp(0), TopicPartition::new("u", 0)]);
+    h.drain();
+    h.connect_and_negotiate(-1, &Versions::all());
+    h.answer_metadata(-1);
+    h.connect_and_negotiate(1, &Versions::all());
+    h.answer_list_offsets(1, 0);
+    let f = h.expect::<FetchRequest>(1);
+    assert!(f.version >= 13, "topics by ID");
+    let mut resp = fetch_resp(7, vec![pdata(0, 0)]);
+    resp.responses.push(FetchableTopicResponse {
+        topic_id: u,
+        partitions: vec![perror(0, ErrorCode::TopicAuthorizationFailed)],
+        ..Default::default()
+    });
+    h.respond(&f, &resp);
+    let f = h.expect::<FetchRequest>(1);
+    let forgot: Vec<(Uuid, Vec<i32>)> = f
+        .body
+        .forgotten_topics_data
+        .iter()
+        .map(|t| (t.topic_id, t.partitions.clone()))
+        .collect();
+    assert_eq!(forgot, [(u, vec![0])]);
 }
 
 #[test]

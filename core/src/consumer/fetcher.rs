@@ -123,7 +123,19 @@ impl Consumer {
             session.on_failure();
         }
         let plan = if version >= FIRST_SESSION_VERSION {
-            session.build(&wanted)
+            let mut plan = session.build(&wanted);
+            // Forgotten partitions are named by ID too, and a topic we stopped
+            // fetching may have no known ID any more: a zero ID would forget
+            // nothing on the broker, which would keep answering for a partition
+            // we no longer read (and crowd out the others). Start over instead;
+            // a full request lists exactly what we want.
+            let metadata = &self.metadata;
+            let unnamed = |t: &str| metadata.topic(t).is_none_or(|i| i.id.is_zero());
+            if by_ids && plan.to_forget.iter().any(|(t, _)| unnamed(t)) {
+                session.on_failure();
+                plan = session.build(&wanted);
+            }
+            plan
         } else {
             SessionRequest {
                 session_id: 0,
@@ -133,6 +145,11 @@ impl Consumer {
                 full: true,
             }
         };
+        let mut topic_ids = topic_ids;
+        for (t, _) in &plan.to_forget {
+            let id = self.metadata.topic(t).map(|i| i.id).unwrap_or_default();
+            topic_ids.entry(t.as_str()).or_insert(id);
+        }
         let req = self.fetch_request(version, &plan, &topic_ids);
         let offsets = wanted
             .iter()

@@ -1,8 +1,10 @@
-//! What the brokers told each client that can move a consumer's position: the
-//! offsets ListOffsets answered and the OFFSET_OUT_OF_RANGE errors Fetch gave. The
+//! What the brokers told each client that can move a consumer's position or
+//! drop what it prefetched: the offsets ListOffsets answered, the
+//! OFFSET_OUT_OF_RANGE errors Fetch gave, and the leaders Metadata named. The
 //! checker ([`super::Checker`]) accepts an `OffsetReset` only when one of these
 //! explains it, so a consumer that resets on its own (on a leadership error, say)
-//! is caught.
+//! is caught; the memory model ([`super::memory`]) forgets what a consumer
+//! prefetched from a partition whose leadership it learned changed.
 //!
 //! Recording is off by default (a served cluster would keep them forever);
 //! [`super::World`] turns it on and hands each answer to the checker of the
@@ -34,13 +36,25 @@ pub enum PositionAnswer {
         /// The offset the client asked for.
         fetch_offset: i64,
     },
+    /// Metadata named this leader and leader epoch.
+    Leadership {
+        /// The partition.
+        tp: TopicPartition,
+        /// The leader (-1: none).
+        leader: i32,
+        /// The leader epoch (-1 for a client of Metadata below v7, which is told
+        /// none).
+        epoch: i32,
+    },
 }
 
 impl PositionAnswer {
     /// The partition the answer is about.
     pub fn tp(&self) -> &TopicPartition {
         match self {
-            PositionAnswer::ListOffsets { tp, .. } | PositionAnswer::OutOfRange { tp, .. } => tp,
+            PositionAnswer::ListOffsets { tp, .. }
+            | PositionAnswer::OutOfRange { tp, .. }
+            | PositionAnswer::Leadership { tp, .. } => tp,
         }
     }
 }

@@ -118,7 +118,7 @@ impl Cluster {
                 });
                 continue;
             }
-            let partitions = t
+            let partitions: Vec<MetadataResponsePartition> = t
                 .partitions
                 .iter()
                 .enumerate()
@@ -145,10 +145,18 @@ impl Cluster {
                     }
                 })
                 .collect();
+            let topic_id = t.id;
+            for p in &partitions {
+                self.answered(PositionAnswer::Leadership {
+                    tp: TopicPartition::new(name.clone(), p.partition_index),
+                    leader: p.leader_id,
+                    epoch: if req.version >= 7 { p.leader_epoch } else { -1 },
+                });
+            }
             topics.push(MetadataResponseTopic {
                 error_code: 0,
                 name: Some(name),
-                topic_id: t.id,
+                topic_id,
                 is_internal: false,
                 partitions,
                 ..Default::default()

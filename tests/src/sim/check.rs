@@ -99,6 +99,7 @@ impl Checker {
                 timestamp, offset, ..
             } => p.listed.push((*timestamp, *offset)),
             PositionAnswer::OutOfRange { .. } => p.out_of_range = true,
+            PositionAnswer::Leadership { .. } => {}
         }
     }
 

@@ -62,6 +62,8 @@ pub(crate) struct Parked {
     requested: Vec<(PartKey, i64)>,
     /// The client's rack (Fetch v11+; empty: none).
     rack: String,
+    /// When the request arrived.
+    received: Instant,
 }
 
 /// One read of every partition of a fetch.
@@ -151,6 +153,7 @@ impl Cluster {
             injected,
             requested,
             rack: r.rack_id.clone(),
+            received: self.now,
         };
         let wait = r.max_wait_ms > 0;
         match self.complete_parked(broker, parked, !wait) {
@@ -571,6 +574,7 @@ impl Cluster {
                     end,
                     bytes,
                     leader_epoch: part.map_or(-1, |part| part.epoch),
+                    requested_at: p.received,
                 });
             }
             if p.version >= FIRST_ENDPOINTS_VERSION && d.current_leader.leader_id >= 0 {
@@ -629,6 +633,7 @@ impl Cluster {
                     end: *from,
                     bytes: 0,
                     leader_epoch: -1,
+                    requested_at: p.received,
                 });
             }
         }

@@ -5,13 +5,16 @@
 //! ended); chunks off that chain were discarded (a seek, a leader change, a stale
 //! response), and so are chunks fetched under an older leader epoch (a consumer
 //! drops what it prefetched when leadership moves; this model only errs towards
-//! less). The consumer fetches only while its buffer is under
-//! `queued.max.messages.kbytes`, with one fetch per broker in flight, so the chain
-//! may exceed that by at most one response per broker.
+//! less), and so are chunks of a partition whose new leadership Metadata told the
+//! consumer, with the answers to requests it sent before it knew. The consumer
+//! fetches only while its buffer is under `queued.max.messages.kbytes`, with one
+//! fetch per broker in flight, so the chain may exceed that by at most one
+//! response per broker.
 
 use std::collections::BTreeMap;
 
 use kasio_core::consumer::{Consumer, TopicPartition};
+use kasio_core::time::Instant;
 
 use super::cluster::Cluster;
 use super::server::Fetched;
@@ -29,6 +32,9 @@ struct Chunk {
 pub struct BufferModel {
     chunks: BTreeMap<TopicPartition, Vec<Chunk>>,
     largest_response: usize,
+    /// The leader and epoch Metadata last named to the consumer, per partition,
+    /// and when it learned them.
+    leadership: BTreeMap<TopicPartition, (i32, i32, Instant)>,
 }
 
 impl BufferModel {
@@ -38,6 +44,16 @@ impl BufferModel {
         self.largest_response = self.largest_response.max(total);
         for f in fetched {
             let tp = TopicPartition::new(f.topic.clone(), f.partition);
+            // Asked for before the consumer learned of a leader change: it drops
+            // the answer (or, validated meanwhile, may keep it: this errs
+            // towards less).
+            if self
+                .leadership
+                .get(&tp)
+                .is_some_and(|&(_, _, learned)| f.requested_at < learned)
+            {
+                continue;
+            }
             let v = self.chunks.entry(tp).or_default();
             // A fetch from `from` says the client's buffer ends there: a chunk that
             // reaches beyond was dropped (chunks are kept or dropped whole).
@@ -51,6 +67,18 @@ impl BufferModel {
                 bytes: f.bytes,
                 epoch: f.leader_epoch,
             });
+        }
+    }
+
+    /// Metadata named a partition's leadership to the consumer: if it changed, the
+    /// consumer drops what it prefetched there (and validates its position).
+    pub fn leadership(&mut self, tp: &TopicPartition, leader: i32, epoch: i32, now: Instant) {
+        let before = self.leadership.get(tp).map(|&(l, e, _)| (l, e));
+        if before != Some((leader, epoch)) {
+            self.leadership.insert(tp.clone(), (leader, epoch, now));
+            if before.is_some() {
+                self.chunks.remove(tp);
+            }
         }
     }
 

@@ -71,7 +71,7 @@ pub(crate) struct Link {
 
 /// A piece held back by a network partition, with what it carries (for a Fetch
 /// response's last piece).
-pub(crate) type Held = (Bytes, Option<std::rc::Rc<Vec<crate::sim::server::Fetched>>>);
+pub(crate) type Held = (Bytes, Option<std::rc::Rc<crate::sim::world::Carried>>);
 
 impl Link {
     /// The pieces held back in direction `dir`.

@@ -57,6 +57,8 @@ pub struct Fetched {
     pub bytes: usize,
     /// The partition's leader epoch when the response was made.
     pub leader_epoch: i32,
+    /// When the broker got the request (a client sent it before then).
+    pub requested_at: Instant,
 }
 
 /// The largest request a broker reads (Kafka's `socket.request.max.bytes`).

@@ -15,6 +15,7 @@ use kasio_core::consumer::{Consumer, ConsumerRecords, Event, TopicPartition};
 use kasio_core::rng::Rng;
 use kasio_core::time::{Duration, Instant};
 
+use super::answers::PositionAnswer;
 use super::check::Checker;
 use super::cluster::Cluster;
 use super::memory::BufferModel;
@@ -33,10 +34,18 @@ pub const SAME_INSTANT_LIMIT: u64 = 20_000;
 
 type Action = Box<dyn FnOnce(&mut World)>;
 
+/// What a response's last piece carries for the checks: the record data of a
+/// Fetch response, the leadership a Metadata response named.
+#[derive(Debug)]
+pub(crate) struct Carried {
+    pub fetched: Vec<Fetched>,
+    pub leadership: Vec<(TopicPartition, i32, i32)>,
+}
+
 enum Ev {
     ConnectDone(u64),
     /// Bytes arrive; the last piece of a Fetch response says what it carried.
-    Deliver(u64, Dir, Bytes, Option<std::rc::Rc<Vec<Fetched>>>),
+    Deliver(u64, Dir, Bytes, Option<std::rc::Rc<Carried>>),
     /// The other end learns the connection closed: `Up` the broker, `Down` the
     /// consumer.
     Closed(u64, Dir),
@@ -590,13 +599,7 @@ impl World {
         self.drain_consumer(i);
     }
 
-    fn deliver(
-        &mut self,
-        id: u64,
-        dir: Dir,
-        data: Bytes,
-        fetched: Option<std::rc::Rc<Vec<Fetched>>>,
-    ) {
+    fn deliver(&mut self, id: u64, dir: Dir, data: Bytes, fetched: Option<std::rc::Rc<Carried>>) {
         let Some(l) = self.net.links.get(&id) else {
             return;
         };
@@ -643,7 +646,7 @@ impl World {
         id: u64,
         dir: Dir,
         data: Bytes,
-        fetched: Option<std::rc::Rc<Vec<Fetched>>>,
+        fetched: Option<std::rc::Rc<Carried>>,
     ) {
         let Some(l) = self.net.links.get(&id) else {
             return;
@@ -668,8 +671,11 @@ impl World {
                 }
                 self.actors[i].consumer.handle_input(now, conn, &data);
                 self.drain_consumer(i);
-                if let Some(f) = fetched {
-                    self.check_memory(i, &f);
+                if let Some(c) = fetched {
+                    for (tp, leader, epoch) in &c.leadership {
+                        self.actors[i].memory.leadership(tp, *leader, *epoch, now);
+                    }
+                    self.check_memory(i, &c.fetched);
                 }
             }
         }
@@ -701,9 +707,34 @@ impl World {
         }
     }
 
+    /// Hands the answers the cluster recorded to the checkers (judged as sent)
+    /// and collects the leadership ones per connection, for the memory model to
+    /// learn with the response that carries them (when the consumer does).
+    fn route_answers(&mut self, leadership: &mut BTreeMap<u64, Vec<(TopicPartition, i32, i32)>>) {
+        for (conn, answer) in self.cluster.take_answers() {
+            let consumer = self.net.links.get(&conn.0).map(|l| l.consumer);
+            let Some(a) = consumer.and_then(|i| self.actors.get_mut(i)) else {
+                continue;
+            };
+            if let PositionAnswer::Leadership { tp, leader, epoch } = &answer {
+                leadership
+                    .entry(conn.0)
+                    .or_default()
+                    .push((tp.clone(), *leader, *epoch));
+            }
+            if let Some(ch) = a.checker.as_mut() {
+                ch.answered(&answer);
+            }
+        }
+    }
+
     fn drain_cluster(&mut self) {
+        let mut leadership: BTreeMap<u64, Vec<(TopicPartition, i32, i32)>> = BTreeMap::new();
         let mut n = 0;
         while let Some(out) = self.cluster.poll_output() {
+            // Polling may complete parked requests, which record answers too:
+            // they must reach the checkers before their response leaves.
+            self.route_answers(&mut leadership);
             n += 1;
             if n > DRAIN_LIMIT {
                 self.fail("cluster poll_output did not run dry".into());
@@ -721,7 +752,16 @@ impl World {
                     }
                     let pieces = self.net.fragment(data, &mut self.rng);
                     let last = pieces.len() - 1;
-                    let mut fetched = (!fetched.is_empty()).then(|| std::rc::Rc::new(fetched));
+                    // A connection's leadership answers ride with its first
+                    // response of the batch (the Metadata one, or one before it:
+                    // the model then learns early and errs towards less).
+                    let leadership = leadership.remove(&id).unwrap_or_default();
+                    let mut fetched = (!fetched.is_empty() || !leadership.is_empty()).then(|| {
+                        std::rc::Rc::new(Carried {
+                            fetched,
+                            leadership,
+                        })
+                    });
                     for (k, p) in pieces.into_iter().enumerate() {
                         let at = self.net.arrival(id, Dir::Down, self.now, &mut self.rng);
                         let f = if k == last { fetched.take() } else { None };
@@ -738,10 +778,18 @@ impl World {
                 }
             }
         }
-        for (conn, answer) in self.cluster.take_answers() {
-            let consumer = self.net.links.get(&conn.0).map(|l| l.consumer);
-            if let Some(ch) = consumer.and_then(|i| self.actors.get_mut(i)?.checker.as_mut()) {
-                ch.answered(&answer);
+        self.route_answers(&mut leadership);
+        // Answers whose response never left (the connection closed): learned now.
+        for (id, parts) in leadership {
+            if let Some(a) = self
+                .net
+                .links
+                .get(&id)
+                .and_then(|l| self.actors.get_mut(l.consumer))
+            {
+                for (tp, leader, epoch) in parts {
+                    a.memory.leadership(&tp, leader, epoch, self.now);
+                }
             }
         }
         for (conn, note) in self.cluster.take_notes() {
