@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use kasio_sim::sim::scenario::{run, Outcome, RunOptions};
-use kasio_sim::sim::seeds::{run_parallel, seed_file, trace_wanted, Selection};
+use kasio_sim::sim::seeds::{assert_same_run, run_parallel, seed_file, trace_wanted, Selection};
 
 /// Seeds in a normal `cargo test` run.
 const DEFAULT_SEEDS: u64 = 500;
@@ -188,14 +188,6 @@ fn same_seed_same_trace() {
     for seed in seeds {
         let a = run(seed, RunOptions::default());
         let b = run(seed, RunOptions::default());
-        match (a, b) {
-            (Ok(a), Ok(b)) => assert_eq!(a, b, "seed {seed} ran two different ways"),
-            (Err(a), Err(b)) => assert_eq!(
-                (a.hash, a.message),
-                (b.hash, b.message),
-                "seed {seed} failed two different ways"
-            ),
-            (a, b) => panic!("seed {seed}: one run passed, one failed: {a:?} / {b:?}"),
-        }
+        assert_same_run(seed, a, b, |f| (f.hash, f.message.clone()));
     }
 }

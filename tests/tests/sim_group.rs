@@ -16,7 +16,9 @@
 //! the checks catch it: the harness is only as good as what it can fail.
 
 use kasio_sim::sim::group_run::{run_group, GroupFailure, GroupRunOptions};
-use kasio_sim::sim::seeds::{env_u64, run_parallel, seed_file, trace_wanted, Selection};
+use kasio_sim::sim::seeds::{
+    assert_same_run, env_u64, run_parallel, seed_file, trace_wanted, Selection,
+};
 use kasio_sim::sim::CoordinatorBugs;
 
 /// Seeds in a normal `cargo test` run.
@@ -100,15 +102,7 @@ fn same_seed_same_trace() {
     let seed = env_u64(&["SIM_SEED", "SIM_GROUP_SEED"]).unwrap_or(7);
     let a = run_group(seed, GroupRunOptions::default());
     let b = run_group(seed, GroupRunOptions::default());
-    match (a, b) {
-        (Ok(a), Ok(b)) => assert_eq!(a, b, "seed {seed} ran two different ways"),
-        (Err(a), Err(b)) => assert_eq!(
-            (a.hash, a.message),
-            (b.hash, b.message),
-            "seed {seed} failed two different ways"
-        ),
-        (a, b) => panic!("seed {seed}: one run passed, one failed: {a:?} / {b:?}"),
-    }
+    assert_same_run(seed, a, b, |f| (f.hash, f.message.clone()));
     // And different seeds run differently.
     let c = run_group(seed + 1, GroupRunOptions::default());
     let hash = |r: &Result<kasio_sim::sim::group_run::GroupOutcome, GroupFailure>| match r {

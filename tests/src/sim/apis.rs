@@ -39,22 +39,9 @@ impl Cluster {
         p: i32,
         current_epoch: i32,
     ) -> Result<&Partition, ErrorCode> {
-        let part = self
-            .partition(topic, p)
-            .map_err(|_| ErrorCode::UnknownTopicOrPartition)?;
-        if !part.replicas.contains(&broker) {
-            return Err(ErrorCode::NotLeaderOrFollower);
-        }
-        if current_epoch >= 0 && current_epoch < part.epoch {
-            return Err(ErrorCode::FencedLeaderEpoch);
-        }
-        if current_epoch > part.epoch {
-            return Err(ErrorCode::UnknownLeaderEpoch);
-        }
-        if part.leader != Some(broker) {
-            return Err(ErrorCode::NotLeaderOrFollower);
-        }
-        Ok(part)
+        // Fetch's checks, with followers not allowed to answer.
+        self.fetch_source(broker, topic, p, current_epoch, false)
+            .map(|(part, _)| part)
     }
 
     pub(crate) fn handle_metadata(&mut self, broker: i32, req: &Req) -> Reply {

@@ -76,6 +76,28 @@ impl Selection {
     }
 }
 
+/// Panics unless two runs of `seed` came out the same: the same outcome, or
+/// failures with the same `(trace hash, message)` (`failure_key`).
+pub fn assert_same_run<O, F>(
+    seed: u64,
+    a: Result<O, F>,
+    b: Result<O, F>,
+    failure_key: impl Fn(&F) -> (u64, String),
+) where
+    O: PartialEq + std::fmt::Debug,
+    F: std::fmt::Debug,
+{
+    match (a, b) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "seed {seed} ran two different ways"),
+        (Err(a), Err(b)) => assert_eq!(
+            failure_key(&a),
+            failure_key(&b),
+            "seed {seed} failed two different ways"
+        ),
+        (a, b) => panic!("seed {seed}: one run passed, one failed: {a:?} / {b:?}"),
+    }
+}
+
 /// Runs `run` for every seed on every core (each run is independent and
 /// single-threaded); returns the results in seed order. A run that panics
 /// panics here, after the others finished, naming its seed. Long runs (2,000
