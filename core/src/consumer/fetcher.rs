@@ -102,7 +102,7 @@ impl Consumer {
             self.fetch_backoff_fail(broker);
             return;
         };
-        let topic_ids: BTreeMap<&str, Uuid> = wanted
+        let mut topic_ids: BTreeMap<&str, Uuid> = wanted
             .keys()
             .map(|(t, _)| {
                 (
@@ -145,7 +145,6 @@ impl Consumer {
                 full: true,
             }
         };
-        let mut topic_ids = topic_ids;
         for (t, _) in &plan.to_forget {
             let id = self.metadata.topic(t).map(|i| i.id).unwrap_or_default();
             topic_ids.entry(t.as_str()).or_insert(id);

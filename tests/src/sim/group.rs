@@ -91,6 +91,22 @@ struct Member {
     sync: Option<Pending>,
 }
 
+impl Member {
+    /// Answers the JoinGroup and SyncGroup this member waits on, if any, with
+    /// `code` (the frames go to `ready`).
+    fn fail_waiting(&mut self, code: ErrorCode, ready: &mut Vec<(ServerConn, Bytes)>) {
+        let waiting = [
+            (ApiKey::JoinGroup, self.join.take()),
+            (ApiKey::SyncGroup, self.sync.take()),
+        ];
+        for (api, p) in waiting {
+            if let Some(p) = p {
+                ready.push((p.conn, error_frame(api, p, code)));
+            }
+        }
+    }
+}
+
 /// An offset commit the coordinator accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitRecord {
@@ -476,16 +492,7 @@ impl Cluster {
                 if now_at.is_some() {
                     m.session_deadline = now + m.session_timeout;
                 }
-                let waiting = [
-                    (ApiKey::JoinGroup, m.join.take()),
-                    (ApiKey::SyncGroup, m.sync.take()),
-                ];
-                for (api, p) in waiting {
-                    if let Some(p) = p {
-                        let frame = error_frame(api, p, ErrorCode::NotCoordinator);
-                        self.coordinator.ready.push((p.conn, frame));
-                    }
-                }
+                m.fail_waiting(ErrorCode::NotCoordinator, &mut self.coordinator.ready);
             }
         }
     }
@@ -682,16 +689,7 @@ impl Cluster {
                     group.leader = Some(member_id.clone());
                 }
                 let mut m = m;
-                let waiting = [
-                    (ApiKey::JoinGroup, m.join.take()),
-                    (ApiKey::SyncGroup, m.sync.take()),
-                ];
-                for (api, p) in waiting {
-                    if let Some(p) = p {
-                        let f = error_frame(api, p, ErrorCode::FencedInstanceId);
-                        self.coordinator.ready.push((p.conn, f));
-                    }
-                }
+                m.fail_waiting(ErrorCode::FencedInstanceId, &mut self.coordinator.ready);
                 group.members.insert(member_id.clone(), m);
                 let bugs = self.coordinator.bugs;
                 if group.state == GroupState::Stable && !bugs.static_rejoin_rebalances {

@@ -106,6 +106,16 @@ pub struct ConsumerSpec {
     pub poll_every: Duration,
 }
 
+impl ConsumerSpec {
+    /// A numeric property, if set.
+    pub fn prop_u64(&self, key: &str) -> Option<u64> {
+        self.props
+            .iter()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| v.parse().ok())
+    }
+}
+
 fn pick<T: Copy>(rng: &mut Rng, xs: &[T]) -> T {
     xs[rng.range_inclusive(0, xs.len() as u64 - 1) as usize]
 }
@@ -491,17 +501,16 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
     }
     // Liveness: no more faults, no more data; every consumer must catch up.
     heal(&mut world, &swarm);
-    let request_timeout = swarm
-        .consumers
-        .iter()
-        .filter_map(|c| {
-            c.props
-                .iter()
-                .find(|(k, _)| k == "request.timeout.ms")
-                .and_then(|(_, v)| v.parse::<u64>().ok())
-        })
-        .max()
-        .unwrap_or(30_000);
+    // The largest value of a property over the consumers, or Kafka's default.
+    let max_prop = |key: &str, default: u64| {
+        swarm
+            .consumers
+            .iter()
+            .filter_map(|c| c.prop_u64(key))
+            .max()
+            .unwrap_or(default)
+    };
+    let request_timeout = max_prop("request.timeout.ms", 30_000);
     // Time for the application to poll the whole backlog, at its pace. A small
     // prefetch buffer (queued.max.messages.kbytes) can hold one batch at a time,
     // so the slowest legitimate pace is one batch per poll.
@@ -511,29 +520,14 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
         .consumers
         .iter()
         .map(|c| {
-            let per_poll = c
-                .props
-                .iter()
-                .find(|(k, _)| k == "max.poll.records")
-                .and_then(|(_, v)| v.parse::<u64>().ok())
-                .unwrap_or(500);
+            let per_poll = c.prop_u64("max.poll.records").unwrap_or(500);
             c.poll_every.as_millis() * (produced / per_poll + batches + 1)
         })
         .max()
         .unwrap_or(0);
     // A consumer with a high fetch.min.bytes waits fetch.max.wait.ms for every
     // fetch once no new data comes, and may get one batch a time.
-    let max_wait = swarm
-        .consumers
-        .iter()
-        .filter_map(|c| {
-            c.props
-                .iter()
-                .find(|(k, _)| k == "fetch.max.wait.ms")
-                .and_then(|(_, v)| v.parse::<u64>().ok())
-        })
-        .max()
-        .unwrap_or(500);
+    let max_wait = max_prop("fetch.max.wait.ms", 500);
     let budget =
         Duration::from_millis(3 * request_timeout + 60_000 + 2 * backlog + 2 * batches * max_wait);
     let deadline = world.now() + budget;
