@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 
 use kasio_sim::sim::scenario::{run, Outcome, RunOptions};
-use kasio_sim::sim::seeds::{assert_same_run, run_parallel, seed_file, trace_wanted, Selection};
+use kasio_sim::sim::seeds::{
+    assert_same_run, env_u64, run_parallel, seed_file, trace_wanted, Selection,
+};
 
 /// Seeds in a normal `cargo test` run.
 const DEFAULT_SEEDS: u64 = 500;
@@ -159,10 +161,7 @@ fn seeds() {
 
 #[test]
 fn regression_seeds() {
-    if matches!(
-        Selection::from_env(&["SIM_SEED"], &[], 0),
-        Selection::One(_)
-    ) {
+    if env_u64(&["SIM_SEED"]).is_some() {
         return;
     }
     run_all(&regressions());
@@ -178,9 +177,9 @@ fn open_seeds_still_fail_or_are_fixed() {
 /// same trace hash (`SIM_SEED`: that seed only).
 #[test]
 fn same_seed_same_trace() {
-    let seeds: Vec<u64> = match Selection::from_env(&["SIM_SEED"], &[], 0) {
-        Selection::One(seed) => vec![seed],
-        Selection::Range { .. } => regressions()
+    let seeds: Vec<u64> = match env_u64(&["SIM_SEED"]) {
+        Some(seed) => vec![seed],
+        None => regressions()
             .into_iter()
             .chain((0..DEFAULT_SEEDS).step_by(50))
             .collect(),

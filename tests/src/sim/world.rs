@@ -44,7 +44,8 @@ pub(crate) struct Carried {
 
 enum Ev {
     ConnectDone(u64),
-    /// Bytes arrive; the last piece of a Fetch response says what it carried.
+    /// Bytes arrive; the last piece of a response says what it carried (Fetch
+    /// data, Metadata leadership) for the checks.
     Deliver(u64, Dir, Bytes, Option<std::rc::Rc<Carried>>),
     /// The other end learns the connection closed: `Up` the broker, `Down` the
     /// consumer.
@@ -549,7 +550,7 @@ impl World {
     fn handle(&mut self, ev: Ev) {
         match ev {
             Ev::ConnectDone(link) => self.connect_done(link),
-            Ev::Deliver(link, dir, data, fetched) => self.deliver(link, dir, data, fetched),
+            Ev::Deliver(link, dir, data, carried) => self.deliver(link, dir, data, carried),
             Ev::Flush(link, dir) => self.flush(link, dir),
             Ev::Closed(link, dir) => self.closed(link, dir),
             Ev::AppPoll(i) => {
@@ -599,7 +600,7 @@ impl World {
         self.drain_consumer(i);
     }
 
-    fn deliver(&mut self, id: u64, dir: Dir, data: Bytes, fetched: Option<std::rc::Rc<Carried>>) {
+    fn deliver(&mut self, id: u64, dir: Dir, data: Bytes, carried: Option<std::rc::Rc<Carried>>) {
         let Some(l) = self.net.links.get(&id) else {
             return;
         };
@@ -612,13 +613,13 @@ impl World {
         let l = self.net.links.get_mut(&id).expect("looked up");
         let held = l.held_mut(dir);
         if cut.is_some() || !held.is_empty() {
-            held.push_back((data, fetched));
+            held.push_back((data, carried));
             // The flush at the heal time may be later than now if the cut was
             // shortened since: one now is harmless (it re-checks).
             self.push(cut.unwrap_or(now), Ev::Flush(id, dir));
             return;
         }
-        self.deliver_now(id, dir, data, fetched);
+        self.deliver_now(id, dir, data, carried);
     }
 
     /// Delivers what a partition held back on a link, in order, once it healed.
@@ -634,10 +635,10 @@ impl World {
             let Some(l) = self.net.links.get_mut(&id) else {
                 return;
             };
-            let Some((data, fetched)) = l.held_mut(dir).pop_front() else {
+            let Some((data, carried)) = l.held_mut(dir).pop_front() else {
                 return;
             };
-            self.deliver_now(id, dir, data, fetched);
+            self.deliver_now(id, dir, data, carried);
         }
     }
 
@@ -646,7 +647,7 @@ impl World {
         id: u64,
         dir: Dir,
         data: Bytes,
-        fetched: Option<std::rc::Rc<Carried>>,
+        carried: Option<std::rc::Rc<Carried>>,
     ) {
         let Some(l) = self.net.links.get(&id) else {
             return;
@@ -671,7 +672,7 @@ impl World {
                 }
                 self.actors[i].consumer.handle_input(now, conn, &data);
                 self.drain_consumer(i);
-                if let Some(c) = fetched {
+                if let Some(c) = carried {
                     for (tp, leader, epoch) in &c.leadership {
                         self.actors[i].memory.leadership(tp, *leader, *epoch, now);
                     }
@@ -756,7 +757,7 @@ impl World {
                     // response of the batch (the Metadata one, or one before it:
                     // the model then learns early and errs towards less).
                     let leadership = leadership.remove(&id).unwrap_or_default();
-                    let mut fetched = (!fetched.is_empty() || !leadership.is_empty()).then(|| {
+                    let mut carried = (!fetched.is_empty() || !leadership.is_empty()).then(|| {
                         std::rc::Rc::new(Carried {
                             fetched,
                             leadership,
@@ -764,7 +765,7 @@ impl World {
                     });
                     for (k, p) in pieces.into_iter().enumerate() {
                         let at = self.net.arrival(id, Dir::Down, self.now, &mut self.rng);
-                        let f = if k == last { fetched.take() } else { None };
+                        let f = if k == last { carried.take() } else { None };
                         self.push(at, Ev::Deliver(id, Dir::Down, p, f));
                     }
                 }
