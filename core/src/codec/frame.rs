@@ -50,6 +50,12 @@ impl FrameDecoder {
         }
     }
 
+    /// Appends received bytes the caller already owns as [`Bytes`]; frames lying
+    /// whole inside them can be handed out without copying.
+    pub fn push_bytes(&mut self, data: Bytes) {
+        self.push(&data);
+    }
+
     /// Bytes buffered but not yet returned as frames.
     pub fn buffered(&self) -> usize {
         self.buf.len()

@@ -251,6 +251,12 @@ impl<P> Connection<P> {
         self.frames.push(data);
     }
 
+    /// Feeds received bytes the driver owns (any chunking); whole frames inside
+    /// them are not copied.
+    pub fn on_input_bytes(&mut self, data: Bytes) {
+        self.frames.push_bytes(data);
+    }
+
     /// The next complete response, if one is buffered. Errors mean the connection
     /// must be closed.
     pub fn next_incoming(&mut self, now: Instant) -> Result<Option<Incoming<P>>, ConnError> {

@@ -411,6 +411,19 @@ impl Consumer {
         self.drive();
     }
 
+    /// Bytes arrived on `conn`, as [`Bytes`] the driver hands over: frames that lie
+    /// whole inside `data` reach the record path without being copied. Otherwise as
+    /// [`handle_input`](Self::handle_input).
+    pub fn handle_input_bytes(&mut self, now: Instant, conn: ConnId, data: Bytes) {
+        self.advance(now);
+        let Some((_, c)) = self.brokers.conn_mut(conn) else {
+            return;
+        };
+        c.on_input_bytes(data);
+        self.process_incoming(conn);
+        self.drive();
+    }
+
     /// The driver lost `conn`, or failed to open it. A stale `conn` is ignored.
     pub fn handle_disconnected(&mut self, now: Instant, conn: ConnId) {
         self.advance(now);
