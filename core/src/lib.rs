@@ -4,11 +4,23 @@
 //! time in and hands request bytes, timers and events out; it never touches a socket, a
 //! clock, a thread or global randomness, and it builds without `std` (only `alloc`).
 //!
-//! What exists today:
-//! - [`codec`]: Kafka's primitive types, framing, request/response headers and the
-//!   machinery that derives a nom decoder and an encoder from each message description.
+//! What is here:
+//! - [`codec`]: Kafka's primitive types, framing (decoder and encoder),
+//!   request/response headers and the machinery that derives a nom decoder and an
+//!   encoder from each message description.
 //! - [`protocol`]: every message a consumer speaks, at every version in its range,
 //!   the complete error-code table and API version negotiation.
+//! - [`records`]: record batches (v2 and legacy), zero-copy, every codec, CRCs,
+//!   read_committed filtering, and an encoder.
+//! - [`config`]: [`Config`](config::Config) from Kafka's property names.
+//! - [`conn`]: one broker connection: framing, correlation ids, timeouts, ApiVersions.
+//! - [`metadata`], [`fetch`]: cluster metadata and KIP-227 fetch sessions.
+//! - [`consumer`]: the [`Consumer`](consumer::Consumer) state machine for manually
+//!   assigned partitions; see its module documentation for how to drive it.
+//! - [`time`], [`rng`], [`backoff`]: time as a value, a seeded RNG, jittered backoff.
+//!
+//! Consumer groups (subscriptions, the group protocol and committed offsets) are
+//! not built yet.
 //!
 //! ```
 //! use bytes::BytesMut;

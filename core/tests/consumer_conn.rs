@@ -5,7 +5,9 @@ mod support;
 
 use kasio_core::codec::DecodeErrorKind;
 use kasio_core::conn::ConnError;
-use kasio_core::consumer::{ConsumerError, Event};
+use kasio_core::consumer::{ConnCommand, ConnRole, ConsumerError, Event, RemoteError, Timer};
+use kasio_core::metadata::BrokerId;
+use kasio_core::time::Instant;
 use kasio_core::protocol::messages::{
     ApiVersionsRequest, ApiVersionsResponse, FetchRequest, ListOffsetsRequest, MetadataRequest,
 };
@@ -16,7 +18,7 @@ fn connection_errors(events: &[Event]) -> Vec<(i32, ConnError)> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::Error(ConsumerError::Connection { broker, error }) => {
+            Event::Error(ConsumerError::Remote(RemoteError::Connection { broker, error })) => {
                 Some((broker.0, error.clone()))
             }
             _ => None,
@@ -24,11 +26,11 @@ fn connection_errors(events: &[Event]) -> Vec<(i32, ConnError)> {
         .collect()
 }
 
-fn connects(events: &[Event]) -> Vec<i32> {
-    events
+fn connects(commands: &[ConnCommand]) -> Vec<i32> {
+    commands
         .iter()
         .filter_map(|e| match e {
-            Event::Connect { broker, .. } => Some(broker.0),
+            ConnCommand::Connect { broker, .. } => Some(broker.0),
             _ => None,
         })
         .collect()
@@ -94,7 +96,9 @@ fn request_timeout_disconnects_and_reconnects_after_backoff() {
         connection_errors(&events),
         [(1, ConnError::RequestTimeout(ApiKey::Fetch))]
     );
-    assert!(events.contains(&Event::Disconnect { conn: f.conn }));
+    assert!(h
+        .commands
+        .contains(&ConnCommand::Disconnect { conn: f.conn }));
     assert!(h.conns_to(1).is_empty(), "{events:?}");
     // Metadata is refreshed (leadership may have moved).
     answer_pending_metadata(&mut h);
@@ -178,7 +182,7 @@ fn connection_setup_timeout_counts_as_a_failure() {
         "{next:?}"
     );
     h.step();
-    assert_eq!(connects(&h.events), [-1, -1]);
+    assert_eq!(connects(&h.commands), [-1, -1]);
 }
 
 #[test]
@@ -215,7 +219,7 @@ fn started_with_records(h: &mut Harness) -> kasio_core::conn::ConnId {
 /// After a broken connection: reconnect, full fetch from the position, records flow.
 fn recovers(h: &mut Harness, old: kasio_core::conn::ConnId) {
     assert!(
-        h.events.contains(&Event::Disconnect { conn: old }),
+        h.commands.contains(&ConnCommand::Disconnect { conn: old }),
         "{}",
         h.dump()
     );
@@ -300,7 +304,9 @@ fn frame_larger_than_receive_message_max_bytes_closes() {
         matches!(errors.as_slice(), [(1, ConnError::Decode(e))] if e.kind == DecodeErrorKind::FrameTooLarge),
         "{errors:?}"
     );
-    assert!(h.events.contains(&Event::Disconnect { conn: f.conn }));
+    assert!(h
+        .commands
+        .contains(&ConnCommand::Disconnect { conn: f.conn }));
     assert!(h.poll().is_empty());
 }
 
@@ -335,7 +341,9 @@ fn driver_reported_disconnect_fails_in_flight_requests() {
     let m = h.expect::<MetadataRequest>(-1);
     h.disconnect(m.conn);
     // No Disconnect event for a close the driver reported itself.
-    assert!(!h.events.contains(&Event::Disconnect { conn: m.conn }));
+    assert!(!h
+        .commands
+        .contains(&ConnCommand::Disconnect { conn: m.conn }));
     // Metadata retried on a new bootstrap connection after retry.backoff.ms (100 ms
     // ± 20 % from when it was sent, as Java's metadata refresh backoff).
     let t0 = h.now;
@@ -376,4 +384,46 @@ fn in_flight_requests_are_bounded_per_connection() {
     h.respond(&f, &fetch_resp(7, vec![]));
     let lo = h.expect::<ListOffsetsRequest>(1);
     assert_eq!(list_parts(&lo.body), [(0, -1)]);
+}
+
+#[test]
+fn every_wait_is_a_timer_in_the_table_and_a_fired_one_is_gone() {
+    let mut h = Harness::new(&[], 1, 1);
+    let f = h.start(&[0], 0);
+    let sent = h.now;
+    let timers = |h: &Harness| -> Vec<(Timer, Instant)> {
+        h.c.timers().map(|(t, at)| (t.clone(), at)).collect()
+    };
+    let table = timers(&h);
+    // The fetch in flight times out with its connection; metadata is refreshed
+    // every metadata.max.age.ms.
+    assert!(
+        table.contains(&(Timer::Connection(f.conn), sent + ms(5_000))),
+        "{table:?}"
+    );
+    assert!(
+        table.iter().any(|(t, _)| *t == Timer::Metadata),
+        "{table:?}"
+    );
+    assert_eq!(
+        h.c.poll_timeout(),
+        table.iter().map(|(_, at)| *at).min(),
+        "poll_timeout is the table's minimum"
+    );
+    // The request times out: that timer fires and is gone with its connection, and
+    // the broker's reconnect backoff takes its place.
+    h.run_until(sent + ms(5_000));
+    let table = timers(&h);
+    assert!(
+        !table
+            .iter()
+            .any(|(t, _)| *t == Timer::Connection(f.conn)),
+        "{table:?}"
+    );
+    assert!(
+        table
+            .iter()
+            .any(|(t, _)| *t == Timer::Reconnect(BrokerId(1), ConnRole::Data)),
+        "{table:?}"
+    );
 }

@@ -5,7 +5,7 @@
 
 mod support;
 
-use kasio_core::consumer::Event;
+use kasio_core::consumer::ConnCommand;
 use kasio_core::protocol::messages::FetchRequest;
 use kasio_core::protocol::ErrorCode;
 use kasio_core::time::Instant;
@@ -98,16 +98,18 @@ fn handle_timeout_twice_at_the_same_instant() {
     let due = h.c.poll_timeout().expect("request deadline");
     h.now = due;
     h.c.handle_timeout(due);
-    let first: Vec<Event> = std::iter::from_fn(|| h.c.poll_event()).collect();
+    let first: Vec<ConnCommand> = std::iter::from_fn(|| h.c.poll_conn_command()).collect();
     assert!(
-        first.contains(&Event::Disconnect { conn: f.conn }),
+        first.contains(&ConnCommand::Disconnect { conn: f.conn }),
         "{first:?}"
     );
+    while h.c.poll_event().is_some() {}
     let mut buf = Vec::new();
     while h.c.poll_transmit(due, &mut buf).is_some() {}
     let after_first = h.c.poll_timeout();
     h.c.handle_timeout(due);
     assert_eq!(h.c.poll_event(), None);
+    assert_eq!(h.c.poll_conn_command(), None);
     assert!(h.c.poll_transmit(due, &mut buf).is_none());
     assert_eq!(h.c.poll_timeout(), after_first);
 }

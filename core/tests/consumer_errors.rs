@@ -3,7 +3,9 @@
 mod support;
 
 use kasio_core::codec::Uuid;
-use kasio_core::consumer::{ConsumerError, Event, ResetReason, TopicPartition};
+use kasio_core::consumer::{
+    BrokerError, ConsumerError, Event, LocalError, ResetReason, TopicPartition,
+};
 use kasio_core::protocol::messages::fetch_response::{
     EpochEndOffset as DivergingEpoch, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint,
 };
@@ -237,14 +239,14 @@ fn offset_out_of_range_without_reset_policy_stops_the_partition() {
     assert_eq!(
         errors,
         [
-            Event::Error(ConsumerError::NoOffsetForPartition {
+            Event::Error(ConsumerError::Local(LocalError::NoOffsetForPartition {
                 tp: tp(0),
                 reason: ResetReason::NoPosition
-            }),
-            Event::Error(ConsumerError::NoOffsetForPartition {
+            })),
+            Event::Error(ConsumerError::Local(LocalError::NoOffsetForPartition {
                 tp: tp(1),
                 reason: ResetReason::NoPosition
-            }),
+            })),
         ]
     );
     h.c.seek(&tp(0), 10).unwrap();
@@ -262,10 +264,12 @@ fn offset_out_of_range_without_reset_policy_stops_the_partition() {
     );
     assert_eq!(
         h.take_events(),
-        [Event::Error(ConsumerError::NoOffsetForPartition {
-            tp: tp(0),
-            reason: ResetReason::OutOfRange
-        })]
+        [Event::Error(ConsumerError::Local(
+            LocalError::NoOffsetForPartition {
+                tp: tp(0),
+                reason: ResetReason::OutOfRange
+            }
+        ))]
     );
     // Partition 0 is forgotten by the session; partition 1 goes on.
     let f = h.expect::<FetchRequest>(1);
@@ -341,10 +345,12 @@ fn topic_authorization_failed_reports_and_stops_the_partition() {
     );
     assert_eq!(
         h.take_events(),
-        [Event::Error(ConsumerError::Partition {
-            tp: tp(0),
-            code: ErrorCode::TopicAuthorizationFailed
-        })]
+        [Event::Error(ConsumerError::Broker(
+            BrokerError::Partition {
+                tp: tp(0),
+                code: ErrorCode::TopicAuthorizationFailed
+            }
+        ))]
     );
     let f = h.expect::<FetchRequest>(1);
     assert_eq!(forgotten(&f.body), [0]);
@@ -419,10 +425,10 @@ fn validation_with_reset_policy_none_stops_on_truncation() {
                 position: 5,
                 diverging_offset: Some(3)
             },
-            Event::Error(ConsumerError::NoOffsetForPartition {
+            Event::Error(ConsumerError::Local(LocalError::NoOffsetForPartition {
                 tp: tp(0),
                 reason: ResetReason::Truncation
-            })
+            }))
         ]
     );
     h.run_for(ms(2_000));

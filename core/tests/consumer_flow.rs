@@ -3,7 +3,7 @@
 
 mod support;
 
-use kasio_core::consumer::{Event, ResetReason};
+use kasio_core::consumer::{ConnCommand, Event, ResetReason};
 use kasio_core::protocol::messages::{FetchRequest, ListOffsetsRequest};
 use kasio_core::protocol::ErrorCode;
 use support::*;
@@ -290,14 +290,15 @@ fn close_closes_sessions_then_emits_closed() {
     h.run_for(ms(5_000));
     let events = h.take_all_events();
     assert_eq!(events.last(), Some(&Event::Closed), "{events:?}");
-    let disconnects = events
+    let disconnects = h
+        .commands
         .iter()
-        .filter(|e| matches!(e, Event::Disconnect { .. }))
+        .filter(|e| matches!(e, ConnCommand::Disconnect { .. }))
         .count();
-    assert_eq!(disconnects, 3, "bootstrap + two brokers: {events:?}");
+    assert_eq!(disconnects, 3, "bootstrap + two brokers: {:?}", h.commands);
     assert!(h.c.is_closed());
     assert_eq!(h.c.poll_timeout(), None);
-    let _ = h.c.poll_records();
+    let _ = h.c.poll_records(h.now);
     assert_eq!(h.c.poll_event(), None);
 }
 

@@ -6,7 +6,8 @@ mod support;
 
 use bytes::{Bytes, BytesMut};
 use kasio_core::consumer::{
-    ConsumerError, Event, OffsetAndTimestamp, QueryId, ResetReason, Watermarks,
+    BrokerError, ConsumerError, Event, LocalError, OffsetAndTimestamp, QueryId, RemoteError,
+    ResetReason, Watermarks,
 };
 use kasio_core::protocol::messages::fetch_response::AbortedTransaction;
 use kasio_core::protocol::messages::list_offsets_response::{
@@ -380,7 +381,7 @@ fn offsets_for_times_times_out() {
         h.take_events(),
         [Event::OffsetsForTimes {
             id,
-            offsets: vec![(tp(0), Err(ConsumerError::Timeout))]
+            offsets: vec![(tp(0), Err(ConsumerError::Local(LocalError::Timeout)))]
         }]
     );
 }
@@ -448,7 +449,9 @@ fn corrupt_batch_reports_delivers_what_came_before_and_refetches() {
         "only the good batch"
     );
     let events = h.take_events();
-    let [Event::Error(ConsumerError::CorruptRecords { tp: etp, error })] = events.as_slice() else {
+    let [Event::Error(ConsumerError::Remote(RemoteError::CorruptRecords { tp: etp, error }))] =
+        events.as_slice()
+    else {
         panic!("{events:?}");
     };
     assert_eq!(etp, &tp(0));
@@ -482,10 +485,10 @@ fn unknown_topic_in_metadata_is_reported_and_retried() {
     h.answer_metadata(-1);
     assert_eq!(
         h.take_events(),
-        [Event::Error(ConsumerError::Topic {
+        [Event::Error(ConsumerError::Broker(BrokerError::Topic {
             topic: "nope".into(),
             code: ErrorCode::UnknownTopicOrPartition
-        })]
+        }))]
     );
     // Asked again after retry.backoff.ms, not in a tight loop.
     let at = h.now;
@@ -599,7 +602,7 @@ fn offsets_for_times_during_close_is_answered_with_closed() {
                 id,
                 offsets
                     .iter()
-                    .map(|(_, r)| *r == Err(ConsumerError::Closed))
+                    .map(|(_, r)| *r == Err(ConsumerError::Local(LocalError::Closed)))
                     .collect(),
             )),
             _ => None,

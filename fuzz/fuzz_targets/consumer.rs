@@ -22,7 +22,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kasio_core::codec::{RequestHeader, ResponseHeader, Uuid};
 use kasio_core::config::Config;
 use kasio_core::conn::ConnId;
-use kasio_core::consumer::{Consumer, Event, TopicPartition};
+use kasio_core::consumer::{ConnCommand, Consumer, Event, TopicPartition};
 use kasio_core::protocol::messages::api_versions_response::ApiVersion;
 use kasio_core::protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
@@ -450,6 +450,12 @@ impl Harness {
         let mut n = 0;
         loop {
             let mut progressed = false;
+            while let Some(cmd) = self.c.poll_conn_command() {
+                progressed = true;
+                n += 1;
+                spend(budget);
+                self.on_command(cmd);
+            }
             while let Some(e) = self.c.poll_event() {
                 progressed = true;
                 n += 1;
@@ -470,23 +476,11 @@ impl Harness {
         }
     }
 
-    fn on_event(&mut self, e: Event) {
-        // After Closed the consumer does no more I/O. (It may still answer an
-        // application call, e.g. an empty `offsets_for_times`.)
-        if self.closed {
-            assert!(
-                !matches!(
-                    e,
-                    Event::Connect { .. }
-                        | Event::Disconnect { .. }
-                        | Event::RecordsReady
-                        | Event::Closed
-                ),
-                "{e:?} after Closed"
-            );
-        }
-        match e {
-            Event::Connect { conn, broker, .. } => {
+    fn on_command(&mut self, cmd: ConnCommand) {
+        // After Closed the consumer does no more I/O.
+        assert!(!self.closed, "{cmd:?} after Closed");
+        match cmd {
+            ConnCommand::Connect { conn, broker, .. } => {
                 assert!(self.seen.insert(conn), "connection id {conn:?} reused");
                 self.conns.insert(
                     conn,
@@ -497,10 +491,24 @@ impl Harness {
                     },
                 );
             }
-            Event::Disconnect { conn } => {
+            ConnCommand::Disconnect { conn } => {
                 assert!(self.seen.contains(&conn), "disconnect of unknown {conn:?}");
                 self.conns.remove(&conn);
             }
+            other => panic!("unknown command {other:?}"),
+        }
+    }
+
+    fn on_event(&mut self, e: Event) {
+        // After Closed the consumer does no more I/O. (It may still answer an
+        // application call, e.g. an empty `offsets_for_times`.)
+        if self.closed {
+            assert!(
+                !matches!(e, Event::RecordsReady | Event::Closed),
+                "{e:?} after Closed"
+            );
+        }
+        match e {
             Event::Closed => {
                 assert!(self.c.is_closed());
                 self.closed = true;
@@ -1261,7 +1269,7 @@ fuzz_target!(|input: Input| {
                     .iter()
                     .map(|tp| (tp.clone(), h.c.position(tp).ok().flatten()))
                     .collect();
-                let got = h.c.poll_records();
+                let got = h.c.poll_records(h.now);
                 h.polled += got.len();
                 let read_committed = h.read_committed;
                 for batch in got.partitions() {

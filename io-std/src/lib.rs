@@ -32,7 +32,7 @@ use std::time::{Duration, Instant as StdInstant};
 
 use kasio_core::config::Config;
 use kasio_core::conn::ConnId;
-use kasio_core::consumer::{Consumer as Core, ConsumerRecords, Event};
+use kasio_core::consumer::{ConnCommand, Consumer as Core, ConsumerRecords, Event};
 use kasio_core::time::Instant;
 
 /// Bytes read from a socket in one go.
@@ -100,7 +100,8 @@ impl Consumer {
         let deadline = StdInstant::now() + timeout;
         loop {
             self.pump();
-            let records = self.core.poll_records();
+            let now = self.now();
+            let records = self.core.poll_records(now);
             if !records.is_empty() {
                 self.pump();
                 return records;
@@ -149,19 +150,24 @@ impl Consumer {
     fn pump(&mut self) {
         loop {
             let mut progressed = false;
-            while let Some(event) = self.core.poll_event() {
+            while let Some(command) = self.core.poll_conn_command() {
                 progressed = true;
-                match event {
-                    Event::Connect {
+                match command {
+                    ConnCommand::Connect {
                         conn, host, port, ..
                     } => self.spawn_connection(conn, host, port),
-                    Event::Disconnect { conn } => {
+                    ConnCommand::Disconnect { conn } => {
                         if let Some(w) = self.writers.remove(&conn) {
                             let _ = w.shutdown(Shutdown::Both);
                         }
                     }
-                    other => self.events.push_back(other),
+                    // Commands this driver does not know yet (a newer core).
+                    _ => {}
                 }
+            }
+            while let Some(event) = self.core.poll_event() {
+                progressed = true;
+                self.events.push_back(event);
             }
             let now = self.now();
             self.out.clear();

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{consume, report};
-use kasio_core::consumer::Event;
+use kasio_core::consumer::{BrokerError, Event};
 use kasio_sim::rig::{produce, reference_consume, MockCluster, ProduceSpec, Tansu};
 use kasio_sim::workload::is_aborted;
 
@@ -108,7 +108,9 @@ fn mock_cluster_three_brokers_leader_moves_mid_run() {
         .filter(|e| {
             matches!(
                 e,
-                Event::Error(kasio_core::consumer::ConsumerError::Partition { .. })
+                Event::Error(kasio_core::consumer::ConsumerError::Broker(
+                    BrokerError::Partition { .. }
+                ))
             )
         })
         .collect();

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{consume, report};
-use kasio_core::consumer::{ConsumerError, Event};
+use kasio_core::consumer::{BrokerError, ConsumerError, Event};
 use kasio_sim::rig::{produce, MockCluster, ProduceSpec};
 use serde_json::json;
 
@@ -46,7 +46,12 @@ fn consume_with_fault(
 fn partition_errors(events: &[Event]) -> Vec<&Event> {
     events
         .iter()
-        .filter(|e| matches!(e, Event::Error(ConsumerError::Partition { .. })))
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Error(ConsumerError::Broker(BrokerError::Partition { .. }))
+            )
+        })
         .collect()
 }
 

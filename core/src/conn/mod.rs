@@ -38,6 +38,7 @@ pub enum ConnState {
 /// requests and reconnects after a backoff.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ConnError {
     /// The frame or a response did not decode.
     Decode(DecodeError),
@@ -58,6 +59,36 @@ pub enum ConnError {
     /// The driver reported the socket closed or broken.
     Disconnected,
 }
+
+impl core::fmt::Display for ConnError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Decode(e) => write!(f, "undecodable response: {e}"),
+            Self::CorrelationMismatch {
+                expected: Some(expected),
+                got,
+            } => write!(
+                f,
+                "response with correlation id {got} while {expected} was expected"
+            ),
+            Self::CorrelationMismatch {
+                expected: None,
+                got,
+            } => write!(f, "response with correlation id {got} to no request"),
+            Self::RequestTimeout(api) => {
+                write!(f, "no answer to {api:?} within request.timeout.ms")
+            }
+            Self::SetupTimeout => {
+                f.write_str("not connected within socket.connection.setup.timeout.ms")
+            }
+            Self::Negotiation(code) => write!(f, "ApiVersions failed: {}", code.name()),
+            Self::Disconnected => f.write_str("connection closed"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ConnError {}
 
 /// A request that was sent and awaits its response.
 #[derive(Debug)]
@@ -82,7 +113,7 @@ pub struct Completion<P> {
     pub body: Bytes,
 }
 
-/// What `handle_frames` produced.
+/// What [`Connection::next_incoming`] produced.
 #[derive(Debug)]
 pub enum Incoming<P> {
     /// A response to one of the owner's requests.

@@ -1,33 +1,53 @@
-//! The brokers the consumer knows and its one connection to each: when to connect,
-//! reconnect backoff, and routing bytes from the driver to the right connection.
+//! The brokers the consumer knows and its connections to them: at most one per
+//! broker and [`ConnRole`], when to connect, reconnect backoff, routing bytes from
+//! the driver to the right connection, and the commands that ask the driver to open
+//! and close sockets.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use bytes::Bytes;
+
 use crate::backoff::Backoff;
 use crate::config::Config;
 use crate::conn::{ConnError, ConnId, ConnSettings, Connection};
 use crate::metadata::{BrokerId, Metadata};
-use crate::protocol::ApiKey;
+use crate::protocol::{NegotiatedVersions, Request};
 use crate::rng::Rng;
 use crate::time::{Duration, Instant};
 
-use super::event::Event;
+use super::event::{ConnCommand, ConnRole};
 use super::purpose::Purpose;
+use super::timer::{Timer, Timers};
 
 #[derive(Debug)]
 struct Node {
     host: String,
     port: u16,
+}
+
+/// One (broker, role) connection slot: the live connection, if any, and the
+/// backoff before the next attempt.
+#[derive(Debug)]
+struct Slot {
     conn: Option<ConnId>,
     backoff: Backoff,
 }
 
 #[derive(Debug)]
+struct Conn {
+    broker: BrokerId,
+    role: ConnRole,
+    conn: Connection<Purpose>,
+}
+
+#[derive(Debug)]
 pub(crate) struct Brokers {
     nodes: BTreeMap<BrokerId, Node>,
-    conns: BTreeMap<ConnId, (BrokerId, Connection<Purpose>)>,
+    slots: BTreeMap<(BrokerId, ConnRole), Slot>,
+    conns: BTreeMap<ConnId, Conn>,
+    commands: VecDeque<ConnCommand>,
     next_conn: u64,
     max_in_flight: usize,
     settings: ConnSettings,
@@ -37,7 +57,6 @@ pub(crate) struct Brokers {
 
 impl Brokers {
     pub fn new(config: &Config) -> Self {
-        let reconnect_backoff = (config.reconnect_backoff, config.reconnect_backoff_max);
         let nodes = config
             .bootstrap_servers
             .iter()
@@ -46,15 +65,15 @@ impl Brokers {
                 let node = Node {
                     host: addr.host.clone(),
                     port: addr.port,
-                    conn: None,
-                    backoff: Backoff::new(reconnect_backoff.0, reconnect_backoff.1),
                 };
                 (BrokerId(-1 - i as i32), node)
             })
             .collect();
         Self {
             nodes,
+            slots: BTreeMap::new(),
             conns: BTreeMap::new(),
+            commands: VecDeque::new(),
             next_conn: 1,
             max_in_flight: config.max_in_flight_requests_per_connection.max(1) as usize,
             settings: ConnSettings {
@@ -64,7 +83,7 @@ impl Brokers {
                 versions: super::consumer_versions,
             },
             setup_timeout: config.socket_connection_setup_timeout,
-            reconnect_backoff,
+            reconnect_backoff: (config.reconnect_backoff, config.reconnect_backoff_max),
         }
     }
 
@@ -72,120 +91,195 @@ impl Brokers {
     /// when every known broker is unreachable.
     pub fn update(&mut self, metadata: &Metadata) {
         for b in metadata.brokers() {
-            let backoff = Backoff::new(self.reconnect_backoff.0, self.reconnect_backoff.1);
             let node = self.nodes.entry(b.id).or_insert_with(|| Node {
                 host: b.host.clone(),
                 port: b.port,
-                conn: None,
-                backoff,
             });
-            // A moved broker keeps its connection until that fails; the next one goes
+            // A moved broker keeps its connections until they fail; the next ones go
             // to the new address.
             node.host.clone_from(&b.host);
             node.port = b.port;
         }
     }
 
-    /// The connection to `broker` if it can take a request now: negotiated, and
-    /// fewer than `max.in.flight.requests.per.connection` requests outstanding.
-    pub fn ready(&mut self, broker: BrokerId) -> Option<(ConnId, &mut Connection<Purpose>)> {
-        let id = self.nodes.get(&broker)?.conn?;
-        let (_, conn) = self.conns.get_mut(&id)?;
-        (conn.is_ready() && conn.in_flight() < self.max_in_flight).then_some((id, conn))
+    fn slot(&mut self, broker: BrokerId, role: ConnRole) -> &mut Slot {
+        let (initial, max) = self.reconnect_backoff;
+        self.slots.entry((broker, role)).or_insert_with(|| Slot {
+            conn: None,
+            backoff: Backoff::new(initial, max),
+        })
     }
 
-    /// The connection to `broker`, in whatever state.
-    pub fn conn_of(&self, broker: BrokerId) -> Option<ConnId> {
-        self.nodes.get(&broker)?.conn
+    fn live(&self, broker: BrokerId, role: ConnRole) -> Option<(ConnId, &Connection<Purpose>)> {
+        let id = self.slots.get(&(broker, role))?.conn?;
+        self.conns.get(&id).map(|c| (id, &c.conn))
+    }
+
+    /// The negotiated versions of the connection to `broker` in `role`, if it can
+    /// take a request now: negotiated, and fewer than
+    /// `max.in.flight.requests.per.connection` requests outstanding.
+    pub fn ready(&self, broker: BrokerId, role: ConnRole) -> Option<&NegotiatedVersions> {
+        let (_, conn) = self.live(broker, role)?;
+        (conn.is_ready() && conn.in_flight() < self.max_in_flight).then(|| conn.versions())
+    }
+
+    /// Sends `req` to `broker` in `role` if that connection is ready; `purpose`
+    /// comes back with the answer. Returns whether it was sent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn send<R: Request>(
+        &mut self,
+        broker: BrokerId,
+        role: ConnRole,
+        req: &R,
+        version: i16,
+        purpose: Purpose,
+        now: Instant,
+        timers: &mut Timers,
+    ) -> bool {
+        if self.ready(broker, role).is_none() {
+            return false;
+        }
+        let Some((id, _)) = self.live(broker, role) else {
+            return false;
+        };
+        let conn = &mut self.conns.get_mut(&id).expect("live").conn;
+        match conn.send(req, version, purpose, now) {
+            Ok(()) => {
+                timers.set_opt(Timer::Connection(id), conn.next_deadline());
+                true
+            }
+            Err(e) => {
+                kasio_log!(
+                    error,
+                    "cannot encode {:?} v{}: {:?}",
+                    R::API_KEY,
+                    version,
+                    e
+                );
+                false
+            }
+        }
+    }
+
+    /// The connection to `broker` in `role`, in whatever state.
+    pub fn conn_of(&self, broker: BrokerId, role: ConnRole) -> Option<ConnId> {
+        self.slots.get(&(broker, role))?.conn
     }
 
     /// The connection `id`, ready or not.
-    pub fn conn_mut(&mut self, id: ConnId) -> Option<(BrokerId, &mut Connection<Purpose>)> {
-        self.conns.get_mut(&id).map(|(b, c)| (*b, c))
+    pub fn conn_mut(
+        &mut self,
+        id: ConnId,
+    ) -> Option<(BrokerId, ConnRole, &mut Connection<Purpose>)> {
+        self.conns
+            .get_mut(&id)
+            .map(|c| (c.broker, c.role, &mut c.conn))
     }
 
-    /// Whether the broker has a connection (in any state).
-    pub fn is_connected_or_connecting(&self, broker: BrokerId) -> bool {
-        self.nodes.get(&broker).is_some_and(|n| n.conn.is_some())
+    /// Whether `broker` has a connection in `role` (in any state).
+    pub fn is_connected_or_connecting(&self, broker: BrokerId, role: ConnRole) -> bool {
+        self.conn_of(broker, role).is_some()
     }
 
-    /// Starts a connection to `broker` unless one exists or it is backing off.
-    pub fn connect(&mut self, broker: BrokerId, now: Instant, events: &mut VecDeque<Event>) {
-        let Some(node) = self.nodes.get_mut(&broker) else {
+    /// Starts a connection to `broker` in `role` unless one exists or it is backing
+    /// off.
+    pub fn connect(&mut self, broker: BrokerId, role: ConnRole, now: Instant, timers: &mut Timers) {
+        let Some(node) = self.nodes.get(&broker) else {
             return;
         };
-        if node.conn.is_some() || !node.backoff.ready(now) {
+        let (host, port) = (node.host.clone(), node.port);
+        let id = ConnId(self.next_conn);
+        let slot = self.slot(broker, role);
+        if slot.conn.is_some() || !slot.backoff.ready(now) {
             return;
         }
-        let id = ConnId(self.next_conn);
+        slot.conn = Some(id);
         self.next_conn += 1;
-        node.conn = Some(id);
-        let conn = Connection::new(id, &self.settings, now + self.setup_timeout);
-        self.conns.insert(id, (broker, conn));
-        events.push_back(Event::Connect {
+        let deadline = now + self.setup_timeout;
+        let conn = Connection::new(id, &self.settings, deadline);
+        self.conns.insert(id, Conn { broker, role, conn });
+        timers.set(Timer::Connection(id), deadline);
+        self.commands.push_back(ConnCommand::Connect {
             conn: id,
             broker,
-            host: node.host.clone(),
-            port: node.port,
+            role,
+            host,
+            port,
         });
     }
 
-    /// Closes connection `id`: returns its broker and the requests that will never
-    /// be answered. With `tell_driver`, queues a Disconnect event (the driver did not
+    /// Closes connection `id`: returns its broker, role and the requests that will
+    /// never be answered. With `failed`, the slot backs off before reconnecting;
+    /// with `tell_driver`, the driver is asked to close the socket (it did not
     /// report this close itself).
+    #[allow(clippy::too_many_arguments)]
     pub fn close(
         &mut self,
         id: ConnId,
         now: Instant,
         rng: &mut Rng,
         failed: bool,
-        events: &mut VecDeque<Event>,
         tell_driver: bool,
-    ) -> Option<(BrokerId, Vec<(ApiKey, Purpose)>)> {
-        let (broker, conn) = self.conns.remove(&id)?;
-        if let Some(node) = self.nodes.get_mut(&broker) {
-            if node.conn == Some(id) {
-                node.conn = None;
-            }
-            if failed {
-                node.backoff.fail(now, rng);
-            }
+        timers: &mut Timers,
+    ) -> Option<(BrokerId, ConnRole, Vec<Purpose>)> {
+        let Conn { broker, role, conn } = self.conns.remove(&id)?;
+        timers.clear(&Timer::Connection(id));
+        let slot = self.slot(broker, role);
+        if slot.conn == Some(id) {
+            slot.conn = None;
+        }
+        if failed {
+            let until = slot.backoff.fail(now, rng);
+            timers.set(Timer::Reconnect(broker, role), until);
         }
         if tell_driver {
-            events.push_back(Event::Disconnect { conn: id });
+            self.commands
+                .push_back(ConnCommand::Disconnect { conn: id });
         }
-        Some((broker, conn.close().collect()))
+        Some((broker, role, conn.close().map(|(_, p)| p).collect()))
     }
 
-    /// A connection became usable: reset its broker's backoff.
-    pub fn on_ready(&mut self, broker: BrokerId) {
-        if let Some(node) = self.nodes.get_mut(&broker) {
-            node.backoff.succeed();
+    /// A connection became usable: reset its slot's backoff.
+    pub fn on_ready(&mut self, broker: BrokerId, role: ConnRole) {
+        self.slot(broker, role).backoff.succeed();
+    }
+
+    /// Brings connection `id`'s timer in line with its deadlines (after input).
+    pub fn sync_timer(&self, id: ConnId, timers: &mut Timers) {
+        match self.conns.get(&id) {
+            Some(c) => timers.set_opt(Timer::Connection(id), c.conn.next_deadline()),
+            None => timers.clear(&Timer::Connection(id)),
         }
     }
 
-    /// A broker to send a cluster-wide request (Metadata) to: a ready connection
-    /// with the fewest requests in flight, real brokers before bootstrap
+    /// Why connection `id` must close at `now`, if one of its deadlines passed.
+    pub fn timed_out(&self, id: ConnId, now: Instant) -> Option<ConnError> {
+        self.conns.get(&id)?.conn.check_timeouts(now).err()
+    }
+
+    /// A broker to send a cluster-wide request (Metadata) to: a ready data
+    /// connection with the fewest requests in flight, real brokers before bootstrap
     /// placeholders.
     pub fn least_loaded(&self) -> Option<BrokerId> {
         self.conns
             .values()
-            .filter(|(_, c)| c.is_ready())
-            .min_by_key(|(b, c)| (c.in_flight(), b.is_bootstrap()))
-            .map(|(b, _)| *b)
+            .filter(|c| c.role == ConnRole::Data && c.conn.is_ready())
+            .min_by_key(|c| (c.conn.in_flight(), c.broker.is_bootstrap()))
+            .map(|c| c.broker)
     }
 
-    /// A broker to connect to when none is ready: real brokers are preferred to
-    /// bootstrap placeholders once known; ties are broken at random so that
-    /// consumers spread out. Draws randomness only when there is a choice, so that
-    /// asking without connecting (a spurious wake-up) does not change later choices.
+    /// A broker to open a data connection to when none is ready: real brokers are
+    /// preferred to bootstrap placeholders once known; ties are broken at random so
+    /// that consumers spread out. Draws randomness only when there is a choice, so
+    /// that asking without connecting (a spurious wake-up) does not change later
+    /// choices.
     pub fn pick_to_connect(&self, now: Instant, rng: &mut Rng) -> Option<BrokerId> {
-        let candidates: Vec<BrokerId> = self
-            .nodes
-            .iter()
-            .filter(|(_, n)| n.conn.is_none() && n.backoff.ready(now))
-            .map(|(b, _)| *b)
-            .collect();
+        let free = |b: &BrokerId| {
+            self.slots
+                .get(&(*b, ConnRole::Data))
+                .is_none_or(|s| s.conn.is_none() && s.backoff.ready(now))
+        };
+        let candidates: Vec<BrokerId> = self.nodes.keys().copied().filter(free).collect();
         let real: Vec<BrokerId> = candidates
             .iter()
             .copied()
@@ -195,35 +289,12 @@ impl Brokers {
         (!pool.is_empty()).then(|| pool[rng.range_inclusive(0, pool.len() as u64 - 1) as usize])
     }
 
-    /// Whether any connection is being set up (so a new one need not be started yet).
+    /// Whether a data connection is being set up (so a new one need not be started
+    /// yet).
     pub fn any_pending(&self) -> bool {
-        self.conns.values().any(|(_, c)| !c.is_ready())
-    }
-
-    /// The earliest instant something here needs attention: a connection deadline,
-    /// or a backoff ending after `seen` (the last time the owner acted on them) for a
-    /// broker in `wanted`.
-    pub fn next_deadline(
-        &self,
-        wanted: impl Fn(BrokerId) -> bool,
-        seen: Instant,
-    ) -> Option<Instant> {
-        let conns = self.conns.values().filter_map(|(_, c)| c.next_deadline());
-        let backoffs = self
-            .nodes
-            .iter()
-            .filter(|(b, n)| n.conn.is_none() && wanted(**b))
-            .filter_map(|(_, n)| n.backoff.until())
-            .filter(|&t| t > seen);
-        conns.chain(backoffs).min()
-    }
-
-    /// Connections that timed out at `now`.
-    pub fn timed_out(&self, now: Instant) -> Vec<(ConnId, ConnError)> {
         self.conns
-            .iter()
-            .filter_map(|(id, (_, c))| c.check_timeouts(now).err().map(|e| (*id, e)))
-            .collect()
+            .values()
+            .any(|c| c.role == ConnRole::Data && !c.conn.is_ready())
     }
 
     /// All connection ids.
@@ -231,10 +302,64 @@ impl Brokers {
         self.conns.keys().copied().collect()
     }
 
+    /// Whether any connection has a request with this purpose in flight.
+    pub fn any_in_flight(&self, mut pred: impl FnMut(&Purpose) -> bool) -> bool {
+        self.conns.values().any(|c| c.conn.has_in_flight(&mut pred))
+    }
+
     /// Connections with bytes to write, in id order.
-    pub fn next_transmit(&mut self) -> Option<(ConnId, bytes::Bytes)> {
+    pub fn next_transmit(&mut self) -> Option<(ConnId, &mut Connection<Purpose>, Bytes)> {
         self.conns
             .iter_mut()
-            .find_map(|(id, (_, c))| c.poll_transmit().map(|b| (*id, b)))
+            .find_map(|(id, c)| c.conn.poll_transmit().map(|b| (*id, &mut c.conn, b)))
+    }
+
+    /// The next command for the driver.
+    pub fn poll_command(&mut self) -> Option<ConnCommand> {
+        self.commands.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_role_gets_its_own_connection_to_the_same_broker() {
+        let config = Config::from_pairs([("bootstrap.servers", "a:9092")]).unwrap();
+        let mut brokers = Brokers::new(&config);
+        let mut timers = Timers::default();
+        let b = BrokerId(-1);
+        brokers.connect(b, ConnRole::Data, Instant::ZERO, &mut timers);
+        brokers.connect(b, ConnRole::Data, Instant::ZERO, &mut timers);
+        brokers.connect(b, ConnRole::Coordinator, Instant::ZERO, &mut timers);
+        let commands: Vec<ConnCommand> = core::iter::from_fn(|| brokers.poll_command()).collect();
+        let roles: Vec<(ConnId, ConnRole)> = commands
+            .iter()
+            .map(|c| match c {
+                ConnCommand::Connect { conn, role, .. } => (*conn, *role),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                (ConnId(1), ConnRole::Data),
+                (ConnId(2), ConnRole::Coordinator)
+            ]
+        );
+        assert_eq!(brokers.conn_of(b, ConnRole::Data), Some(ConnId(1)));
+        assert_eq!(brokers.conn_of(b, ConnRole::Coordinator), Some(ConnId(2)));
+        // Losing one leaves the other, and only the lost one backs off.
+        let mut rng = Rng::new(1);
+        let (_, role, _) = brokers
+            .close(ConnId(2), Instant::ZERO, &mut rng, true, false, &mut timers)
+            .unwrap();
+        assert_eq!(role, ConnRole::Coordinator);
+        assert_eq!(brokers.conn_of(b, ConnRole::Data), Some(ConnId(1)));
+        assert!(timers
+            .get(&Timer::Reconnect(b, ConnRole::Coordinator))
+            .is_some());
+        assert!(timers.get(&Timer::Reconnect(b, ConnRole::Data)).is_none());
     }
 }

@@ -1,13 +1,19 @@
-//! What the consumer tells its driver and its application.
+//! What the consumer tells its driver ([`ConnCommand`], drained with
+//! `poll_conn_command`) and its application ([`Event`], drained with `poll_event`).
+//!
+//! Two drains, as quinn-proto's endpoint and connection events: a driver handles
+//! every command itself and never shows one to the application, and an
+//! application that embeds the core through a driver sees only events; a single
+//! output enum would make each of them match (and ignore) the other's variants.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::conn::{ConnError, ConnId};
+use crate::conn::ConnId;
 use crate::metadata::BrokerId;
-use crate::protocol::ErrorCode;
-use crate::records::RecordError;
+
+use super::error::ConsumerError;
 
 /// A topic partition.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -67,17 +73,35 @@ pub enum ResetReason {
     Truncation,
 }
 
-/// Something for the driver or the application. Drain with
-/// [`Consumer::poll_event`](super::Consumer::poll_event) after every input.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    /// Open a connection to `host:port` and report it with `handle_connected`, or its
-    /// failure with `handle_disconnected`.
+/// Why the consumer wants a connection. A broker may have one connection per role:
+/// Kafka answers a connection's requests in order, so group traffic (heartbeats,
+/// commits) gets its own connection and never waits behind a long-poll Fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ConnRole {
+    /// Metadata, fetches and offset lookups.
+    Data,
+    /// The group coordinator: group membership and committed offsets.
+    Coordinator,
+}
+
+/// Something the driver must do with its sockets. Drain with
+/// [`Consumer::poll_conn_command`](super::Consumer::poll_conn_command) after every
+/// input, before writing what `poll_transmit` returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ConnCommand {
+    /// Open a connection to `host:port` and report it with `handle_connected`, or
+    /// its failure with `handle_disconnected`.
     Connect {
         /// The handle to report with.
         conn: ConnId,
         /// The broker (negative: a bootstrap server).
         broker: BrokerId,
+        /// What the connection is for.
+        role: ConnRole,
         /// Host name or address.
         host: String,
         /// Port.
@@ -89,6 +113,13 @@ pub enum Event {
         /// The connection.
         conn: ConnId,
     },
+}
+
+/// Something the application should know. Drain with
+/// [`Consumer::poll_event`](super::Consumer::poll_event) after every input.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
     /// Records are buffered: `poll_records` returns some.
     RecordsReady,
     /// The application has consumed up to the end of the partition (its high
@@ -138,116 +169,3 @@ pub enum Event {
     /// `close` finished: every connection has been asked to close.
     Closed,
 }
-
-/// An error reported through [`Event::Error`] or a query result. The consumer keeps
-/// running; each variant says what it did.
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum ConsumerError {
-    /// `auto.offset.reset` is `none` and the partition has no valid position: it is
-    /// not fetched until the application seeks.
-    NoOffsetForPartition {
-        /// The partition.
-        tp: TopicPartition,
-        /// Why a position was needed.
-        reason: ResetReason,
-    },
-    /// A broker error for one partition that retrying will not fix (authorization,
-    /// for instance). The partition is not fetched until the application seeks or
-    /// reassigns it.
-    Partition {
-        /// The partition.
-        tp: TopicPartition,
-        /// The broker's error.
-        code: ErrorCode,
-    },
-    /// A topic's metadata carries an error (unknown topic, not authorized). Retried
-    /// with the metadata refresh.
-    Topic {
-        /// The topic.
-        topic: String,
-        /// The broker's error.
-        code: ErrorCode,
-    },
-    /// A record batch did not decode or failed its CRC. The records before it were
-    /// delivered; the partition is fetched again from the failing offset after a
-    /// backoff, so a transient corruption costs nothing and a persistent one repeats
-    /// until the application seeks past it.
-    CorruptRecords {
-        /// The partition.
-        tp: TopicPartition,
-        /// What failed, with its offset.
-        error: RecordError,
-    },
-    /// A connection failed or was closed for a protocol violation; it is
-    /// re-established after `reconnect.backoff.ms`. Informational.
-    Connection {
-        /// The broker.
-        broker: BrokerId,
-        /// What happened.
-        error: ConnError,
-    },
-    /// The broker speaks no version of an API the consumer needs with it.
-    UnsupportedApi {
-        /// The broker.
-        broker: BrokerId,
-        /// The API key.
-        api: i16,
-    },
-    /// A query timed out (`default.api.timeout.ms`).
-    Timeout,
-    /// The consumer was closed before the query was answered.
-    Closed,
-}
-
-impl fmt::Display for ConsumerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NoOffsetForPartition { tp, .. } => {
-                write!(f, "{tp}: no valid position and auto.offset.reset is none")
-            }
-            Self::Partition { tp, code } => write!(f, "{tp}: {} ({})", code.name(), code.message()),
-            Self::Topic { topic, code } => {
-                write!(f, "topic {topic}: {} ({})", code.name(), code.message())
-            }
-            Self::CorruptRecords { tp, error } => write!(f, "{tp}: {error}"),
-            Self::Connection { broker, error } => write!(f, "broker {}: {error:?}", broker.0),
-            Self::UnsupportedApi { broker, api } => write!(
-                f,
-                "broker {} speaks no usable version of API {api}",
-                broker.0
-            ),
-            Self::Timeout => f.write_str("timed out"),
-            Self::Closed => f.write_str("the consumer was closed"),
-        }
-    }
-}
-
-#[cfg(feature = "std")]
-impl std::error::Error for ConsumerError {}
-
-/// The application misused the API; returned at once, nothing changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[non_exhaustive]
-pub enum UsageError {
-    /// The partition is not assigned to this consumer.
-    NotAssigned(TopicPartition),
-    /// An offset below zero.
-    NegativeOffset(i64),
-    /// The consumer is closing or closed.
-    Closed,
-}
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NotAssigned(tp) => write!(f, "{tp} is not assigned to this consumer"),
-            Self::NegativeOffset(o) => write!(f, "offset {o} is negative"),
-            Self::Closed => f.write_str("the consumer is closed"),
-        }
-    }
-}
-
-#[cfg(feature = "std")]
-impl std::error::Error for UsageError {}

@@ -6,20 +6,25 @@
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
-use bytes::Bytes;
-
+use crate::backoff::Backoff;
 use crate::codec::Uuid;
-use crate::fetch::session::{PartitionFetch, SessionRequest, FINAL_EPOCH};
+use crate::fetch::session::{FetchSession, PartitionFetch, SessionRequest, FINAL_EPOCH};
 use crate::metadata::{BrokerId, BrokerInfo};
 use crate::protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use crate::protocol::messages::fetch_response::PartitionData;
 use crate::protocol::messages::{FetchRequest, FetchResponse};
-use crate::protocol::{ApiKey, ErrorCode, Message};
+use crate::protocol::{ApiKey, ErrorCode};
 use crate::records::{batches, PartitionRecords};
+use crate::rng::Rng;
+use crate::time::{Duration, Instant};
 
-use super::event::{ConsumerError, Event, ResetReason, TopicPartition};
+use super::by_topic::group_by_topic;
+use super::error::{BrokerError, LocalError, RemoteError};
+use super::event::{ConnRole, Event, ResetReason, TopicPartition};
+use super::leadership::is_leadership_error;
 use super::partition::{Chunk, FetchState};
-use super::purpose::{PartKey, Purpose};
+use super::purpose::Purpose;
+use super::timer::{Timer, Timers};
 use super::Consumer;
 
 /// Fetch v7 brought sessions; below it every fetch is a full one.
@@ -29,6 +34,77 @@ const FIRST_TOPIC_ID_VERSION: i16 = 13;
 /// Fetch v12 brought `last_fetched_epoch` and divergence checks (KIP-320).
 const FIRST_EPOCH_VERSION: i16 = 12;
 
+/// One broker's fetch state: its session, how the session names topics, whether a
+/// fetch is in flight, and the backoff after a failed one.
+#[derive(Debug)]
+struct BrokerFetch {
+    session: FetchSession<TopicPartition>,
+    /// Whether the session names topics by ID (Fetch v13+); `None` before the
+    /// first request.
+    by_topic_ids: Option<bool>,
+    in_flight: bool,
+    backoff: Backoff,
+}
+
+/// The fetch state of every broker the consumer fetches from.
+#[derive(Debug)]
+pub(crate) struct Fetcher {
+    brokers: BTreeMap<BrokerId, BrokerFetch>,
+    backoff: (Duration, Duration),
+}
+
+impl Fetcher {
+    pub fn new(retry_backoff: Duration, retry_backoff_max: Duration) -> Self {
+        Self {
+            brokers: BTreeMap::new(),
+            backoff: (retry_backoff, retry_backoff_max),
+        }
+    }
+
+    fn broker(&mut self, broker: BrokerId) -> &mut BrokerFetch {
+        let (initial, max) = self.backoff;
+        self.brokers.entry(broker).or_insert_with(|| BrokerFetch {
+            session: FetchSession::new(),
+            by_topic_ids: None,
+            in_flight: false,
+            backoff: Backoff::new(initial, max),
+        })
+    }
+
+    /// Whether a fetch may go to `broker` at `now`.
+    fn can_send(&self, broker: BrokerId, now: Instant) -> bool {
+        self.brokers
+            .get(&broker)
+            .is_none_or(|b| !b.in_flight && b.backoff.ready(now))
+    }
+
+    fn in_flight(&self, broker: BrokerId) -> bool {
+        self.brokers.get(&broker).is_some_and(|b| b.in_flight)
+    }
+
+    /// A fetch to `broker` failed: wait before the next one.
+    fn back_off(&mut self, broker: BrokerId, now: Instant, rng: &mut Rng, timers: &mut Timers) {
+        let until = self.broker(broker).backoff.fail(now, rng);
+        timers.set(Timer::FetchBackoff(broker), until);
+    }
+
+    /// A fetch to `broker` will never be answered: its session starts over.
+    pub fn on_lost(&mut self, broker: BrokerId) {
+        let b = self.broker(broker);
+        b.in_flight = false;
+        b.session.on_failure();
+    }
+
+    /// Brokers with an open fetch session.
+    fn open_sessions(&self) -> Vec<BrokerId> {
+        self.brokers
+            .iter()
+            .filter(|(_, b)| b.session.is_open())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}
+
 impl Consumer {
     /// Sends a Fetch to every broker that serves a fetchable partition and has no
     /// fetch in flight; closes the sessions of brokers that serve none any more.
@@ -36,79 +112,68 @@ impl Consumer {
         let now = self.now;
         let byte_cap = self.config.queued_max_messages_kbytes as usize * 1024;
         let record_cap = self.config.queued_min_messages as usize;
-        let mut by_broker: BTreeMap<BrokerId, BTreeMap<PartKey, PartitionFetch>> = BTreeMap::new();
+        let mut by_broker: BTreeMap<BrokerId, BTreeMap<TopicPartition, PartitionFetch>> =
+            BTreeMap::new();
         let mut serving: Vec<BrokerId> = Vec::new();
         let mut missing_leader = false;
-        for (topic, ps) in &self.partitions {
-            for (&p, s) in ps {
-                let target = match s.preferred_replica {
-                    Some((replica, until)) if now < until => Some(replica),
-                    _ => self.leader_of(topic, p),
-                };
-                let Some(target) = target else {
-                    missing_leader |= s.state == FetchState::Fetching;
-                    continue;
-                };
-                serving.push(target);
-                if self.buffered_bytes >= byte_cap || !s.fetchable(now, record_cap) {
-                    continue;
-                }
-                let fetch = PartitionFetch {
-                    fetch_offset: s.fetch_offset,
-                    current_leader_epoch: s.request_epoch(),
-                    last_fetched_epoch: s.fetch_epoch.unwrap_or(-1),
-                    max_bytes: self.config.max_partition_fetch_bytes as i32,
-                };
-                by_broker
-                    .entry(target)
-                    .or_default()
-                    .insert((topic.clone(), p), fetch);
-            }
-        }
-        if missing_leader {
-            self.meta.needed = true;
-        }
-        // Sessions on brokers that serve none of our partitions any more are closed.
-        let idle: Vec<BrokerId> = self
-            .sessions
-            .iter()
-            .filter(|(b, s)| {
-                s.is_open() && !serving.contains(b) && !self.fetch_in_flight.contains(b)
-            })
-            .map(|(b, _)| *b)
-            .collect();
-        for broker in idle {
-            self.close_session(broker);
-        }
-        for (broker, wanted) in by_broker {
-            if self.fetch_in_flight.contains(&broker)
-                || !self.fetch_backoff.get(&broker).is_none_or(|b| b.ready(now))
-            {
+        let full = self.assignment.buffered_bytes() >= byte_cap;
+        for (tp, s) in self.assignment.iter() {
+            let target = match s.preferred_replica {
+                Some((replica, until)) if now < until => Some(replica),
+                _ => self.leader_of(tp),
+            };
+            let Some(target) = target else {
+                missing_leader |= s.state == FetchState::Fetching;
+                continue;
+            };
+            serving.push(target);
+            if full || !s.fetchable(now, record_cap) {
                 continue;
             }
-            self.send_fetch(broker, wanted);
+            let fetch = PartitionFetch {
+                fetch_offset: s.fetch_offset,
+                current_leader_epoch: s.request_epoch(),
+                last_fetched_epoch: s.fetch_epoch.unwrap_or(-1),
+                max_bytes: self.config.max_partition_fetch_bytes as i32,
+            };
+            by_broker
+                .entry(target)
+                .or_default()
+                .insert(tp.clone(), fetch);
+        }
+        if missing_leader {
+            self.refresh.request();
+        }
+        // Sessions on brokers that serve none of our partitions any more are closed.
+        for broker in self.fetcher.open_sessions() {
+            if !serving.contains(&broker) && !self.fetcher.in_flight(broker) {
+                self.close_session(broker);
+            }
+        }
+        for (broker, wanted) in by_broker {
+            if self.fetcher.can_send(broker, now) {
+                self.send_fetch(broker, wanted);
+            }
         }
     }
 
-    fn send_fetch(&mut self, broker: BrokerId, wanted: BTreeMap<PartKey, PartitionFetch>) {
-        let Some((_, conn)) = self.brokers.ready(broker) else {
+    fn send_fetch(&mut self, broker: BrokerId, wanted: BTreeMap<TopicPartition, PartitionFetch>) {
+        let Some(versions) = self.brokers.ready(broker, ConnRole::Data) else {
             self.need_broker(broker);
             return;
         };
-        let Some(mut version) = conn.versions().version(ApiKey::Fetch) else {
+        let Some(mut version) = versions.version(ApiKey::Fetch) else {
             let api = ApiKey::Fetch.key();
-            self.events
-                .push_back(Event::Error(ConsumerError::UnsupportedApi { broker, api }));
-            self.fetch_backoff_fail(broker);
+            self.report(RemoteError::UnsupportedApi { broker, api });
+            self.fetcher
+                .back_off(broker, self.now, &mut self.rng, &mut self.timers);
             return;
         };
         let mut topic_ids: BTreeMap<&str, Uuid> = wanted
             .keys()
-            .map(|(t, _)| {
-                (
-                    t.as_str(),
-                    self.metadata.topic(t).map(|i| i.id).unwrap_or_default(),
-                )
+            .map(|tp| {
+                let t = tp.topic.as_str();
+                (t, self.metadata.topic(t).map(|i| i.id).unwrap_or_default())
             })
             .collect();
         if version >= FIRST_TOPIC_ID_VERSION && topic_ids.values().any(Uuid::is_zero) {
@@ -118,10 +183,11 @@ impl Consumer {
         // A session names topics one way for its whole life (Kafka answers a switch
         // with FETCH_SESSION_TOPIC_ID_ERROR): a change of naming starts a new one.
         let by_ids = version >= FIRST_TOPIC_ID_VERSION;
-        let session = self.sessions.entry(broker).or_default();
-        if self.session_topic_ids.insert(broker, by_ids) != Some(by_ids) {
-            session.on_failure();
+        let fetch = self.fetcher.broker(broker);
+        if fetch.by_topic_ids.replace(by_ids) != Some(by_ids) {
+            fetch.session.on_failure();
         }
+        let session = &mut fetch.session;
         let plan = if version >= FIRST_SESSION_VERSION {
             let mut plan = session.build(&wanted);
             // Forgotten partitions are named by ID too, and a topic we stopped
@@ -131,7 +197,7 @@ impl Consumer {
             // a full request lists exactly what we want.
             let metadata = &self.metadata;
             let unnamed = |t: &str| metadata.topic(t).is_none_or(|i| i.id.is_zero());
-            if by_ids && plan.to_forget.iter().any(|(t, _)| unnamed(t)) {
+            if by_ids && plan.to_forget.iter().any(|tp| unnamed(&tp.topic)) {
                 session.on_failure();
                 plan = session.build(&wanted);
             }
@@ -145,85 +211,74 @@ impl Consumer {
                 full: true,
             }
         };
-        for (t, _) in &plan.to_forget {
-            let id = self.metadata.topic(t).map(|i| i.id).unwrap_or_default();
-            topic_ids.entry(t.as_str()).or_insert(id);
+        for tp in &plan.to_forget {
+            let id = self
+                .metadata
+                .topic(&tp.topic)
+                .map(|i| i.id)
+                .unwrap_or_default();
+            topic_ids.entry(tp.topic.as_str()).or_insert(id);
         }
         let req = self.fetch_request(version, &plan, &topic_ids);
         let offsets = wanted
             .iter()
             .map(|(k, v)| (k.clone(), v.fetch_offset))
             .collect();
-        let Some((_, conn)) = self.brokers.ready(broker) else {
-            return;
-        };
-        match conn.send(&req, version, Purpose::Fetch { offsets }, self.now) {
-            Ok(()) => {
-                self.fetch_in_flight.insert(broker);
-            }
-            Err(e) => {
-                kasio_log!(error, "cannot encode Fetch v{}: {:?}", version, e);
-                if let Some(s) = self.sessions.get_mut(&broker) {
-                    s.on_failure();
-                }
-            }
+        let purpose = Purpose::Fetch { offsets };
+        let sent = self.send(broker, &req, version, purpose);
+        let fetch = self.fetcher.broker(broker);
+        if sent {
+            fetch.in_flight = true;
+        } else {
+            fetch.session.on_failure();
         }
     }
 
     fn fetch_request(
         &self,
         version: i16,
-        plan: &SessionRequest<PartKey>,
+        plan: &SessionRequest<TopicPartition>,
         ids: &BTreeMap<&str, Uuid>,
     ) -> FetchRequest {
         let by_ids = version >= FIRST_TOPIC_ID_VERSION;
-        let id_of = |topic: &str| ids.get(topic).copied().unwrap_or_default();
-        let mut topics: Vec<FetchTopic> = Vec::new();
-        for ((topic, partition), f) in &plan.to_send {
-            if topics.last().is_none_or(|t: &FetchTopic| &t.topic != topic) {
-                topics.push(FetchTopic {
-                    topic: topic.clone(),
-                    topic_id: if by_ids { id_of(topic) } else { Uuid::ZERO },
-                    partitions: Vec::new(),
-                });
+        let id_of = |topic: &str| {
+            if by_ids {
+                ids.get(topic).copied().unwrap_or_default()
+            } else {
+                Uuid::ZERO
             }
-            let t = topics.last_mut().expect("just pushed");
-            t.partitions.push(FetchPartition {
-                partition: *partition,
-                current_leader_epoch: f.current_leader_epoch,
-                fetch_offset: f.fetch_offset,
-                last_fetched_epoch: if version >= FIRST_EPOCH_VERSION {
-                    f.last_fetched_epoch
-                } else {
-                    -1
-                },
-                partition_max_bytes: f.max_bytes,
-                ..Default::default()
-            });
-        }
-        let mut forgotten: Vec<ForgottenTopic> = Vec::new();
-        for (topic, partition) in &plan.to_forget {
-            if forgotten
-                .last()
-                .is_none_or(|t: &ForgottenTopic| &t.topic != topic)
-            {
-                forgotten.push(ForgottenTopic {
-                    topic: topic.clone(),
-                    topic_id: if by_ids { id_of(topic) } else { Uuid::ZERO },
-                    partitions: Vec::new(),
-                });
-            }
-            forgotten
-                .last_mut()
-                .expect("just pushed")
-                .partitions
-                .push(*partition);
-        }
-        if !by_ids {
-            for t in &mut topics {
-                t.topic_id = Uuid::ZERO;
-            }
-        }
+        };
+        let topics = group_by_topic(
+            plan.to_send.iter().map(|(tp, f)| (tp, f)),
+            |topic| FetchTopic {
+                topic: topic.into(),
+                topic_id: id_of(topic),
+                partitions: Vec::new(),
+            },
+            |t, partition, f| {
+                t.partitions.push(FetchPartition {
+                    partition,
+                    current_leader_epoch: f.current_leader_epoch,
+                    fetch_offset: f.fetch_offset,
+                    last_fetched_epoch: if version >= FIRST_EPOCH_VERSION {
+                        f.last_fetched_epoch
+                    } else {
+                        -1
+                    },
+                    partition_max_bytes: f.max_bytes,
+                    ..Default::default()
+                })
+            },
+        );
+        let forgotten = group_by_topic(
+            plan.to_forget.iter().map(|tp| (tp, ())),
+            |topic| ForgottenTopic {
+                topic: topic.into(),
+                topic_id: id_of(topic),
+                partitions: Vec::new(),
+            },
+            |t, partition, ()| t.partitions.push(partition),
+        );
         FetchRequest {
             replica_id: -1,
             max_wait_ms: self.config.fetch_max_wait.as_millis().min(i32::MAX as u64) as i32,
@@ -241,14 +296,14 @@ impl Consumer {
 
     /// Asks `broker` to drop our fetch session (epoch -1, no partitions).
     fn close_session(&mut self, broker: BrokerId) {
-        let Some(session) = self.sessions.get_mut(&broker) else {
+        let Some(plan) = self.fetcher.broker(broker).session.close() else {
             return;
         };
-        let Some(plan) = session.close() else { return };
-        let Some((_, conn)) = self.brokers.ready(broker) else {
-            return;
-        };
-        let Some(version) = conn.versions().version(ApiKey::Fetch) else {
+        let Some(version) = self
+            .brokers
+            .ready(broker, ConnRole::Data)
+            .and_then(|v| v.version(ApiKey::Fetch))
+        else {
             return;
         };
         let req = FetchRequest {
@@ -259,60 +314,28 @@ impl Consumer {
             isolation_level: self.config.isolation_level.as_i8(),
             ..Default::default()
         };
-        let Some((_, conn)) = self.brokers.ready(broker) else {
-            return;
-        };
-        if conn
-            .send(&req, version, Purpose::CloseSession, self.now)
-            .is_err()
-        {
-            kasio_log!(
-                warn,
-                "cannot encode a session close for broker {}",
-                broker.0
-            );
-        }
+        self.send(broker, &req, version, Purpose::CloseSession);
     }
 
     /// Closes every open fetch session (on `close`).
     pub(super) fn close_sessions(&mut self) {
-        let brokers: Vec<BrokerId> = self.sessions.keys().copied().collect();
-        for b in brokers {
+        for b in self.fetcher.open_sessions() {
             self.close_session(b);
         }
-    }
-
-    fn fetch_backoff_fail(&mut self, broker: BrokerId) {
-        let (initial, max) = (self.config.retry_backoff, self.config.retry_backoff_max);
-        let b = self
-            .fetch_backoff
-            .entry(broker)
-            .or_insert_with(|| crate::backoff::Backoff::new(initial, max));
-        b.fail(self.now, &mut self.rng);
     }
 
     pub(super) fn on_fetch_response(
         &mut self,
         broker: BrokerId,
         version: i16,
-        offsets: BTreeMap<PartKey, i64>,
-        body: Bytes,
+        offsets: BTreeMap<TopicPartition, i64>,
+        resp: FetchResponse,
     ) {
-        self.fetch_in_flight.remove(&broker);
-        let resp = match FetchResponse::decode(version, &body) {
-            Ok(r) => r,
-            Err(e) => {
-                self.sessions.entry(broker).or_default().on_failure();
-                self.protocol_error(broker, ApiKey::Fetch, e);
-                return;
-            }
-        };
+        let fetch = self.fetcher.broker(broker);
+        fetch.in_flight = false;
         let top = ErrorCode::from_code(resp.error_code);
         let usable = if version >= FIRST_SESSION_VERSION {
-            self.sessions
-                .entry(broker)
-                .or_default()
-                .on_response(top, resp.session_id)
+            fetch.session.on_response(top, resp.session_id)
         } else {
             top == ErrorCode::None
         };
@@ -323,9 +346,10 @@ impl Consumer {
             ) {
                 // A session error is fixed by the full fetch that follows at once;
                 // anything else waits a little.
-                self.fetch_backoff_fail(broker);
+                self.fetcher
+                    .back_off(broker, self.now, &mut self.rng, &mut self.timers);
                 if top.is_retriable() {
-                    self.meta.needed = true;
+                    self.refresh.request();
                 }
             }
             kasio_log!(
@@ -336,9 +360,7 @@ impl Consumer {
             );
             return;
         }
-        if let Some(b) = self.fetch_backoff.get_mut(&broker) {
-            b.succeed();
-        }
+        self.fetcher.broker(broker).backoff.succeed();
         for node in &resp.node_endpoints {
             if let Ok(port) = u16::try_from(node.port) {
                 let id = BrokerId(node.node_id);
@@ -351,7 +373,7 @@ impl Consumer {
             }
         }
         self.brokers.update(&self.metadata);
-        let had_records = self.buffered_bytes > 0;
+        let had_records = self.assignment.buffered_bytes() > 0;
         for topic in resp.responses {
             let name = if version >= FIRST_TOPIC_ID_VERSION {
                 self.metadata
@@ -362,39 +384,46 @@ impl Consumer {
             };
             let Some(name) = name else {
                 // A topic ID we do not know: metadata is behind.
-                self.meta.needed = true;
+                self.refresh.request();
                 continue;
             };
+            // One key per topic, its partition index rewritten for each partition.
+            let mut tp = TopicPartition::new(name, 0);
             for data in topic.partitions {
-                let key = (name.clone(), data.partition_index);
-                let Some(&sent) = offsets.get(&key) else {
+                tp.partition = data.partition_index;
+                let Some(&sent) = offsets.get(&tp) else {
                     continue;
                 };
-                let Some(s) = self.state_mut(&key) else {
-                    continue;
-                };
-                if s.state != FetchState::Fetching || s.fetch_offset != sent {
-                    continue; // the application sought, or the leader changed, meanwhile
+                let current = self
+                    .assignment
+                    .get(&tp)
+                    .is_some_and(|s| s.state == FetchState::Fetching && s.fetch_offset == sent);
+                if current {
+                    // (else the application sought, or the leader changed, meanwhile)
+                    self.on_partition_response(broker, &tp, data);
                 }
-                self.on_partition_response(broker, key, data);
             }
         }
-        self.recount_buffered();
-        if !had_records && self.buffered_bytes > 0 {
+        if !had_records && self.assignment.buffered_bytes() > 0 {
             self.events.push_back(Event::RecordsReady);
         }
         self.report_eof();
     }
 
-    fn on_partition_response(&mut self, broker: BrokerId, key: PartKey, data: PartitionData) {
+    fn on_partition_response(
+        &mut self,
+        broker: BrokerId,
+        tp: &TopicPartition,
+        data: PartitionData,
+    ) {
         let code = ErrorCode::from_code(data.error_code);
         if code != ErrorCode::None {
-            self.on_partition_error(broker, &key, code, &data);
+            self.on_partition_error(broker, tp, code, &data);
             return;
         }
         let now = self.now;
         let max_age = self.config.metadata_max_age;
-        let leader = self.leader_of(&key.0, key.1);
+        let leader = self.leader_of(tp);
         let replica_known = data.preferred_read_replica >= 0
             && self
                 .metadata
@@ -402,9 +431,41 @@ impl Consumer {
                 .is_some();
         let read_committed = self.read_committed();
         let decode = self.decode;
-        let Some(s) = self.state_mut(&key) else {
-            return;
-        };
+        let timers = &mut self.timers;
+        let outcome = self.assignment.update(tp, |s| {
+            Self::take_partition_data(
+                s,
+                tp,
+                data,
+                now,
+                max_age,
+                leader,
+                replica_known,
+                read_committed,
+                decode,
+                timers,
+            )
+        });
+        if let Some(Some((position, end_offset, epoch))) = outcome {
+            self.on_truncation(tp, position, end_offset, epoch);
+        }
+    }
+
+    /// Takes one partition's fetched data into its buffer; returns the divergence
+    /// (KIP-320) if the broker reported one, for the caller to act on.
+    #[allow(clippy::too_many_arguments)]
+    fn take_partition_data(
+        s: &mut super::partition::PartitionState,
+        tp: &TopicPartition,
+        data: PartitionData,
+        now: Instant,
+        max_age: Duration,
+        leader: Option<BrokerId>,
+        replica_known: bool,
+        read_committed: bool,
+        decode: crate::records::DecodeOptions,
+        timers: &mut Timers,
+    ) -> Option<(i64, i64, i32)> {
         s.high_watermark = data.high_watermark;
         if data.last_stable_offset >= 0 {
             s.last_stable_offset = data.last_stable_offset;
@@ -418,20 +479,17 @@ impl Consumer {
             let replica = BrokerId(data.preferred_read_replica);
             if Some(replica) != leader && replica_known {
                 s.preferred_replica = Some((replica, now + max_age));
+                timers.set(Timer::PreferredReplica(tp.clone()), now + max_age);
             } else {
                 s.preferred_replica = None;
             }
         }
         // KIP-320: the log diverged from what we fetched last.
         if data.diverging_epoch.epoch >= 0 || data.diverging_epoch.end_offset >= 0 {
-            let position = s.fetch_offset;
             let (end_offset, epoch) = (data.diverging_epoch.end_offset, data.diverging_epoch.epoch);
-            self.on_truncation(&key, position, end_offset, epoch);
-            return;
+            return Some((s.fetch_offset, end_offset, epoch));
         }
-        let Some(records) = data.records.filter(|r| !r.is_empty()) else {
-            return;
-        };
+        let records = data.records.filter(|r| !r.is_empty())?;
         // Walk the batch headers now (and check CRCs): that says where the next fetch
         // starts, so the next fetch can go out before the application polls.
         let mut end_offset = s.fetch_offset;
@@ -453,7 +511,7 @@ impl Consumer {
                     record_estimate += h.records_count.max(0) as usize;
                 }
                 Err(e) => {
-                    error = Some(e.in_partition(&key.0, key.1));
+                    error = Some(e.in_partition(&tp.topic, tp.partition));
                     break;
                 }
             }
@@ -467,7 +525,7 @@ impl Consumer {
         if end_offset == s.fetch_offset && error.is_none() {
             // Only a partial batch came back; the next fetch (in the broker's rotated
             // partition order) brings it whole.
-            return;
+            return None;
         }
         let mut opts = decode;
         opts.check_crcs = false; // checked just above
@@ -503,19 +561,18 @@ impl Consumer {
         if last_epoch.is_some() {
             s.fetch_epoch = last_epoch;
         }
+        None
     }
 
     fn on_partition_error(
         &mut self,
         broker: BrokerId,
-        key: &PartKey,
+        tp: &TopicPartition,
         code: ErrorCode,
         data: &PartitionData,
     ) {
-        let tp = TopicPartition::new(key.0.clone(), key.1);
-        let now = self.now;
         let strategy = self.config.auto_offset_reset;
-        let leader = self.leader_of(&key.0, key.1);
+        let leader = self.leader_of(tp);
         // KIP-951: the error may name the new leader; use it without waiting.
         let mut moved = false;
         if data.current_leader.leader_id >= 0 && data.current_leader.leader_epoch >= 0 {
@@ -523,68 +580,63 @@ impl Consumer {
                 BrokerId(data.current_leader.leader_id),
                 data.current_leader.leader_epoch,
             );
-            if self.metadata.update_leader(&key.0, key.1, id, epoch) {
-                self.on_leader_change(&key.0, key.1, epoch);
+            if self
+                .metadata
+                .update_leader(&tp.topic, tp.partition, id, epoch)
+            {
+                self.on_leader_change(tp, epoch);
                 moved = true;
             }
         }
-        let Self {
-            partitions,
-            rng,
-            meta,
-            events,
-            ..
-        } = self;
-        let Some(s) = partitions.get_mut(&key.0).and_then(|t| t.get_mut(&key.1)) else {
+        let Some(from_replica) = self.assignment.get(tp).map(|s| {
+            s.preferred_replica
+                .is_some_and(|(r, _)| Some(r) != leader && r == broker)
+        }) else {
             return;
         };
-        let from_replica = s
-            .preferred_replica
-            .is_some_and(|(r, _)| Some(r) != leader && r == broker);
         match code {
             ErrorCode::OffsetOutOfRange if from_replica => {
                 // A follower may be behind the leader: ask the leader before resetting.
-                s.preferred_replica = None;
+                self.assignment.update(tp, |s| s.preferred_replica = None);
             }
             ErrorCode::OffsetOutOfRange => {
                 if strategy == crate::config::OffsetReset::None {
-                    s.state = FetchState::Failed;
-                    s.clear_buffer();
-                    events.push_back(Event::Error(ConsumerError::NoOffsetForPartition {
+                    self.fail_partition(
                         tp,
-                        reason: ResetReason::OutOfRange,
-                    }));
+                        LocalError::NoOffsetForPartition {
+                            tp: tp.clone(),
+                            reason: ResetReason::OutOfRange,
+                        },
+                    );
                 } else {
-                    s.request_reset(strategy, ResetReason::OutOfRange);
+                    self.assignment
+                        .update(tp, |s| s.request_reset(strategy, ResetReason::OutOfRange));
                 }
             }
-            ErrorCode::NotLeaderOrFollower
-            | ErrorCode::UnknownTopicOrPartition
-            | ErrorCode::LeaderNotAvailable
-            | ErrorCode::FencedLeaderEpoch
-            | ErrorCode::UnknownLeaderEpoch
-            | ErrorCode::KafkaStorageError
-            | ErrorCode::OffsetNotAvailable
-            | ErrorCode::ReplicaNotAvailable
-            | ErrorCode::UnknownTopicId
-            | ErrorCode::InconsistentTopicId => {
+            code if is_leadership_error(code) => {
                 // Leadership moved (or we are behind it): back to the leader, fresh
                 // metadata, and a short wait, unless the response named the new
                 // leader (KIP-951): then go there at once.
-                s.preferred_replica = None;
-                s.fenced |= code == ErrorCode::FencedLeaderEpoch;
-                meta.needed = true;
+                self.assignment.update(tp, |s| {
+                    s.preferred_replica = None;
+                    s.fenced |= code == ErrorCode::FencedLeaderEpoch;
+                });
+                self.refresh.request();
                 if !moved {
-                    s.backoff.fail(now, rng);
+                    self.assignment
+                        .back_off(tp, self.now, &mut self.rng, &mut self.timers);
                 }
             }
             code if code.is_retriable() => {
-                s.backoff.fail(now, rng);
+                self.assignment
+                    .back_off(tp, self.now, &mut self.rng, &mut self.timers);
             }
             code => {
-                s.state = FetchState::Failed;
-                s.clear_buffer();
-                events.push_back(Event::Error(ConsumerError::Partition { tp, code }));
+                let error = BrokerError::Partition {
+                    tp: tp.clone(),
+                    code,
+                };
+                self.fail_partition(tp, error);
             }
         }
     }

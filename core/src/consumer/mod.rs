@@ -1,80 +1,113 @@
-//! The consumer state machine: connections, metadata, fetch sessions, positions and
-//! offsets for manually assigned partitions.
+//! The consumer state machine: connections, metadata, fetch sessions and positions
+//! for manually assigned partitions.
 //!
 //! # Driving it
 //!
 //! The consumer is sans-IO: a driver owns the sockets and the clock and moves bytes
 //! and time in and out. After **every** input — [`handle_connected`],
-//! [`handle_input`], [`handle_disconnected`], [`handle_timeout`] and every
-//! application call ([`assign`], [`seek`], [`poll_records`], …) — drain:
+//! [`handle_input`] / [`handle_input_bytes`], [`handle_disconnected`],
+//! [`handle_timeout`] and every application call ([`assign`], [`seek`],
+//! [`poll_records`], …) — drain:
 //!
-//! 1. [`poll_event`] until `None` (it asks for connections to open and close, and
-//!    tells the application what happened);
-//! 2. [`poll_transmit`] until `None` (bytes to write, per connection);
-//! 3. [`poll_timeout`] once: call [`handle_timeout`] at that instant (or earlier —
+//! 1. [`poll_conn_command`] until `None`: connections to open and close. These are
+//!    the driver's business alone;
+//! 2. [`poll_transmit`] until `None`: bytes to write, per connection;
+//! 3. [`poll_event`] until `None`: what the application should know (records ready,
+//!    resets, errors, query answers);
+//! 4. [`poll_timeout`] once: call [`handle_timeout`] at that instant (or earlier —
 //!    spurious calls are harmless).
+//!
+//! The drains are independent queues: draining one never adds to another, so any
+//! order works as long as each is emptied. Two drains rather than one output enum
+//! (quinn-proto's shape rather than str0m's) because their readers differ: a driver
+//! consumes every [`ConnCommand`] and passes [`Event`]s on untouched.
 //!
 //! ```
 //! use kasio_core::config::Config;
-//! use kasio_core::consumer::{Consumer, Event, TopicPartition};
+//! use kasio_core::consumer::{ConnCommand, Consumer, TopicPartition};
 //! use kasio_core::time::Instant;
 //!
 //! let config = Config::from_pairs([("bootstrap.servers", "localhost:9092")]).unwrap();
 //! let mut consumer = Consumer::new(config, Instant::ZERO, 42);
 //! consumer.assign([TopicPartition::new("orders", 0)]);
 //! // The consumer wants a connection to the bootstrap server first.
-//! match consumer.poll_event() {
-//!     Some(Event::Connect { host, port, .. }) => assert_eq!((host.as_str(), port), ("localhost", 9092)),
+//! match consumer.poll_conn_command() {
+//!     Some(ConnCommand::Connect { host, port, .. }) => assert_eq!((host.as_str(), port), ("localhost", 9092)),
 //!     other => panic!("{other:?}"),
 //! }
+//! assert!(consumer.poll_event().is_none());
 //! ```
+//!
+//! # Inside
+//!
+//! `Consumer` routes inputs and responses to the parts that own the state: the
+//! [`Assignment`](assignment) (positions and buffered records per partition), the
+//! per-broker fetch state (`fetcher.rs`), the metadata refresh (`refresh.rs`), the
+//! `offsets_for_times` queries (`queries.rs`), the connections (`brokers.rs`) and
+//! the timer table (`timer.rs`).
 //!
 //! [`handle_connected`]: Consumer::handle_connected
 //! [`handle_input`]: Consumer::handle_input
+//! [`handle_input_bytes`]: Consumer::handle_input_bytes
 //! [`handle_disconnected`]: Consumer::handle_disconnected
 //! [`handle_timeout`]: Consumer::handle_timeout
 //! [`assign`]: Consumer::assign
 //! [`seek`]: Consumer::seek
 //! [`poll_records`]: Consumer::poll_records
+//! [`poll_conn_command`]: Consumer::poll_conn_command
 //! [`poll_event`]: Consumer::poll_event
 //! [`poll_transmit`]: Consumer::poll_transmit
 //! [`poll_timeout`]: Consumer::poll_timeout
 
+mod assignment;
 mod brokers;
+mod by_topic;
+mod error;
 mod event;
 mod fetcher;
-mod offsets;
+mod leadership;
 mod partition;
 mod poll;
+mod positions;
 mod purpose;
+mod queries;
+mod refresh;
+mod timer;
 
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::{BTreeSet, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use bytes::Bytes;
 
+pub use error::{BrokerError, ConsumerError, LocalError, RemoteError, UsageError};
 pub use event::{
-    ConsumerError, Event, OffsetAndTimestamp, QueryId, ResetReason, TopicPartition, UsageError,
+    ConnCommand, ConnRole, Event, OffsetAndTimestamp, QueryId, ResetReason, TopicPartition,
 };
 pub use poll::{ConsumerRecords, PartitionBatch};
+pub use timer::Timer;
 
 use crate::backoff::Backoff;
+use crate::codec::DecodeError;
 use crate::config::{Config, IsolationLevel, OffsetReset};
-use crate::conn::{ConnError, ConnId, Incoming};
-use crate::fetch::session::FetchSession;
+use crate::conn::{Completion, ConnError, ConnId, Incoming};
 use crate::metadata::{BrokerId, Metadata};
-use crate::protocol::messages::metadata_request::MetadataRequestTopic;
-use crate::protocol::messages::{MetadataRequest, MetadataResponse};
-use crate::protocol::{ApiKey, ErrorCode, Message};
+use crate::protocol::messages::{
+    FetchResponse, ListOffsetsResponse, MetadataResponse, OffsetForLeaderEpochResponse,
+};
+use crate::protocol::{ApiKey, ErrorCode, Message, Request};
 use crate::records::DecodeOptions;
 use crate::rng::Rng;
 use crate::time::Instant;
 
+use assignment::Assignment;
 use brokers::Brokers;
-use offsets::TimesQuery;
+use fetcher::Fetcher;
 use partition::{FetchState, PartitionState};
-use purpose::{PartKey, Purpose};
+use purpose::Purpose;
+use queries::Queries;
+use refresh::MetadataRefresh;
+use timer::Timers;
 
 /// Bytes written for one connection by [`Consumer::poll_transmit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,14 +131,6 @@ pub struct Watermarks {
     pub last_stable_offset: i64,
 }
 
-#[derive(Debug)]
-struct MetadataState {
-    needed: bool,
-    in_flight: bool,
-    last_success: Option<Instant>,
-    backoff: Backoff,
-}
-
 /// The versions of each API the consumer can work with (a subset of what the codec
 /// speaks: Fetch from v4, which brings isolation levels and record batch v2
 /// awareness; ListOffsets from v1, the single-offset form).
@@ -118,6 +143,32 @@ pub(crate) fn consumer_versions(api: ApiKey) -> (i16, i16) {
     }
 }
 
+/// A response, decoded once for whichever part of the consumer sent the request.
+enum Response {
+    Metadata(MetadataResponse),
+    Fetch(FetchResponse),
+    ListOffsets(ListOffsetsResponse),
+    OffsetForLeaderEpoch(OffsetForLeaderEpochResponse),
+    /// An answer nothing waits for (a fetch session's close).
+    Ignored,
+}
+
+impl Response {
+    fn decode(purpose: &Purpose, version: i16, body: &Bytes) -> Result<Self, DecodeError> {
+        Ok(match purpose {
+            Purpose::Metadata => Self::Metadata(MetadataResponse::decode(version, body)?),
+            Purpose::Fetch { .. } => Self::Fetch(FetchResponse::decode(version, body)?),
+            Purpose::Reset { .. } | Purpose::Times { .. } => {
+                Self::ListOffsets(ListOffsetsResponse::decode(version, body)?)
+            }
+            Purpose::Validate { .. } => {
+                Self::OffsetForLeaderEpoch(OffsetForLeaderEpochResponse::decode(version, body)?)
+            }
+            Purpose::CloseSession => Self::Ignored,
+        })
+    }
+}
+
 /// A Kafka consumer for manually assigned partitions, as a pure state machine; see
 /// the [module documentation](self) for how to drive it.
 #[derive(Debug)]
@@ -126,30 +177,19 @@ pub struct Consumer {
     decode: DecodeOptions,
     rng: Rng,
     now: Instant,
+    timers: Timers,
     brokers: Brokers,
     metadata: Metadata,
-    meta: MetadataState,
-    /// Assigned partitions by topic, then partition index.
-    partitions: BTreeMap<String, BTreeMap<i32, PartitionState>>,
-    sessions: BTreeMap<BrokerId, FetchSession<PartKey>>,
-    /// Whether each broker's session names topics by ID (Fetch v13+).
-    session_topic_ids: BTreeMap<BrokerId, bool>,
-    fetch_in_flight: BTreeSet<BrokerId>,
-    fetch_backoff: BTreeMap<BrokerId, Backoff>,
-    queries: BTreeMap<QueryId, TimesQuery>,
-    next_query: u64,
+    refresh: MetadataRefresh,
+    assignment: Assignment,
+    fetcher: Fetcher,
+    queries: Queries,
     /// Topics whose metadata the application asked for without assigning them.
     extra_topics: BTreeSet<String>,
     events: VecDeque<Event>,
-    buffered_bytes: usize,
-    /// Where the next `poll_records` starts, for fairness between partitions.
-    poll_cursor: Option<PartKey>,
+    /// `close` was called: the instant it stops waiting for sessions to close.
     closing: Option<Instant>,
     closed: bool,
-    /// The instant `drive` last ran at: backoffs that ended by then were acted on (or
-    /// are blocked on something whose change is itself an input), so they are no
-    /// reason to wake up again.
-    driven_at: Instant,
 }
 
 impl Consumer {
@@ -159,33 +199,22 @@ impl Consumer {
     pub fn new(config: Config, now: Instant, seed: u64) -> Self {
         let mut decode = DecodeOptions::from_fetch_max_bytes(config.fetch_max_bytes as usize);
         decode.check_crcs = config.check_crcs;
-        let meta_backoff = Backoff::new(config.retry_backoff, config.retry_backoff_max);
+        let retry = Backoff::new(config.retry_backoff, config.retry_backoff_max);
         Self {
             brokers: Brokers::new(&config),
             decode,
             rng: Rng::new(seed),
             now,
+            timers: Timers::default(),
             metadata: Metadata::default(),
-            meta: MetadataState {
-                needed: false,
-                in_flight: false,
-                last_success: None,
-                backoff: meta_backoff,
-            },
-            partitions: BTreeMap::new(),
-            sessions: BTreeMap::new(),
-            session_topic_ids: BTreeMap::new(),
-            fetch_in_flight: BTreeSet::new(),
-            fetch_backoff: BTreeMap::new(),
-            queries: BTreeMap::new(),
-            next_query: 1,
+            refresh: MetadataRefresh::new(retry, config.metadata_max_age),
+            assignment: Assignment::default(),
+            fetcher: Fetcher::new(config.retry_backoff, config.retry_backoff_max),
+            queries: Queries::default(),
             extra_topics: BTreeSet::new(),
             events: VecDeque::new(),
-            buffered_bytes: 0,
-            poll_cursor: None,
             closing: None,
             closed: false,
-            driven_at: now,
             config,
         }
     }
@@ -200,13 +229,19 @@ impl Consumer {
         &self.metadata
     }
 
+    /// The timer table: every deadline the consumer waits for (for tests and
+    /// debugging; [`poll_timeout`](Self::poll_timeout) is its earliest entry).
+    pub fn timers(&self) -> impl Iterator<Item = (&Timer, Instant)> {
+        self.timers.iter()
+    }
+
     // ----- application calls -------------------------------------------------------
 
     /// Keeps `topic`'s metadata fresh although none of it is assigned, e.g. to learn
     /// its partitions with [`partitions_for`](Self::partitions_for).
     pub fn want_metadata(&mut self, topic: &str) {
         if self.extra_topics.insert(topic.into()) {
-            self.meta.needed = true;
+            self.refresh.request();
         }
         self.drive();
     }
@@ -223,28 +258,23 @@ impl Consumer {
     /// without a position, which `auto.offset.reset` supplies.
     pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) {
         let wanted: BTreeSet<TopicPartition> = partitions.into_iter().collect();
-        let mut next: BTreeMap<String, BTreeMap<i32, PartitionState>> = BTreeMap::new();
-        let mut added_topic = false;
-        for tp in wanted {
-            let state = match self
-                .partitions
-                .get_mut(&tp.topic)
-                .and_then(|t| t.remove(&tp.partition))
-            {
-                Some(state) => state,
-                None => {
-                    added_topic |= self.metadata.topic(&tp.topic).is_none();
-                    PartitionState::new(self.config.auto_offset_reset, self.retry_backoff())
-                }
-            };
-            next.entry(tp.topic)
-                .or_default()
-                .insert(tp.partition, state);
-        }
-        self.partitions = next;
-        self.recount_buffered();
-        if added_topic || self.meta.last_success.is_none() {
-            self.meta.needed = true;
+        let strategy = self.config.auto_offset_reset;
+        let backoff = self.retry_backoff();
+        let added = self
+            .assignment
+            .replace(wanted, || PartitionState::new(strategy, backoff.clone()));
+        let assignment = &self.assignment;
+        self.timers.retain(|t| match t {
+            Timer::PartitionBackoff(tp) | Timer::PreferredReplica(tp) => {
+                assignment.get(tp).is_some()
+            }
+            _ => true,
+        });
+        let added_topic = added
+            .iter()
+            .any(|tp| self.metadata.topic(&tp.topic).is_none());
+        if added_topic || !self.refresh.ever_succeeded() {
+            self.refresh.request();
         }
         self.drive();
     }
@@ -256,10 +286,7 @@ impl Consumer {
 
     /// The assigned partitions.
     pub fn assignment(&self) -> Vec<TopicPartition> {
-        self.partitions
-            .iter()
-            .flat_map(|(t, ps)| ps.keys().map(move |p| TopicPartition::new(t.clone(), *p)))
-            .collect()
+        self.assignment.iter().map(|(tp, _)| tp.clone()).collect()
     }
 
     /// Consumes from `offset` next. Buffered records of the partition are dropped.
@@ -267,8 +294,8 @@ impl Consumer {
         if offset < 0 {
             return Err(UsageError::NegativeOffset(offset));
         }
-        self.partition_mut(tp)?.seek(offset, None);
-        self.recount_buffered();
+        self.check_assigned(tp)?;
+        self.assignment.update(tp, |s| s.seek(offset, None));
         self.drive();
         Ok(())
     }
@@ -285,13 +312,12 @@ impl Consumer {
 
     fn seek_to(&mut self, tps: &[TopicPartition], strategy: OffsetReset) -> Result<(), UsageError> {
         for tp in tps {
-            self.partition(tp)?;
+            self.check_assigned(tp)?;
         }
         for tp in tps {
-            self.partition_mut(tp)?
-                .request_reset(strategy, ResetReason::NoPosition);
+            self.assignment
+                .update(tp, |s| s.request_reset(strategy, ResetReason::NoPosition));
         }
-        self.recount_buffered();
         self.drive();
         Ok(())
     }
@@ -309,10 +335,10 @@ impl Consumer {
 
     fn set_paused(&mut self, tps: &[TopicPartition], paused: bool) -> Result<(), UsageError> {
         for tp in tps {
-            self.partition(tp)?;
+            self.check_assigned(tp)?;
         }
         for tp in tps {
-            self.partition_mut(tp)?.paused = paused;
+            self.assignment.update(tp, |s| s.paused = paused);
         }
         self.drive();
         Ok(())
@@ -320,20 +346,17 @@ impl Consumer {
 
     /// The paused partitions.
     pub fn paused(&self) -> Vec<TopicPartition> {
-        self.partitions
+        self.assignment
             .iter()
-            .flat_map(|(t, ps)| {
-                ps.iter()
-                    .filter(|(_, s)| s.paused)
-                    .map(move |(p, _)| TopicPartition::new(t.clone(), *p))
-            })
+            .filter(|(_, s)| s.paused)
+            .map(|(tp, _)| tp.clone())
             .collect()
     }
 
     /// The offset of the next record `poll_records` will return for `tp`, or `None`
     /// while the position is being looked up.
     pub fn position(&self, tp: &TopicPartition) -> Result<Option<i64>, UsageError> {
-        let s = self.partition(tp)?;
+        let s = self.check_assigned(tp)?;
         Ok(match s.state {
             FetchState::AwaitReset { .. } => None,
             _ => Some(s.position),
@@ -342,7 +365,7 @@ impl Consumer {
 
     /// The partition's offsets as of the last fetch response (-1 where not known yet).
     pub fn watermarks(&self, tp: &TopicPartition) -> Result<Watermarks, UsageError> {
-        let s = self.partition(tp)?;
+        let s = self.check_assigned(tp)?;
         Ok(Watermarks {
             log_start_offset: s.log_start_offset,
             high_watermark: s.high_watermark,
@@ -353,7 +376,7 @@ impl Consumer {
     /// How far the position is behind the end of the partition (the high watermark,
     /// or the last stable offset under read_committed), once both are known.
     pub fn lag(&self, tp: &TopicPartition) -> Result<Option<i64>, UsageError> {
-        let s = self.partition(tp)?;
+        let s = self.check_assigned(tp)?;
         let end = s.end_offset(self.read_committed());
         Ok(match s.state {
             FetchState::AwaitReset { .. } => None,
@@ -369,10 +392,11 @@ impl Consumer {
         if self.closing.is_some() || self.closed {
             return;
         }
-        self.closing = Some(self.now + self.config.request_timeout);
-        self.partitions.clear();
-        self.buffered_bytes = 0;
-        self.end_queries(ConsumerError::Closed);
+        let deadline = self.now + self.config.request_timeout;
+        self.closing = Some(deadline);
+        self.timers.set(Timer::Close, deadline);
+        self.assignment.clear();
+        self.end_queries(LocalError::Closed.into());
         self.close_sessions();
         self.drive();
     }
@@ -384,10 +408,10 @@ impl Consumer {
 
     // ----- I/O inputs ---------------------------------------------------------------
 
-    /// The driver connected `conn` (after [`Event::Connect`]).
+    /// The driver connected `conn` (after [`ConnCommand::Connect`]).
     pub fn handle_connected(&mut self, now: Instant, conn: ConnId) {
         self.advance(now);
-        if let Some((broker, c)) = self.brokers.conn_mut(conn) {
+        if let Some((broker, _, c)) = self.brokers.conn_mut(conn) {
             if let Err(e) = c.on_connected(now) {
                 kasio_log!(
                     warn,
@@ -396,6 +420,7 @@ impl Consumer {
                     e
                 );
             }
+            self.brokers.sync_timer(conn, &mut self.timers);
         }
         self.drive();
     }
@@ -403,7 +428,7 @@ impl Consumer {
     /// Bytes arrived on `conn`, in any chunking. A stale `conn` is ignored.
     pub fn handle_input(&mut self, now: Instant, conn: ConnId, data: &[u8]) {
         self.advance(now);
-        let Some((_, c)) = self.brokers.conn_mut(conn) else {
+        let Some((_, _, c)) = self.brokers.conn_mut(conn) else {
             return;
         };
         c.on_input(data);
@@ -416,7 +441,7 @@ impl Consumer {
     /// [`handle_input`](Self::handle_input).
     pub fn handle_input_bytes(&mut self, now: Instant, conn: ConnId, data: Bytes) {
         self.advance(now);
-        let Some((_, c)) = self.brokers.conn_mut(conn) else {
+        let Some((_, _, c)) = self.brokers.conn_mut(conn) else {
             return;
         };
         c.on_input_bytes(data);
@@ -431,18 +456,45 @@ impl Consumer {
         self.drive();
     }
 
-    /// Time passed. Idempotent: calling it early or twice does nothing extra.
+    /// Time passed: every timer due at `now` fires and is cleared. Idempotent:
+    /// calling it early or twice does nothing extra.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
-        for (conn, error) in self.brokers.timed_out(self.now) {
-            self.drop_connection(conn, error, true);
+        let now = self.now;
+        for timer in self.timers.take_due(now) {
+            match timer {
+                Timer::Connection(conn) => match self.brokers.timed_out(conn, now) {
+                    Some(error) => self.drop_connection(conn, error, true),
+                    None => self.brokers.sync_timer(conn, &mut self.timers),
+                },
+                Timer::PreferredReplica(tp) => {
+                    self.assignment.update(&tp, |s| {
+                        if s.preferred_replica.is_some_and(|(_, until)| now >= until) {
+                            s.preferred_replica = None;
+                        }
+                    });
+                }
+                Timer::Query(id) => self.expire_query(id),
+                // A wait ended: `drive` below does what it allowed.
+                Timer::Reconnect(..)
+                | Timer::Metadata
+                | Timer::FetchBackoff(_)
+                | Timer::PartitionBackoff(_)
+                | Timer::Close => {}
+            }
         }
         self.drive();
     }
 
     // ----- drains ---------------------------------------------------------------------
 
-    /// The next event, if any.
+    /// The next thing the driver must do with its sockets, if any.
+    #[must_use]
+    pub fn poll_conn_command(&mut self) -> Option<ConnCommand> {
+        self.brokers.poll_command()
+    }
+
+    /// The next event for the application, if any.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
@@ -453,14 +505,12 @@ impl Consumer {
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         self.advance(now);
-        let (conn, first) = self.brokers.next_transmit()?;
+        let (conn, c, first) = self.brokers.next_transmit()?;
         let start = buf.len();
         buf.extend_from_slice(&first);
         // Everything else queued for the same connection goes in the same write.
-        if let Some((_, c)) = self.brokers.conn_mut(conn) {
-            while let Some(more) = c.poll_transmit() {
-                buf.extend_from_slice(&more);
-            }
+        while let Some(more) = c.poll_transmit() {
+            buf.extend_from_slice(&more);
         }
         Some(Transmit {
             conn,
@@ -468,63 +518,14 @@ impl Consumer {
         })
     }
 
-    /// When to call [`handle_timeout`](Self::handle_timeout) next, if ever.
+    /// When to call [`handle_timeout`](Self::handle_timeout) next, if ever: the
+    /// earliest entry of the timer table.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.closed {
             return None;
         }
-        // Connection deadlines always need handling; a backoff that `drive` already saw
-        // end does not: whatever still waits is blocked on an input (a connection, a
-        // response, buffer space), and reporting it would make the driver spin.
-        let pending = |t: Option<Instant>| t.filter(|&t| t > self.driven_at);
-        let meta_wanted = self.meta_wanted();
-        let meta_needs_conn = meta_wanted && !self.meta.in_flight;
-        let wanted = |b: BrokerId| meta_needs_conn || self.wants_broker(b);
-        let mut next = self.brokers.next_deadline(wanted, self.driven_at);
-        let mut consider = |t: Option<Instant>| {
-            if let Some(t) = t {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
-        };
-        consider(self.closing);
-        if self.meta_interested() {
-            consider(pending(
-                self.meta
-                    .last_success
-                    .map(|t| t + self.config.metadata_max_age),
-            ));
-            if self.meta.needed && !self.meta.in_flight {
-                consider(pending(self.meta.backoff.until()));
-            }
-        }
-        for ps in self.partitions.values() {
-            for s in ps.values() {
-                consider(pending(s.backoff.until()));
-                consider(pending(s.preferred_replica.map(|(_, until)| until)));
-            }
-        }
-        for b in self.fetch_backoff.values() {
-            consider(pending(b.until()));
-        }
-        for q in self.queries.values() {
-            consider(Some(q.deadline));
-        }
-        next.map(|t| t.max(self.now))
-    }
-
-    /// Whether anything assigned or asked for needs metadata at all.
-    fn meta_interested(&self) -> bool {
-        !self.partitions.is_empty() || !self.queries.is_empty() || !self.extra_topics.is_empty()
-    }
-
-    /// Whether a metadata request is due (needed or stale) and not yet answered.
-    fn meta_wanted(&self) -> bool {
-        let stale = self
-            .meta
-            .last_success
-            .is_none_or(|t| self.now >= t + self.config.metadata_max_age);
-        self.meta_interested() && (self.meta.needed || stale)
+        self.timers.next().map(|t| t.max(self.now))
     }
 
     // ----- internals ------------------------------------------------------------------
@@ -542,137 +543,149 @@ impl Consumer {
         Backoff::new(self.config.retry_backoff, self.config.retry_backoff_max)
     }
 
-    fn partition(&self, tp: &TopicPartition) -> Result<&PartitionState, UsageError> {
+    /// The partition's state, if the application may act on it.
+    fn check_assigned(&self, tp: &TopicPartition) -> Result<&PartitionState, UsageError> {
         if self.closing.is_some() || self.closed {
             return Err(UsageError::Closed);
         }
-        self.partitions
-            .get(&tp.topic)
-            .and_then(|t| t.get(&tp.partition))
+        self.assignment
+            .get(tp)
             .ok_or_else(|| UsageError::NotAssigned(tp.clone()))
-    }
-
-    fn partition_mut(&mut self, tp: &TopicPartition) -> Result<&mut PartitionState, UsageError> {
-        if self.closing.is_some() || self.closed {
-            return Err(UsageError::Closed);
-        }
-        self.partitions
-            .get_mut(&tp.topic)
-            .and_then(|t| t.get_mut(&tp.partition))
-            .ok_or_else(|| UsageError::NotAssigned(tp.clone()))
-    }
-
-    fn state_mut(&mut self, key: &PartKey) -> Option<&mut PartitionState> {
-        self.partitions.get_mut(&key.0)?.get_mut(&key.1)
-    }
-
-    fn recount_buffered(&mut self) {
-        self.buffered_bytes = self
-            .partitions
-            .values()
-            .flat_map(|t| t.values())
-            .map(|s| s.buffered_bytes)
-            .sum();
-    }
-
-    /// Whether the consumer currently needs a connection to `broker`.
-    fn wants_broker(&self, broker: BrokerId) -> bool {
-        self.partitions.iter().any(|(t, ps)| {
-            ps.iter().any(|(p, s)| {
-                self.leader_of(t, *p) == Some(broker)
-                    || s.preferred_replica.is_some_and(|(r, _)| r == broker)
-            })
-        })
     }
 
     /// The broker to send a partition's requests to: its leader.
-    fn leader_of(&self, topic: &str, partition: i32) -> Option<BrokerId> {
-        self.metadata.partition(topic, partition)?.leader
+    fn leader_of(&self, tp: &TopicPartition) -> Option<BrokerId> {
+        self.metadata.partition(&tp.topic, tp.partition)?.leader
+    }
+
+    /// Tells the application.
+    fn report(&mut self, error: impl Into<ConsumerError>) {
+        self.events.push_back(Event::Error(error.into()));
+    }
+
+    /// Stops a partition until the application seeks, and says why.
+    fn fail_partition(&mut self, tp: &TopicPartition, error: impl Into<ConsumerError>) {
+        self.assignment.update(tp, |s| {
+            s.state = FetchState::Failed;
+            s.clear_buffer();
+        });
+        self.report(error);
+    }
+
+    /// Sends a request on `broker`'s data connection, if it can take one now.
+    fn send<R: Request>(
+        &mut self,
+        broker: BrokerId,
+        req: &R,
+        version: i16,
+        purpose: Purpose,
+    ) -> bool {
+        let now = self.now;
+        self.brokers.send(
+            broker,
+            ConnRole::Data,
+            req,
+            version,
+            purpose,
+            now,
+            &mut self.timers,
+        )
+    }
+
+    /// Makes sure a data connection to `broker` exists or is being made.
+    fn need_broker(&mut self, broker: BrokerId) {
+        if !self
+            .brokers
+            .is_connected_or_connecting(broker, ConnRole::Data)
+        {
+            if self.metadata.broker(broker).is_none() {
+                self.refresh.request();
+            }
+            self.brokers
+                .connect(broker, ConnRole::Data, self.now, &mut self.timers);
+        }
     }
 
     fn process_incoming(&mut self, conn: ConnId) {
         loop {
-            let Some((broker, c)) = self.brokers.conn_mut(conn) else {
+            let Some((broker, role, c)) = self.brokers.conn_mut(conn) else {
                 return;
             };
             match c.next_incoming(self.now) {
-                Ok(None) => return,
+                Ok(None) => break,
                 Ok(Some(Incoming::Ready)) => {
-                    self.brokers.on_ready(broker);
+                    self.brokers.on_ready(broker, role);
                     kasio_log!(debug, "connection to broker {} ready", broker.0);
                 }
-                Ok(Some(Incoming::Response(done))) => {
-                    let version = done.version;
-                    self.on_response(broker, done.api, version, done.purpose, done.body);
-                }
+                Ok(Some(Incoming::Response(done))) => self.on_response(conn, broker, done),
                 Err(error) => {
                     self.drop_connection(conn, error, true);
                     return;
                 }
             }
         }
+        self.brokers.sync_timer(conn, &mut self.timers);
     }
 
     /// Closes `conn` and hands its unanswered requests back to their owners.
     fn drop_connection(&mut self, conn: ConnId, error: ConnError, tell_driver: bool) {
         // Every lost connection backs off before the next attempt, clean close or not.
-        let Some((broker, lost)) = self.brokers.close(
+        let now = self.now;
+        let Some((broker, role, lost)) = self.brokers.close(
             conn,
-            self.now,
+            now,
             &mut self.rng,
             true,
-            &mut self.events,
             tell_driver,
+            &mut self.timers,
         ) else {
             return;
         };
         if error != ConnError::Disconnected {
-            self.events
-                .push_back(Event::Error(ConsumerError::Connection { broker, error }));
+            self.report(RemoteError::Connection { broker, error });
         }
-        for (_, purpose) in lost {
+        for purpose in lost {
             self.on_request_lost(broker, purpose);
         }
-        // A follower we were sent to (KIP-392) is gone: back to the leader for every
-        // partition it served, not only those with a fetch in flight (Java falls
-        // back to the leader when the replica is not online); otherwise we would
-        // reconnect to a dead broker until the preference expires.
-        for s in self.partitions.values_mut().flat_map(|ps| ps.values_mut()) {
-            if s.preferred_replica.is_some_and(|(r, _)| r == broker) {
-                s.preferred_replica = None;
-            }
+        if role == ConnRole::Data {
+            // A follower we were sent to (KIP-392) is gone: back to the leader for
+            // every partition it served, not only those with a fetch in flight (Java
+            // falls back to the leader when the replica is not online); otherwise we
+            // would reconnect to a dead broker until the preference expires.
+            self.assignment.update_all(|_, s| {
+                if s.preferred_replica.is_some_and(|(r, _)| r == broker) {
+                    s.preferred_replica = None;
+                }
+            });
+            // A lost broker may mean moved leadership: look again.
+            self.refresh.request();
         }
-        // A lost broker may mean moved leadership: look again.
-        self.meta.needed = true;
     }
 
     fn on_request_lost(&mut self, broker: BrokerId, purpose: Purpose) {
         match purpose {
-            Purpose::Metadata => self.meta.in_flight = false,
+            Purpose::Metadata => self.refresh.on_lost(),
             Purpose::Fetch { offsets } => {
-                self.fetch_in_flight.remove(&broker);
-                if let Some(s) = self.sessions.get_mut(&broker) {
-                    s.on_failure();
-                }
+                self.fetcher.on_lost(broker);
                 // A follower we were sent to (KIP-392) failed: back to the leader, as
                 // Java's `clearPreferredReadReplica` on a fetch failure.
-                for key in offsets.keys() {
-                    if let Some(s) = self.state_mut(key) {
+                for tp in offsets.keys() {
+                    self.assignment.update(tp, |s| {
                         if s.preferred_replica.is_some_and(|(r, _)| r == broker) {
                             s.preferred_replica = None;
                         }
-                    }
+                    });
                 }
             }
             Purpose::CloseSession => {}
             Purpose::Reset { partitions } => {
-                for (key, _, _, generation) in partitions {
-                    self.retry_later(&key, generation);
+                for (tp, _, _, generation) in partitions {
+                    self.retry_later(&tp, generation);
                 }
             }
             Purpose::Validate { partitions } => {
-                for (key, _, generation) in partitions {
-                    self.retry_later(&key, generation);
+                for (tp, _, generation) in partitions {
+                    self.retry_later(&tp, generation);
                 }
             }
             Purpose::Times { query, partitions } => self.times_lost(query, partitions),
@@ -681,176 +694,69 @@ impl Consumer {
 
     /// A partition's request failed: try again after its backoff, unless the
     /// partition has moved on (sought, reset) since the request went out.
-    fn retry_later(&mut self, key: &PartKey, generation: u32) {
-        let now = self.now;
-        let Self {
-            partitions, rng, ..
-        } = self;
-        if let Some(s) = partitions.get_mut(&key.0).and_then(|t| t.get_mut(&key.1)) {
-            if s.generation == generation {
+    fn retry_later(&mut self, tp: &TopicPartition, generation: u32) {
+        let current = self.assignment.update(tp, |s| {
+            let current = s.generation == generation;
+            if current {
                 s.in_flight = false;
-                s.backoff.fail(now, rng);
             }
+            current
+        });
+        if current == Some(true) {
+            self.assignment
+                .back_off(tp, self.now, &mut self.rng, &mut self.timers);
         }
     }
 
-    fn on_response(
-        &mut self,
-        broker: BrokerId,
-        api: ApiKey,
-        version: i16,
-        purpose: Purpose,
-        body: Bytes,
-    ) {
-        match purpose {
-            Purpose::Metadata => {
-                self.meta.in_flight = false;
-                match MetadataResponse::decode(version, &body) {
-                    Ok(resp) => self.on_metadata(&resp),
-                    Err(e) => self.protocol_error(broker, api, e),
-                }
+    /// Hands a response to the part that sent the request. A response that does not
+    /// decode means the connection cannot be trusted: the request counts as lost
+    /// and the connection is closed (which fails whatever else it carried).
+    fn on_response(&mut self, conn: ConnId, broker: BrokerId, done: Completion<Purpose>) {
+        let Completion {
+            api,
+            version,
+            purpose,
+            body,
+        } = done;
+        let response = match Response::decode(&purpose, version, &body) {
+            Ok(response) => response,
+            Err(error) => {
+                kasio_log!(
+                    warn,
+                    "broker {} sent an undecodable {:?} v{} response",
+                    broker.0,
+                    api,
+                    version
+                );
+                self.on_request_lost(broker, purpose);
+                self.drop_connection(conn, ConnError::Decode(error), true);
+                return;
             }
-            Purpose::Fetch { offsets, .. } => {
-                self.on_fetch_response(broker, version, offsets, body)
-            }
-            Purpose::CloseSession => {}
-            Purpose::Reset { partitions } => {
-                self.on_reset_response(broker, version, partitions, body)
-            }
-            Purpose::Times { query, partitions } => {
-                self.on_times_response(version, query, partitions, body)
-            }
-            Purpose::Validate { partitions } => {
-                self.on_validate_response(version, partitions, body)
-            }
-        }
-    }
-
-    /// A response that does not decode: the connection cannot be trusted.
-    fn protocol_error(&mut self, broker: BrokerId, api: ApiKey, error: crate::codec::DecodeError) {
-        kasio_log!(
-            warn,
-            "broker {} sent an undecodable {:?} response",
-            broker.0,
-            api
-        );
-        if let Some(conn) = self.brokers.conn_of(broker) {
-            self.drop_connection(conn, ConnError::Decode(error), true);
-        }
-    }
-
-    fn on_metadata(&mut self, resp: &MetadataResponse) {
-        self.meta.last_success = Some(self.now);
-        self.meta.needed = false;
-        let changes = self.metadata.apply(resp);
-        self.brokers.update(&self.metadata);
-        for t in &resp.topics {
-            let code = ErrorCode::from_code(t.error_code);
-            let Some(name) = &t.name else { continue };
-            if code != ErrorCode::None && self.partitions.contains_key(name) {
-                // Unknown topics are retried with the next refresh (they may be being
-                // created); the application hears about it each time.
-                self.meta.needed = true;
-                self.events.push_back(Event::Error(ConsumerError::Topic {
-                    topic: name.clone(),
-                    code,
-                }));
-            }
-        }
-        for change in changes {
-            self.on_leader_change(&change.topic, change.partition, change.leader_epoch);
-        }
-        self.on_epochless_metadata(resp);
-        // An answer that leaves an assigned partition without a leader (or its topic
-        // in error) keeps the backoff set when the request went out, so the retry
-        // waits `retry.backoff.ms` (growing) instead of following at once.
-        let incomplete = self.meta.needed
-            || self
-                .partitions
-                .iter()
-                .any(|(t, ps)| ps.keys().any(|p| self.leader_of(t, *p).is_none()));
-        if !incomplete {
-            self.meta.backoff.succeed();
-        }
-        // Topic IDs follow the metadata (Fetch v13+ is keyed by them).
-        for (topic, ps) in self.partitions.iter_mut() {
-            let id = self.metadata.topic(topic).map(|t| t.id).unwrap_or_default();
-            for s in ps.values_mut() {
-                s.topic_id = id;
-            }
-        }
-    }
-
-    /// The leader of a partition changed: fetched-ahead data is dropped and the
-    /// position is validated against the new leader before fetching resumes.
-    fn on_leader_change(&mut self, topic: &str, partition: i32, epoch: i32) {
-        let Some(s) = self
-            .partitions
-            .get_mut(topic)
-            .and_then(|t| t.get_mut(&partition))
-        else {
-            return;
         };
-        let first_sight = s.leader_epoch < 0;
-        s.leader_epoch = epoch;
-        s.fenced = false;
-        s.epoch_unknown = false;
-        s.preferred_replica = None;
-        // A retry that waited for new leadership need not wait longer (as in the Java
-        // client, which fetches from the new leader as soon as metadata names it).
-        s.backoff.succeed();
-        if first_sight || s.state != FetchState::Fetching {
-            return;
-        }
-        s.rewind_to_position();
-        if s.position_epoch.is_some() {
-            s.state = FetchState::AwaitValidation;
-        }
-        self.recount_buffered();
-    }
-
-    /// A broker before Metadata v7 names no leader epochs. Where a broker has
-    /// fenced our epoch, such metadata can never tell us the newer one, and
-    /// insisting on ours would fence us forever: fall back to no epoch (as the
-    /// Java client does with such metadata), but validate the position first, so
-    /// a truncation is still caught by the epoch of the last record we read.
-    fn on_epochless_metadata(&mut self, resp: &MetadataResponse) {
-        let mut changed = false;
-        for t in &resp.topics {
-            let Some(name) = &t.name else { continue };
-            for p in t.partitions.iter().filter(|p| p.leader_epoch < 0) {
-                let Some(s) = self
-                    .partitions
-                    .get_mut(name)
-                    .and_then(|ps| ps.get_mut(&p.partition_index))
-                else {
-                    continue;
-                };
-                if !s.fenced || s.epoch_unknown {
-                    continue;
-                }
-                s.fenced = false;
-                s.epoch_unknown = true;
-                s.preferred_replica = None;
-                s.backoff.succeed();
-                if s.state == FetchState::Fetching {
-                    s.rewind_to_position();
-                    if s.position_epoch.is_some() {
-                        s.state = FetchState::AwaitValidation;
-                    }
-                    changed = true;
-                }
+        match (purpose, response) {
+            (Purpose::Metadata, Response::Metadata(r)) => self.on_metadata(&r),
+            (Purpose::Fetch { offsets }, Response::Fetch(r)) => {
+                self.on_fetch_response(broker, version, offsets, r)
             }
-        }
-        if changed {
-            self.recount_buffered();
+            (Purpose::Reset { partitions }, Response::ListOffsets(r)) => {
+                self.on_reset_response(partitions, r)
+            }
+            (Purpose::Times { query, partitions }, Response::ListOffsets(r)) => {
+                self.on_times_response(query, partitions, r)
+            }
+            (Purpose::Validate { partitions }, Response::OffsetForLeaderEpoch(r)) => {
+                self.on_validate_response(partitions, r)
+            }
+            (_, Response::Ignored) => {}
+            // `Response::decode` follows the purpose, so this cannot happen; if it
+            // did, the request would simply count as lost.
+            (purpose, _) => self.on_request_lost(broker, purpose),
         }
     }
 
     /// Plans and sends whatever is due: metadata, position resets and validations,
     /// fetches, and the connections they need. Called after every input.
     fn drive(&mut self) {
-        self.driven_at = self.now;
         if self.closed {
             return;
         }
@@ -863,96 +769,25 @@ impl Consumer {
         self.send_validations();
         self.send_times_queries();
         self.send_fetches();
-        self.expire_queries();
         // The steps after the first may have found a leader or broker missing.
         self.drive_metadata();
-    }
-
-    fn drive_metadata(&mut self) {
-        if !self.meta_wanted() || self.meta.in_flight || !self.meta.backoff.ready(self.now) {
-            return;
-        }
-        let Some(broker) = self.brokers.least_loaded() else {
-            if !self.brokers.any_pending() {
-                if let Some(b) = self.brokers.pick_to_connect(self.now, &mut self.rng) {
-                    self.brokers.connect(b, self.now, &mut self.events);
-                }
-            }
-            return;
-        };
-        let topics = self.interesting_topics();
-        let Some((_, conn)) = self.brokers.ready(broker) else {
-            return;
-        };
-        let Some(version) = conn
-            .versions()
-            .version(ApiKey::Metadata)
-            .filter(|&v| v >= 1)
-        else {
-            self.events
-                .push_back(Event::Error(ConsumerError::UnsupportedApi {
-                    broker,
-                    api: ApiKey::Metadata.key(),
-                }));
-            return;
-        };
-        let req = MetadataRequest {
-            topics: Some(
-                topics
-                    .into_iter()
-                    .map(|name| MetadataRequestTopic {
-                        name: Some(name),
-                        ..Default::default()
-                    })
-                    .collect(),
-            ),
-            allow_auto_topic_creation: self.config.allow_auto_create_topics,
-            ..Default::default()
-        };
-        match conn.send(&req, version, Purpose::Metadata, self.now) {
-            Ok(()) => {
-                self.meta.in_flight = true;
-                // Retried after a backoff if the answer is not good enough.
-                self.meta.backoff.fail(self.now, &mut self.rng);
-            }
-            Err(e) => kasio_log!(error, "cannot encode Metadata: {:?}", e),
-        }
-    }
-
-    fn interesting_topics(&self) -> Vec<String> {
-        let mut topics: BTreeSet<String> = self.partitions.keys().cloned().collect();
-        topics.extend(self.extra_topics.iter().cloned());
-        for q in self.queries.values() {
-            topics.extend(q.topics());
-        }
-        topics.into_iter().collect()
-    }
-
-    /// Makes sure a connection to `broker` exists or is being made.
-    fn need_broker(&mut self, broker: BrokerId) {
-        if !self.brokers.is_connected_or_connecting(broker) {
-            if self.metadata.broker(broker).is_none() {
-                self.meta.needed = true;
-            }
-            self.brokers.connect(broker, self.now, &mut self.events);
-        }
+        self.assignment.debug_check();
     }
 
     fn drive_close(&mut self, deadline: Instant) {
-        let pending = self.brokers.conn_ids().into_iter().any(|id| {
-            self.brokers
-                .conn_mut(id)
-                .is_some_and(|(_, c)| c.has_in_flight(|p| matches!(p, Purpose::CloseSession)))
-        });
+        let pending = self
+            .brokers
+            .any_in_flight(|p| matches!(p, Purpose::CloseSession));
         if pending && self.now < deadline {
             return;
         }
         for id in self.brokers.conn_ids() {
             self.brokers
-                .close(id, self.now, &mut self.rng, false, &mut self.events, true);
+                .close(id, self.now, &mut self.rng, false, true, &mut self.timers);
         }
         self.closed = true;
         self.closing = None;
+        self.timers.retain(|_| false);
         self.events.push_back(Event::Closed);
     }
 }

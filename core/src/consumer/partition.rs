@@ -5,7 +5,6 @@
 use alloc::collections::VecDeque;
 
 use crate::backoff::Backoff;
-use crate::codec::Uuid;
 use crate::config::OffsetReset;
 use crate::metadata::BrokerId;
 use crate::records::{PartitionRecords, RecordError};
@@ -50,7 +49,6 @@ pub(crate) struct Chunk {
 
 #[derive(Debug)]
 pub(crate) struct PartitionState {
-    pub topic_id: Uuid,
     pub state: FetchState,
     /// A ListOffsets or OffsetForLeaderEpoch for this partition is outstanding.
     pub in_flight: bool,
@@ -91,7 +89,6 @@ pub(crate) struct PartitionState {
 impl PartitionState {
     pub fn new(strategy: OffsetReset, backoff: Backoff) -> Self {
         Self {
-            topic_id: Uuid::ZERO,
             state: FetchState::AwaitReset {
                 strategy,
                 reason: ResetReason::NoPosition,
@@ -160,6 +157,16 @@ impl PartitionState {
         self.clear_buffer();
         self.fetch_offset = self.position;
         self.fetch_epoch = self.position_epoch;
+    }
+
+    /// The leader changed under a partition being fetched: drop what was fetched
+    /// ahead and, if the position carries an epoch, check it with the new leader
+    /// before fetching on (KIP-320).
+    pub fn revalidate(&mut self) {
+        self.rewind_to_position();
+        if self.position_epoch.is_some() {
+            self.state = FetchState::AwaitValidation;
+        }
     }
 
     pub fn clear_buffer(&mut self) {

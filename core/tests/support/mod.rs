@@ -18,7 +18,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kasio_core::codec::{RequestHeader, ResponseHeader, Uuid};
 use kasio_core::config::Config;
 use kasio_core::conn::ConnId;
-use kasio_core::consumer::{Consumer, ConsumerRecords, Event, TopicPartition};
+use kasio_core::consumer::{ConnCommand, Consumer, ConsumerRecords, Event, TopicPartition};
 use kasio_core::protocol::messages::api_versions_response::ApiVersion;
 use kasio_core::protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kasio_core::protocol::messages::metadata_response::{
@@ -376,6 +376,8 @@ pub struct Harness {
     pub cluster: Cluster,
     /// Every event, in order (Connect and Disconnect included).
     pub events: Vec<Event>,
+    /// Every connection command, in order.
+    pub commands: Vec<ConnCommand>,
     /// Request kinds in the order the consumer transmitted them, e.g. `Metadata v12`
     /// or `Fetch v17 incr epoch=3`.
     pub trace: Vec<String>,
@@ -420,6 +422,7 @@ impl Harness {
             now,
             cluster: Cluster::new(brokers, partitions),
             events: Vec::new(),
+            commands: Vec::new(),
             trace: Vec::new(),
             routed: Vec::new(),
             wire: Vec::new(),
@@ -437,11 +440,11 @@ impl Harness {
         let mut n = 0;
         loop {
             let mut progressed = false;
-            while let Some(e) = self.c.poll_event() {
+            while let Some(cmd) = self.c.poll_conn_command() {
                 progressed = true;
                 n += 1;
-                match &e {
-                    Event::Connect {
+                match &cmd {
+                    ConnCommand::Connect {
                         conn, broker, host, ..
                     } => {
                         let old = self.conns.insert(
@@ -456,11 +459,17 @@ impl Harness {
                         );
                         assert!(old.is_none(), "connection id {conn:?} reused");
                     }
-                    Event::Disconnect { conn } => {
+                    ConnCommand::Disconnect { conn } => {
                         self.conns.remove(conn);
                     }
-                    _ => {}
+                    other => panic!("unknown command {other:?}"),
                 }
+                self.timeline.push((self.now, format!("{cmd:?}")));
+                self.commands.push(cmd);
+            }
+            while let Some(e) = self.c.poll_event() {
+                progressed = true;
+                n += 1;
                 self.timeline.push((self.now, format!("{e:?}")));
                 self.events.push(e);
             }
@@ -606,16 +615,11 @@ impl Harness {
 
     // ----- events -----------------------------------------------------------------
 
-    /// Events other than Connect/Disconnect/RecordsReady since the last call.
+    /// Events other than RecordsReady since the last call.
     pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
             .into_iter()
-            .filter(|e| {
-                !matches!(
-                    e,
-                    Event::Connect { .. } | Event::Disconnect { .. } | Event::RecordsReady
-                )
-            })
+            .filter(|e| !matches!(e, Event::RecordsReady))
             .collect()
     }
 
@@ -958,7 +962,7 @@ impl Harness {
 
     /// Polls records and drains.
     pub fn poll(&mut self) -> ConsumerRecords {
-        let r = self.c.poll_records();
+        let r = self.c.poll_records(self.now);
         self.drain();
         r
     }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 use kasio_core::config::{Config, IsolationLevel};
 use kasio_core::conn::ConnId;
-use kasio_core::consumer::{Consumer, ConsumerRecords, Event, TopicPartition};
+use kasio_core::consumer::{ConnCommand, Consumer, ConsumerRecords, Event, TopicPartition};
 use kasio_core::rng::Rng;
 use kasio_core::time::{Duration, Instant};
 
@@ -249,7 +249,8 @@ impl World {
     /// `poll_records` on a consumer: the records are checked (for a checked
     /// consumer) and traced; the consumer is drained.
     pub fn poll_records(&mut self, id: ConsumerId) -> ConsumerRecords {
-        let recs = self.actors[id.0].consumer.poll_records();
+        let now = self.now;
+        let recs = self.actors[id.0].consumer.poll_records(now);
         if !recs.is_empty() {
             let summary: Vec<String> = recs
                 .partitions()
@@ -814,6 +815,15 @@ impl World {
 
     fn drain_consumer(&mut self, i: usize) {
         let mut n = 0;
+        while let Some(cmd) = self.actors[i].consumer.poll_conn_command() {
+            n += 1;
+            if n > DRAIN_LIMIT {
+                self.fail(format!("consumer {i}: poll_conn_command did not run dry"));
+                return;
+            }
+            self.on_conn_command(i, cmd);
+        }
+        n = 0;
         while let Some(ev) = self.actors[i].consumer.poll_event() {
             n += 1;
             if n > DRAIN_LIMIT {
@@ -891,10 +901,10 @@ impl World {
         }
     }
 
-    fn on_event(&mut self, i: usize, ev: Event) {
+    fn on_conn_command(&mut self, i: usize, cmd: ConnCommand) {
         let now = self.now;
-        match ev {
-            Event::Connect {
+        match cmd {
+            ConnCommand::Connect {
                 conn, host, port, ..
             } => {
                 let broker = self.cluster.broker_at(&host, port).unwrap_or(-1);
@@ -910,7 +920,7 @@ impl World {
                 let rtt = self.net.latency(&mut self.rng) + self.net.latency(&mut self.rng);
                 self.push(now + rtt, Ev::ConnectDone(id));
             }
-            Event::Disconnect { conn } => {
+            ConnCommand::Disconnect { conn } => {
                 self.trace
                     .line(now, format!("c{i} disconnect conn {}", conn.0));
                 let Some(id) = self.net.link_of(i, conn) else {
@@ -934,19 +944,22 @@ impl World {
                     self.push(at, Ev::Closed(id, Dir::Up));
                 }
             }
-            ev => {
-                self.trace.line(now, format!("c{i} event {ev:?}"));
-                let a = &mut self.actors[i];
-                if let Event::OffsetReset { tp, .. } | Event::LogTruncation { tp, .. } = &ev {
-                    a.memory.forget(tp);
-                }
-                if let Some(ch) = a.checker.as_mut() {
-                    if let Err(e) = ch.event(&self.cluster, &ev) {
-                        self.fail(format!("consumer {i}: {e}"));
-                    }
-                }
-                self.actors[i].events.push_back(ev);
+            other => self.fail(format!("consumer {i}: unknown command {other:?}")),
+        }
+    }
+
+    fn on_event(&mut self, i: usize, ev: Event) {
+        let now = self.now;
+        self.trace.line(now, format!("c{i} event {ev:?}"));
+        let a = &mut self.actors[i];
+        if let Event::OffsetReset { tp, .. } | Event::LogTruncation { tp, .. } = &ev {
+            a.memory.forget(tp);
+        }
+        if let Some(ch) = a.checker.as_mut() {
+            if let Err(e) = ch.event(&self.cluster, &ev) {
+                self.fail(format!("consumer {i}: {e}"));
             }
         }
+        self.actors[i].events.push_back(ev);
     }
 }

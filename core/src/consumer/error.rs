@@ -1,0 +1,212 @@
+//! What can go wrong, by whose doing: the application's ([`UsageError`], returned at
+//! once), the consumer's own outcomes ([`LocalError`]), a broker's answer
+//! ([`BrokerError`], an error code inside a response) and a broker or network that
+//! broke the protocol or the connection ([`RemoteError`]).
+
+use alloc::string::String;
+use core::fmt;
+
+use crate::conn::ConnError;
+use crate::metadata::BrokerId;
+use crate::protocol::ErrorCode;
+use crate::records::RecordError;
+
+use super::event::{ResetReason, TopicPartition};
+
+/// An error reported through [`Event::Error`](super::Event::Error) or a query
+/// result. The consumer keeps running; each variant says what it did.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ConsumerError {
+    /// An outcome of the consumer's own settings or state.
+    Local(LocalError),
+    /// A broker answered with an error code.
+    Broker(BrokerError),
+    /// A broker broke the protocol, sent corrupt data, or the connection failed.
+    Remote(RemoteError),
+}
+
+/// An outcome of the consumer's own settings or state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum LocalError {
+    /// `auto.offset.reset` is `none` and the partition has no valid position: it is
+    /// not fetched until the application seeks.
+    NoOffsetForPartition {
+        /// The partition.
+        tp: TopicPartition,
+        /// Why a position was needed.
+        reason: ResetReason,
+    },
+    /// A query timed out (`default.api.timeout.ms`).
+    Timeout,
+    /// The consumer was closed before the query was answered.
+    Closed,
+}
+
+/// A broker's error code, with what it was about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum BrokerError {
+    /// An error for one partition that retrying will not fix (authorization, for
+    /// instance). The partition is not fetched until the application seeks or
+    /// reassigns it.
+    Partition {
+        /// The partition.
+        tp: TopicPartition,
+        /// The broker's error.
+        code: ErrorCode,
+    },
+    /// A topic's metadata carries an error (unknown topic, not authorized). Retried
+    /// with the metadata refresh.
+    Topic {
+        /// The topic.
+        topic: String,
+        /// The broker's error.
+        code: ErrorCode,
+    },
+}
+
+impl BrokerError {
+    /// The broker's error code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Partition { code, .. } | Self::Topic { code, .. } => *code,
+        }
+    }
+}
+
+/// A broker (or the network) broke the protocol or the connection.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum RemoteError {
+    /// A connection failed or was closed for a protocol violation; it is
+    /// re-established after `reconnect.backoff.ms`. Informational.
+    Connection {
+        /// The broker.
+        broker: BrokerId,
+        /// What happened.
+        error: ConnError,
+    },
+    /// A record batch did not decode or failed its CRC. The records before it were
+    /// delivered; the partition is fetched again from the failing offset after a
+    /// backoff, so a transient corruption costs nothing and a persistent one repeats
+    /// until the application seeks past it.
+    CorruptRecords {
+        /// The partition.
+        tp: TopicPartition,
+        /// What failed, with its offset.
+        error: RecordError,
+    },
+    /// The broker speaks no version of an API the consumer needs with it.
+    UnsupportedApi {
+        /// The broker.
+        broker: BrokerId,
+        /// The API key.
+        api: i16,
+    },
+}
+
+impl From<LocalError> for ConsumerError {
+    fn from(e: LocalError) -> Self {
+        Self::Local(e)
+    }
+}
+
+impl From<BrokerError> for ConsumerError {
+    fn from(e: BrokerError) -> Self {
+        Self::Broker(e)
+    }
+}
+
+impl From<RemoteError> for ConsumerError {
+    fn from(e: RemoteError) -> Self {
+        Self::Remote(e)
+    }
+}
+
+impl fmt::Display for ConsumerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Local(e) => e.fmt(f),
+            Self::Broker(e) => e.fmt(f),
+            Self::Remote(e) => e.fmt(f),
+        }
+    }
+}
+
+impl fmt::Display for LocalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoOffsetForPartition { tp, .. } => {
+                write!(f, "{tp}: no valid position and auto.offset.reset is none")
+            }
+            Self::Timeout => f.write_str("timed out (default.api.timeout.ms)"),
+            Self::Closed => f.write_str("the consumer was closed"),
+        }
+    }
+}
+
+impl fmt::Display for BrokerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Partition { tp, code } => write!(f, "{tp}: {} ({})", code.name(), code.message()),
+            Self::Topic { topic, code } => {
+                write!(f, "topic {topic}: {} ({})", code.name(), code.message())
+            }
+        }
+    }
+}
+
+impl fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Connection { broker, error } => write!(f, "broker {}: {error}", broker.0),
+            Self::CorruptRecords { tp, error } => write!(f, "{tp}: {error}"),
+            Self::UnsupportedApi { broker, api } => write!(
+                f,
+                "broker {} speaks no usable version of API {api}",
+                broker.0
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ConsumerError {}
+#[cfg(feature = "std")]
+impl std::error::Error for LocalError {}
+#[cfg(feature = "std")]
+impl std::error::Error for BrokerError {}
+#[cfg(feature = "std")]
+impl std::error::Error for RemoteError {}
+
+/// The application misused the API; returned at once, nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum UsageError {
+    /// The partition is not assigned to this consumer.
+    NotAssigned(TopicPartition),
+    /// An offset below zero.
+    NegativeOffset(i64),
+    /// The consumer is closing or closed.
+    Closed,
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotAssigned(tp) => write!(f, "{tp} is not assigned to this consumer"),
+            Self::NegativeOffset(o) => write!(f, "offset {o} is negative"),
+            Self::Closed => f.write_str("the consumer is closed"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for UsageError {}
