@@ -1,12 +1,116 @@
 //! Size-prefixed framing: every Kafka request and response is an `int32` length
-//! followed by that many bytes.
+//! followed by that many bytes. [`encode_frame`] writes one (and
+//! [`encode_request_frame`] / [`encode_response_frame`] the usual two kinds);
+//! [`FrameDecoder`] takes a byte stream apart again.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::error::{DecodeError, DecodeErrorKind};
+use super::error::{DecodeError, DecodeErrorKind, EncodeError};
+use super::header::{RequestHeader, ResponseHeader};
+use crate::protocol::{ApiKey, Message, Request};
 
 /// The default largest frame accepted, as librdkafka's `receive.message.max.bytes`.
 pub const DEFAULT_MAX_FRAME: usize = 100_000_000;
+
+/// Appends one frame to `buf`: reserves the four size bytes, lets `body` append the
+/// frame's content after them, then writes the content's length into them.
+///
+/// Frames can be appended one after another to the same buffer. If `body` fails, or
+/// writes more than `i32::MAX` bytes ([`EncodeError::FrameTooLarge`]), `buf` is cut
+/// back to what it held before and the error is returned.
+///
+/// ```
+/// use bytes::{BufMut, BytesMut};
+/// use kasio_core::codec::{encode_frame, EncodeError};
+///
+/// let mut buf = BytesMut::new();
+/// encode_frame(&mut buf, |b| {
+///     b.put_slice(b"hi");
+///     Ok::<_, EncodeError>(())
+/// })
+/// .unwrap();
+/// assert_eq!(&buf[..], &[0, 0, 0, 2, b'h', b'i']);
+/// ```
+pub fn encode_frame<E: From<EncodeError>>(
+    buf: &mut BytesMut,
+    body: impl FnOnce(&mut BytesMut) -> Result<(), E>,
+) -> Result<(), E> {
+    let start = buf.len();
+    buf.put_i32(0); // the size, written once the content is
+    let size = body(buf).and_then(|()| {
+        let written = buf.len().checked_sub(start + 4);
+        frame_size(written.expect("the frame body writer cut off the size")).map_err(E::from)
+    });
+    match size {
+        Ok(size) => {
+            buf[start..start + 4].copy_from_slice(&size.to_be_bytes());
+            Ok(())
+        }
+        Err(e) => {
+            buf.truncate(start);
+            Err(e)
+        }
+    }
+}
+
+/// The size prefix for `len` bytes of content.
+fn frame_size(len: usize) -> Result<i32, EncodeError> {
+    i32::try_from(len).map_err(|_| EncodeError::FrameTooLarge { size: len })
+}
+
+/// Appends a request frame to `buf`: the size, the request header (v1, or v2 if
+/// `version` of `R` is flexible) and `req` at `version`.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use kasio_core::codec::{encode_request_frame, FrameDecoder, RequestHeader};
+/// use kasio_core::protocol::{messages::HeartbeatRequest, Message};
+///
+/// let req = HeartbeatRequest { group_id: "g".into(), ..Default::default() };
+/// let mut buf = BytesMut::new();
+/// encode_request_frame(&mut buf, 4, 7, Some("app"), &req).unwrap();
+///
+/// let mut d = FrameDecoder::new(1024);
+/// d.push_bytes(buf.freeze());
+/// let frame = d.next_frame().unwrap().unwrap();
+/// let (header, body) = RequestHeader::decode(2, &frame).unwrap();
+/// assert_eq!((header.correlation_id, header.client_id.as_deref()), (7, Some("app")));
+/// assert_eq!(HeartbeatRequest::decode_exact(4, &body).unwrap(), req);
+/// ```
+pub fn encode_request_frame<R: Request>(
+    buf: &mut BytesMut,
+    version: i16,
+    correlation_id: i32,
+    client_id: Option<&str>,
+    req: &R,
+) -> Result<(), EncodeError> {
+    let header = RequestHeader {
+        api_key: R::API_KEY.key(),
+        api_version: version,
+        correlation_id,
+        client_id: client_id.map(Into::into),
+    };
+    encode_frame(buf, |buf| {
+        header.encode(R::API_KEY.request_header_version(version), buf)?;
+        req.encode(version, buf)
+    })
+}
+
+/// Appends a response frame to `buf`: the size, the response header that `version`
+/// of `api` calls for, and `resp` at `version`. The broker's side: simulated
+/// brokers and test harnesses answer requests with it.
+pub fn encode_response_frame<M: Message>(
+    buf: &mut BytesMut,
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    resp: &M,
+) -> Result<(), EncodeError> {
+    encode_frame(buf, |buf| {
+        ResponseHeader { correlation_id }.encode(api.response_header_version(version), buf);
+        resp.encode(version, buf)
+    })
+}
 
 /// Reassembles frames from bytes that arrive in any chunking, down to one byte at a
 /// time.
@@ -153,6 +257,76 @@ mod tests {
             frames(100, &[0xff, 0xff, 0xff, 0xfe], 4).unwrap_err().kind,
             DecodeErrorKind::NegativeLength
         );
+    }
+
+    #[test]
+    fn encode_frame_appends_after_what_the_buffer_holds() {
+        let mut buf = BytesMut::from(&b"xy"[..]);
+        encode_frame(&mut buf, |b| {
+            b.put_slice(&[1, 2, 3]);
+            Ok::<_, EncodeError>(())
+        })
+        .unwrap();
+        assert_eq!(&buf[..], &[b'x', b'y', 0, 0, 0, 3, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_failing_body_leaves_the_buffer_as_it_was() {
+        let mut buf = BytesMut::from(&b"xy"[..]);
+        let err = EncodeError::TooLong {
+            within: "W",
+            field: "f",
+        };
+        let got = encode_frame(&mut buf, |b| {
+            b.put_slice(&[1, 2, 3]);
+            Err(err)
+        });
+        assert_eq!(got, Err(err));
+        assert_eq!(&buf[..], b"xy");
+    }
+
+    #[test]
+    fn content_too_long_for_the_size_prefix_is_an_error() {
+        let max = i32::MAX as usize;
+        assert_eq!(frame_size(max), Ok(i32::MAX));
+        assert_eq!(
+            frame_size(max + 1),
+            Err(EncodeError::FrameTooLarge { size: max + 1 })
+        );
+    }
+
+    #[test]
+    fn response_frames_carry_the_header_their_api_calls_for() {
+        use crate::protocol::messages::{ApiVersionsResponse, HeartbeatResponse};
+        let mut buf = BytesMut::new();
+        // ApiVersions answers with header v0 even in its flexible versions.
+        let versions = ApiVersionsResponse {
+            error_code: 35,
+            ..Default::default()
+        };
+        encode_response_frame(&mut buf, ApiKey::ApiVersions, 3, 9, &versions).unwrap();
+        let heartbeat = HeartbeatResponse {
+            error_code: 27,
+            ..Default::default()
+        };
+        encode_response_frame(&mut buf, ApiKey::Heartbeat, 4, 10, &heartbeat).unwrap();
+        let mut d = FrameDecoder::new(1000);
+        d.push_bytes(buf.freeze());
+        let frame = d.next_frame().unwrap().unwrap();
+        let (h, body) = ResponseHeader::decode(0, &frame).unwrap();
+        assert_eq!(h.correlation_id, 9);
+        assert_eq!(
+            ApiVersionsResponse::decode_exact(3, &body).unwrap(),
+            versions
+        );
+        let frame = d.next_frame().unwrap().unwrap();
+        let (h, body) = ResponseHeader::decode(1, &frame).unwrap();
+        assert_eq!(h.correlation_id, 10);
+        assert_eq!(
+            HeartbeatResponse::decode_exact(4, &body).unwrap(),
+            heartbeat
+        );
+        assert_eq!(d.next_frame().unwrap(), None);
     }
 
     #[test]
