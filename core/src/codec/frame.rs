@@ -119,6 +119,13 @@ pub fn encode_response_frame<M: Message>(
 /// before anything of that size is allocated; buffer growth follows the bytes that
 /// actually arrive, so a peer announcing a huge frame and sending nothing costs nothing.
 ///
+/// Bytes given to [`push`](Self::push) are copied. Bytes given as [`Bytes`] to
+/// [`push_bytes`](Self::push_bytes) are not: a frame lying whole in them comes out
+/// as a slice of them (and keeps their memory alive while it lives). Only a frame
+/// that straddles two chunks is copied, to make it contiguous. To get that, drain
+/// [`next_frame`](Self::next_frame) after each `push_bytes`: what is still
+/// undecoded when the next chunk comes is copied.
+///
 /// ```
 /// use kasio_core::codec::FrameDecoder;
 /// let mut d = FrameDecoder::new(1024);
@@ -132,7 +139,11 @@ pub fn encode_response_frame<M: Message>(
 #[derive(Debug)]
 pub struct FrameDecoder {
     max_frame: usize,
+    /// The front of the stream, copied: what `push` gave, or the start of a frame
+    /// that straddles two chunks.
     buf: BytesMut,
+    /// The rest of the stream after `buf`: what is left of the last `push_bytes`.
+    rest: Bytes,
     /// After an oversized or negative length, the stream cannot be resynchronised.
     poisoned: Option<DecodeError>,
 }
@@ -143,26 +154,40 @@ impl FrameDecoder {
         Self {
             max_frame,
             buf: BytesMut::new(),
+            rest: Bytes::new(),
             poisoned: None,
         }
     }
 
-    /// Appends received bytes.
+    /// Appends received bytes (copying them).
     pub fn push(&mut self, data: &[u8]) {
         if self.poisoned.is_none() {
+            self.spill();
             self.buf.extend_from_slice(data);
         }
     }
 
     /// Appends received bytes the caller already owns as [`Bytes`]; frames lying
-    /// whole inside them can be handed out without copying.
+    /// whole inside them are handed out without copying.
     pub fn push_bytes(&mut self, data: Bytes) {
-        self.push(&data);
+        if self.poisoned.is_none() && !data.is_empty() {
+            self.spill();
+            self.rest = data;
+        }
+    }
+
+    /// Copies what is left of the last `push_bytes` to `buf`, so that the stream
+    /// can go on after it.
+    fn spill(&mut self) {
+        if !self.rest.is_empty() {
+            self.buf.extend_from_slice(&self.rest);
+            self.rest = Bytes::new();
+        }
     }
 
     /// Bytes buffered but not yet returned as frames.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() + self.rest.len()
     }
 
     /// The next complete frame (without its length prefix), if one is buffered.
@@ -173,25 +198,31 @@ impl FrameDecoder {
         if let Some(err) = self.poisoned {
             return Err(err);
         }
-        let Some(prefix) = self.buf.get(..4) else {
+        if self.buf.is_empty() {
+            // Nothing copied is pending: a frame lying whole in the chunk from
+            // `push_bytes` is a slice of it.
+            let prefix = announced(&self.rest, self.max_frame);
+            let Some(len) = prefix.map_err(|kind| self.poison(kind))? else {
+                return Ok(None);
+            };
+            if self.rest.len() - 4 < len {
+                return Ok(None);
+            }
+            self.rest.advance(4);
+            return Ok(Some(self.rest.split_to(len)));
+        }
+        // A frame starts in `buf`: complete its prefix, then its content, from `rest`.
+        self.fill(4);
+        let prefix = announced(&self.buf, self.max_frame);
+        let Some(len) = prefix.map_err(|kind| self.poison(kind))? else {
             return Ok(None);
         };
-        let len = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
-        if len < 0 || len as usize > self.max_frame {
-            let kind = if len < 0 {
-                DecodeErrorKind::NegativeLength
-            } else {
-                DecodeErrorKind::FrameTooLarge
-            };
-            let err = DecodeError {
-                offset: Some(0),
-                ..DecodeError::new(kind, self.buf.len())
-            };
-            self.poisoned = Some(err);
-            self.buf = BytesMut::new();
-            return Err(err);
+        if self.buf.len() == 4 && self.rest.len() >= len {
+            // Only the prefix straddled: the content lies whole in the chunk.
+            self.buf.clear();
+            return Ok(Some(self.rest.split_to(len)));
         }
-        let len = len as usize;
+        self.fill(4 + len);
         if self.buf.len() < 4 + len {
             return Ok(None);
         }
@@ -199,10 +230,45 @@ impl FrameDecoder {
         Ok(Some(self.buf.split_to(len).freeze()))
     }
 
+    /// Moves bytes from `rest` to `buf` until `buf` holds `want` or `rest` is empty.
+    fn fill(&mut self, want: usize) {
+        let n = want.saturating_sub(self.buf.len()).min(self.rest.len());
+        if n > 0 {
+            self.buf.extend_from_slice(&self.rest[..n]);
+            self.rest.advance(n);
+        }
+    }
+
+    /// Fails for good: framing is lost.
+    fn poison(&mut self, kind: DecodeErrorKind) -> DecodeError {
+        let err = DecodeError {
+            offset: Some(0),
+            ..DecodeError::new(kind, self.buffered())
+        };
+        self.poisoned = Some(err);
+        self.buf = BytesMut::new();
+        self.rest = Bytes::new();
+        err
+    }
+
     /// Forgets everything buffered (the connection was reset).
     pub fn reset(&mut self) {
         self.buf = BytesMut::new();
+        self.rest = Bytes::new();
         self.poisoned = None;
+    }
+}
+
+/// The length a size prefix at the front of `stream` announces, once its four bytes
+/// are in; a negative one or one above `max` is an error.
+fn announced(stream: &[u8], max: usize) -> Result<Option<usize>, DecodeErrorKind> {
+    let Some(&[a, b, c, d]) = stream.get(..4) else {
+        return Ok(None);
+    };
+    match usize::try_from(i32::from_be_bytes([a, b, c, d])) {
+        Ok(len) if len <= max => Ok(Some(len)),
+        Ok(_) => Err(DecodeErrorKind::FrameTooLarge),
+        Err(_) => Err(DecodeErrorKind::NegativeLength),
     }
 }
 
@@ -210,6 +276,7 @@ impl FrameDecoder {
 mod tests {
     use super::*;
     use alloc::vec::Vec;
+    use core::ops::Range;
 
     fn frames(max: usize, stream: &[u8], chunk: usize) -> Result<Vec<Bytes>, DecodeError> {
         let mut d = FrameDecoder::new(max);
@@ -257,6 +324,150 @@ mod tests {
             frames(100, &[0xff, 0xff, 0xff, 0xfe], 4).unwrap_err().kind,
             DecodeErrorKind::NegativeLength
         );
+    }
+
+    /// Frames of 0, 1, 3, 0, 300 and 2 bytes back to back, written by
+    /// `encode_frame`, and where each one's content lies in the stream.
+    fn sample_stream() -> (Bytes, Vec<Range<usize>>) {
+        let mut buf = BytesMut::new();
+        let mut contents = Vec::new();
+        for (i, len) in [0usize, 1, 3, 0, 300, 2].into_iter().enumerate() {
+            let start = buf.len() + 4;
+            encode_frame(&mut buf, |b| {
+                b.extend((0..len).map(|j| (i * 31 + j) as u8));
+                Ok::<_, EncodeError>(())
+            })
+            .unwrap();
+            contents.push(start..buf.len());
+        }
+        (buf.freeze(), contents)
+    }
+
+    /// Feeds `stream` in chunks of the given lengths, each through `push_bytes` if
+    /// `owned(chunk index)`, else through `push`, draining after each.
+    fn feed(
+        stream: &Bytes,
+        lengths: &[usize],
+        owned: impl Fn(usize) -> bool,
+    ) -> Result<Vec<Bytes>, DecodeError> {
+        let mut d = FrameDecoder::new(1000);
+        let mut out = Vec::new();
+        let mut at = 0;
+        for (i, &n) in lengths.iter().enumerate() {
+            let chunk = stream.slice(at..at + n);
+            at += n;
+            if owned(i) {
+                d.push_bytes(chunk);
+            } else {
+                d.push(&chunk);
+            }
+            while let Some(f) = d.next_frame()? {
+                out.push(f);
+            }
+        }
+        assert_eq!(d.buffered(), 0);
+        Ok(out)
+    }
+
+    #[test]
+    fn push_bytes_hands_out_whole_frames_as_slices_of_the_input() {
+        let (stream, contents) = sample_stream();
+        let mut d = FrameDecoder::new(1000);
+        d.push_bytes(stream.clone());
+        let input = stream.as_ptr_range();
+        for want in &contents {
+            let frame = d.next_frame().unwrap().unwrap();
+            assert_eq!(frame, stream.slice(want.clone()));
+            assert!(input.contains(&frame.as_ptr()) || frame.is_empty());
+        }
+        assert_eq!(d.next_frame().unwrap(), None);
+        // Nothing was copied.
+        assert_eq!(d.buf.capacity(), 0);
+    }
+
+    #[test]
+    fn every_chunking_gives_the_same_frames_through_push_and_push_bytes() {
+        let (stream, contents) = sample_stream();
+        let want: Vec<Bytes> = contents.iter().map(|r| stream.slice(r.clone())).collect();
+        let mut chunkings: Vec<Vec<usize>> = (1..=stream.len())
+            .map(|n| {
+                let mut lengths = alloc::vec![n; stream.len() / n];
+                lengths.extend(Some(stream.len() % n).filter(|&r| r > 0));
+                lengths
+            })
+            .collect();
+        let mut rng = crate::rng::Rng::new(11);
+        for _ in 0..200 {
+            let mut lengths = Vec::new();
+            let mut left = stream.len();
+            while left > 0 {
+                let n = rng.range_inclusive(1, left.min(40) as u64) as usize;
+                lengths.push(n);
+                left -= n;
+            }
+            chunkings.push(lengths);
+        }
+        for lengths in &chunkings {
+            assert_eq!(feed(&stream, lengths, |_| false).unwrap(), want);
+            assert_eq!(feed(&stream, lengths, |i| i % 2 == 0).unwrap(), want);
+            assert_eq!(feed(&stream, lengths, |i| i % 3 != 0).unwrap(), want);
+            let got = feed(&stream, lengths, |_| true).unwrap();
+            assert_eq!(got, want);
+            // Through `push_bytes` alone, content lying whole in one chunk is not
+            // copied: the frame is that very memory.
+            let chunk_of = |pos: usize| {
+                let mut end = 0;
+                lengths.iter().position(|&n| {
+                    end += n;
+                    pos < end
+                })
+            };
+            for (frame, range) in got.iter().zip(&contents) {
+                if !range.is_empty() && chunk_of(range.start) == chunk_of(range.end - 1) {
+                    assert_eq!(
+                        frame.as_ptr(),
+                        stream[range.start..].as_ptr(),
+                        "{lengths:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn push_bytes_rejects_a_bad_length_before_its_body_arrives() {
+        let mut d = FrameDecoder::new(100);
+        d.push_bytes(Bytes::from_static(&[0, 0, 0, 1, 7, 0x7f, 0xff]));
+        assert_eq!(&d.next_frame().unwrap().unwrap()[..], &[7]);
+        assert_eq!(d.next_frame().unwrap(), None);
+        d.push_bytes(Bytes::from_static(&[0xff, 0xff, 1, 2, 3]));
+        let err = d.next_frame().unwrap_err();
+        assert_eq!(err.kind, DecodeErrorKind::FrameTooLarge);
+        assert_eq!(d.buffered(), 0);
+        assert!(d.buf.capacity() < 1000);
+        // Framing is lost for good, whichever way bytes come.
+        d.push_bytes(Bytes::from_static(&[0, 0, 0, 0]));
+        assert_eq!(d.buffered(), 0);
+        assert!(d.next_frame().is_err());
+        d.reset();
+        d.push_bytes(Bytes::from_static(&[0xff, 0xff, 0xff, 0xfe]));
+        assert_eq!(
+            d.next_frame().unwrap_err().kind,
+            DecodeErrorKind::NegativeLength
+        );
+    }
+
+    #[test]
+    fn reset_forgets_bytes_from_push_bytes_too() {
+        let mut d = FrameDecoder::new(100);
+        d.push(&[0, 0]);
+        d.push_bytes(Bytes::from_static(&[0, 5, 1, 2]));
+        assert_eq!(d.next_frame().unwrap(), None);
+        assert_eq!(d.buffered(), 6);
+        d.reset();
+        assert_eq!(d.buffered(), 0);
+        d.push_bytes(Bytes::from_static(&[0, 0, 0, 1, 7]));
+        assert_eq!(&d.next_frame().unwrap().unwrap()[..], &[7]);
     }
 
     #[test]
