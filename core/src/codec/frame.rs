@@ -523,20 +523,17 @@ mod tests {
         encode_response_frame(&mut buf, ApiKey::Heartbeat, 4, 10, &heartbeat).unwrap();
         let mut d = FrameDecoder::new(1000);
         d.push_bytes(buf.freeze());
-        let frame = d.next_frame().unwrap().unwrap();
-        let (h, body) = ResponseHeader::decode(0, &frame).unwrap();
-        assert_eq!(h.correlation_id, 9);
-        assert_eq!(
-            ApiVersionsResponse::decode_exact(3, &body).unwrap(),
-            versions
-        );
-        let frame = d.next_frame().unwrap().unwrap();
-        let (h, body) = ResponseHeader::decode(1, &frame).unwrap();
-        assert_eq!(h.correlation_id, 10);
-        assert_eq!(
-            HeartbeatResponse::decode_exact(4, &body).unwrap(),
-            heartbeat
-        );
+        let mut next = |header_version| {
+            let frame = d.next_frame().unwrap().unwrap();
+            let (h, body) = ResponseHeader::decode(header_version, &frame).unwrap();
+            (h.correlation_id, body)
+        };
+        let (corr, body) = next(0);
+        assert_eq!(corr, 9);
+        assert_eq!(ApiVersionsResponse::decode_exact(3, &body), Ok(versions));
+        let (corr, body) = next(1);
+        assert_eq!(corr, 10);
+        assert_eq!(HeartbeatResponse::decode_exact(4, &body), Ok(heartbeat));
         assert_eq!(d.next_frame().unwrap(), None);
     }
 
