@@ -19,7 +19,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::{BufMut, Bytes, BytesMut};
-use kasio_core::codec::{RequestHeader, ResponseHeader, Uuid};
+use kasio_core::codec::{
+    encode_frame, EncodeError, FrameDecoder, RequestHeader, ResponseHeader, Uuid,
+};
 use kasio_core::config::Config;
 use kasio_core::conn::ConnId;
 use kasio_core::consumer::{ConnCommand, Consumer, Event, TopicPartition};
@@ -519,19 +521,15 @@ impl Harness {
         }
     }
 
-    fn receive_requests(&mut self, conn: ConnId, mut data: Bytes) {
+    fn receive_requests(&mut self, conn: ConnId, data: Bytes) {
         let fc = self
             .conns
             .get_mut(&conn)
             .unwrap_or_else(|| panic!("transmit on unknown or closed connection {conn:?}"));
         assert!(fc.connected, "transmit on {conn:?} before it connected");
-        while !data.is_empty() {
-            assert!(data.len() >= 4, "partial size prefix");
-            let size = i32::from_be_bytes(data[..4].try_into().unwrap());
-            let size = usize::try_from(size).expect("negative frame size");
-            assert!(data.len() >= 4 + size, "partial frame");
-            let frame = data.slice(4..4 + size);
-            data = data.slice(4 + size..);
+        let mut frames = FrameDecoder::new(usize::MAX);
+        frames.push_bytes(data);
+        while let Some(frame) = frames.next_frame().expect("request framing") {
             let (key, version, correlation_id) =
                 RequestHeader::peek(&frame).expect("request header");
             let api = ApiKey::from_i16(key).expect("a known API");
@@ -553,6 +551,7 @@ impl Harness {
                 frame,
             });
         }
+        assert_eq!(frames.buffered(), 0, "partial frame");
     }
 
     /// Drains, then honours the timer as a driver would: while `poll_timeout` says
@@ -683,31 +682,33 @@ impl Harness {
         } else {
             req.api.response_header_version(req.version)
         };
-        let mut buf = BytesMut::new();
-        buf.put_i32(0);
+        let mut content = BytesMut::new();
         ResponseHeader {
             correlation_id: req.correlation_id.wrapping_add(corr_delta),
         }
-        .encode(header_version, &mut buf);
-        buf.put_slice(&body);
-        let size = (buf.len() - 4) as i32;
-        buf[..4].copy_from_slice(&size.to_be_bytes());
+        .encode(header_version, &mut content);
+        content.put_slice(&body);
         let mut chunk = 0;
         match how {
             Answer::Valid { chunk: c, .. } => chunk = c,
             Answer::Corrupt { at, xor, .. } => {
-                let at = 4 + usize::from(at) % (buf.len() - 4).max(1);
-                if at < buf.len() {
-                    buf[at] ^= xor.max(1);
+                let at = usize::from(at) % content.len().max(1);
+                if at < content.len() {
+                    content[at] ^= xor.max(1);
                 }
             }
             Answer::Truncated { keep, .. } => {
-                let keep = usize::from(keep) % (buf.len() - 3);
-                buf.truncate(4 + keep);
-                buf[..4].copy_from_slice(&(keep as i32).to_be_bytes());
+                // The frame's size says what is left.
+                content.truncate(usize::from(keep) % (content.len() + 1));
             }
             _ => {}
         }
+        let mut buf = BytesMut::new();
+        encode_frame(&mut buf, |b| {
+            b.put_slice(&content);
+            Ok::<_, EncodeError>(())
+        })
+        .expect("a response frame");
         self.deliver(conn, &buf, chunk);
     }
 

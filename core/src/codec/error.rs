@@ -171,6 +171,11 @@ pub enum EncodeError {
         /// The field.
         field: &'static str,
     },
+    /// A frame's content is longer than its `int32` size prefix can express.
+    FrameTooLarge {
+        /// The content's length in bytes.
+        size: usize,
+    },
 }
 
 impl EncodeError {
@@ -212,6 +217,9 @@ impl fmt::Display for EncodeError {
             }
             Self::TooLong { within, field } => {
                 write!(f, "{within}.{field} is too long for its length prefix")
+            }
+            Self::FrameTooLarge { size } => {
+                write!(f, "a frame of {size} bytes is too long for its size prefix")
             }
         }
     }

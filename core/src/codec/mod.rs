@@ -12,6 +12,6 @@ mod uuid;
 
 pub use error::{DecodeError, DecodeErrorKind, EncodeError, PResult};
 pub use field::{get_tagged_fields, put_tagged_field, Cx, Field, Nullable};
-pub use frame::FrameDecoder;
+pub use frame::{encode_frame, encode_request_frame, encode_response_frame, FrameDecoder};
 pub use header::{RequestHeader, ResponseHeader};
 pub use uuid::Uuid;

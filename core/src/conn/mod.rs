@@ -8,9 +8,9 @@
 use alloc::collections::VecDeque;
 use alloc::string::String;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
-use crate::codec::{DecodeError, EncodeError, FrameDecoder, RequestHeader, ResponseHeader};
+use crate::codec::{encode_request_frame, DecodeError, EncodeError, FrameDecoder, ResponseHeader};
 use crate::protocol::messages::ApiVersionsRequest;
 use crate::protocol::versions::NegotiationOutcome;
 use crate::protocol::{ApiKey, ApiVersionsNegotiation, ErrorCode, NegotiatedVersions, Request};
@@ -243,18 +243,9 @@ impl<P> Connection<P> {
         now: Instant,
     ) -> Result<(), EncodeError> {
         let correlation_id = self.next_correlation;
-        let header = RequestHeader {
-            api_key: R::API_KEY.key(),
-            api_version: version,
-            correlation_id,
-            client_id: self.client_id.clone(),
-        };
         let mut buf = BytesMut::with_capacity(64);
-        buf.put_i32(0); // size, patched below
-        header.encode(R::API_KEY.request_header_version(version), &mut buf)?;
-        req.encode(version, &mut buf)?;
-        let size = (buf.len() - 4) as i32;
-        buf[..4].copy_from_slice(&size.to_be_bytes());
+        let client_id = self.client_id.as_deref();
+        encode_request_frame(&mut buf, version, correlation_id, client_id, req)?;
         self.next_correlation = self.next_correlation.wrapping_add(1) & i32::MAX;
         self.outbox.push_back(buf.freeze());
         self.in_flight.push_back(InFlight {

@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use kasio_core::codec::{RequestHeader, ResponseHeader, Uuid};
+use kasio_core::codec::{encode_response_frame, FrameDecoder, RequestHeader, Uuid};
 use kasio_core::config::Config;
 use kasio_core::conn::ConnId;
 use kasio_core::consumer::{ConnCommand, Consumer, ConsumerRecords, Event, TopicPartition};
@@ -489,16 +489,14 @@ impl Harness {
         }
     }
 
-    fn receive_requests(&mut self, conn: ConnId, mut data: Bytes) {
+    fn receive_requests(&mut self, conn: ConnId, data: Bytes) {
         let Some(fc) = self.conns.get_mut(&conn) else {
             panic!("transmit on unknown connection {conn:?}");
         };
         assert!(fc.connected, "transmit on {conn:?} before it connected");
-        while !data.is_empty() {
-            assert!(data.len() >= 4, "partial size prefix");
-            let size = i32::from_be_bytes(data[..4].try_into().unwrap()) as usize;
-            let frame = data.slice(4..4 + size);
-            data = data.slice(4 + size..);
+        let mut frames = FrameDecoder::new(usize::MAX);
+        frames.push_bytes(data);
+        while let Some(frame) = frames.next_frame().expect("request framing") {
             let (key, version, correlation_id) = RequestHeader::peek(&frame).expect("header");
             let api = ApiKey::from_i16(key).expect("known api");
             let line = describe(api, version, &frame);
@@ -512,6 +510,7 @@ impl Harness {
             });
             fc.unanswered.push_back(correlation_id);
         }
+        assert_eq!(frames.buffered(), 0, "partial frame");
     }
 
     /// Drains everything, then honours the timer: while `poll_timeout` says "now",
@@ -781,13 +780,9 @@ impl Harness {
     /// The response bytes (size prefix, header, body) for `req`.
     pub fn encode_response<T, M: Message>(req: &Req<T>, resp: &M, correlation_id: i32) -> Bytes {
         let api = ApiKey::from_i16(req.header.api_key).unwrap();
-        let version = req.version;
         let mut buf = BytesMut::new();
-        buf.put_i32(0);
-        ResponseHeader { correlation_id }.encode(api.response_header_version(version), &mut buf);
-        resp.encode(version, &mut buf).expect("encode response");
-        let size = (buf.len() - 4) as i32;
-        buf[..4].copy_from_slice(&size.to_be_bytes());
+        encode_response_frame(&mut buf, api, req.version, correlation_id, resp)
+            .expect("encode response");
         buf.freeze()
     }
 
@@ -803,14 +798,9 @@ impl Harness {
     pub fn respond_v0<T, M: Message>(&mut self, req: &Req<T>, resp: &M) {
         self.mark_answered(req);
         let mut buf = BytesMut::new();
-        buf.put_i32(0);
-        ResponseHeader {
-            correlation_id: req.header.correlation_id,
-        }
-        .encode(0, &mut buf);
-        resp.encode(0, &mut buf).expect("encode v0 response");
-        let size = (buf.len() - 4) as i32;
-        buf[..4].copy_from_slice(&size.to_be_bytes());
+        let corr = req.header.correlation_id;
+        encode_response_frame(&mut buf, ApiKey::ApiVersions, 0, corr, resp)
+            .expect("encode v0 response");
         self.deliver(req.conn, &buf.freeze());
     }
 

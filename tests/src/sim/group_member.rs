@@ -21,8 +21,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bytes::{BufMut, Bytes, BytesMut};
-use kasio_core::codec::{RequestHeader, ResponseHeader};
+use bytes::{Bytes, BytesMut};
+use kasio_core::codec::{encode_request_frame, ResponseHeader};
 use kasio_core::protocol::consumer_protocol::{decode_versioned, encode_versioned};
 use kasio_core::protocol::messages::consumer_protocol_assignment::TopicPartition as AssignedTopic;
 use kasio_core::protocol::messages::consumer_protocol_subscription::TopicPartition as OwnedTopic;
@@ -212,18 +212,7 @@ pub type Said = String;
 
 fn frame<R: Request>(req: &R, version: i16, corr: i32, client: &str) -> Bytes {
     let mut buf = BytesMut::new();
-    buf.put_i32(0);
-    RequestHeader {
-        api_key: R::API_KEY.key(),
-        api_version: version,
-        correlation_id: corr,
-        client_id: Some(client.into()),
-    }
-    .encode(R::API_KEY.request_header_version(version), &mut buf)
-    .expect("header encodes");
-    req.encode(version, &mut buf).expect("request encodes");
-    let n = (buf.len() - 4) as i32;
-    buf[..4].copy_from_slice(&n.to_be_bytes());
+    encode_request_frame(&mut buf, version, corr, Some(client), req).expect("request encodes");
     buf.freeze()
 }
 

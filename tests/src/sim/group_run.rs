@@ -28,7 +28,7 @@ use super::cluster::{Cluster, ClusterSpec, Injection};
 use super::group::CoordinatorBugs;
 use super::group_check::GroupChecker;
 use super::group_member::{Assignor, GroupMember, MemberConfig, Versions};
-use super::server::{Output, ServerConn};
+use super::server::{unframe, Output, ServerConn};
 use super::trace::Trace;
 
 const GROUP: &str = "g";
@@ -283,7 +283,7 @@ impl Run {
             self.on[i] = Some(link);
         }
         let at = self.arrival(link, true);
-        self.schedule(at, Ev::ToBroker(link, out.frame.slice(4..)));
+        self.schedule(at, Ev::ToBroker(link, unframe(out.frame)));
     }
 
     fn poll_member(&mut self, i: usize) {
@@ -309,15 +309,11 @@ impl Run {
                     };
                     let broker = l.broker;
                     self.trace.bytes(&data);
-                    self.checker.on_response(
-                        self.now,
-                        &self.cluster,
-                        broker,
-                        conn.0,
-                        &data.slice(4..),
-                    )?;
+                    let frame = unframe(data);
+                    self.checker
+                        .on_response(self.now, &self.cluster, broker, conn.0, &frame)?;
                     let at = self.arrival(conn.0, false);
-                    self.schedule(at, Ev::ToMember(conn.0, data.slice(4..)));
+                    self.schedule(at, Ev::ToMember(conn.0, frame));
                 }
                 Output::Close { conn } => {
                     if let Some(l) = self.links.get_mut(&conn.0) {

@@ -5,8 +5,8 @@
 
 use std::collections::VecDeque;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use kasio_core::codec::{FrameDecoder, RequestHeader, ResponseHeader};
+use bytes::{Bytes, BytesMut};
+use kasio_core::codec::{encode_response_frame, FrameDecoder, RequestHeader};
 use kasio_core::protocol::messages::api_versions_response::ApiVersion;
 use kasio_core::protocol::messages::ApiVersionsResponse;
 use kasio_core::protocol::{ApiKey, ErrorCode, Message};
@@ -93,16 +93,22 @@ pub(crate) enum Reply {
 /// Encodes a response frame: size, header, body.
 pub(crate) fn response_frame<M: Message>(api: ApiKey, version: i16, corr: i32, body: &M) -> Bytes {
     let mut buf = BytesMut::with_capacity(256);
-    buf.put_i32(0);
-    ResponseHeader {
-        correlation_id: corr,
-    }
-    .encode(api.response_header_version(version), &mut buf);
-    body.encode(version, &mut buf)
+    encode_response_frame(&mut buf, api, version, corr, body)
         .unwrap_or_else(|e| panic!("simulated broker cannot encode {api:?} v{version}: {e:?}"));
-    let size = (buf.len() - 4) as i32;
-    buf[..4].copy_from_slice(&size.to_be_bytes());
     buf.freeze()
+}
+
+/// The content of `data`, which holds exactly one whole frame (a response the
+/// cluster sent, a request a scripted member made).
+pub(crate) fn unframe(data: Bytes) -> Bytes {
+    let mut frames = FrameDecoder::new(usize::MAX);
+    frames.push_bytes(data);
+    let frame = frames
+        .next_frame()
+        .expect("framing")
+        .expect("a whole frame");
+    assert_eq!(frames.buffered(), 0, "bytes after the frame");
+    frame
 }
 
 /// A decoded request header with the body after it.

@@ -32,9 +32,9 @@ mod txn;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::protocol::{Decodable, Encodable};
-use kasio_core::codec::{RequestHeader, ResponseHeader};
+use kasio_core::codec::{encode_frame, RequestHeader, ResponseHeader};
 
 use super::cluster::Cluster;
 use super::server::Reply;
@@ -96,19 +96,19 @@ impl PReq {
     /// The response frame for `body` (size, header, body) at the request's version.
     fn frame<M: Encodable>(&self, body: &M) -> Result<Bytes, String> {
         let mut buf = BytesMut::with_capacity(128);
-        buf.put_i32(0);
-        ResponseHeader {
-            correlation_id: self.corr,
-        }
-        .encode(i16::from(self.flexible), &mut buf);
-        body.encode(&mut buf, self.version).map_err(|e| {
+        encode_frame(&mut buf, |buf| {
+            ResponseHeader {
+                correlation_id: self.corr,
+            }
+            .encode(i16::from(self.flexible), buf);
+            body.encode(buf, self.version)
+        })
+        .map_err(|e| {
             format!(
                 "{} v{}: cannot encode the response: {e}",
                 self.name, self.version
             )
         })?;
-        let size = (buf.len() - 4) as i32;
-        buf[..4].copy_from_slice(&size.to_be_bytes());
         Ok(buf.freeze())
     }
 }

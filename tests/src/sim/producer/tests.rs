@@ -22,7 +22,7 @@ use kasio_core::time::{Duration, Instant};
 
 use super::{ADD_OFFSETS_TO_TXN, ADD_PARTITIONS_TO_TXN, END_TXN, INIT_PRODUCER_ID, PRODUCE};
 use crate::sim::cluster::{Cluster, ClusterSpec};
-use crate::sim::server::{Output, ServerConn};
+use crate::sim::server::{unframe, Output, ServerConn};
 use crate::sim::{NetConfig, World};
 
 /// A cluster of two brokers; topic "t" with 2 partitions on both (partition p
@@ -65,7 +65,7 @@ fn send_raw(c: &mut Cluster, broker: i32, frame: Bytes, flexible: bool) -> Answe
         match out {
             Output::Send { conn: to, data, .. } if to == conn => {
                 let (h, body) =
-                    ResponseHeader::decode(i16::from(flexible), &data.slice(4..)).unwrap();
+                    ResponseHeader::decode(i16::from(flexible), &unframe(data)).unwrap();
                 assert_eq!(h.correlation_id, 7);
                 answer = Answer::Body(body);
             }
