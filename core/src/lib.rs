@@ -9,6 +9,8 @@
 //!   machinery that derives a nom decoder and an encoder from each message description.
 //! - [`protocol`]: every message a consumer speaks, at every version in its range,
 //!   the complete error-code table and API version negotiation.
+//! - [`group`]: the classic group's partition assignors (range, roundrobin, sticky,
+//!   cooperative-sticky, rack-aware per KIP-881) and the coordinator's protocol choice.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -46,6 +48,7 @@ pub mod config;
 pub mod conn;
 pub mod consumer;
 pub mod fetch;
+pub mod group;
 pub mod metadata;
 pub mod protocol;
 pub mod records;
