@@ -444,6 +444,108 @@ where
         .map(|(name, _)| name)
 }
 
+/// Why an assignment is not valid for its members and topics ([`validate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum InvalidAssignment {
+    /// A member of the group has no entry.
+    MissingMember(String),
+    /// An entry for a member id that is not in the group.
+    UnknownMember(String),
+    /// A partition given twice (to one member or to two).
+    Duplicate(TopicPartition),
+    /// A partition that does not exist in the topic metadata.
+    NoSuchPartition(TopicPartition),
+    /// A partition given to a member that does not subscribe to its topic.
+    NotSubscribed {
+        /// The member.
+        member: String,
+        /// The partition.
+        partition: TopicPartition,
+    },
+}
+
+impl fmt::Display for InvalidAssignment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingMember(m) => write!(f, "member {m:?} has no assignment"),
+            Self::UnknownMember(m) => write!(f, "assignment for {m:?}, not a member"),
+            Self::Duplicate(tp) => write!(f, "{tp} assigned twice"),
+            Self::NoSuchPartition(tp) => write!(f, "{tp} does not exist"),
+            Self::NotSubscribed { member, partition } => {
+                write!(
+                    f,
+                    "{partition} assigned to {member:?}, not subscribed to it"
+                )
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for InvalidAssignment {}
+
+/// Checks that `assignment` is a valid assignment of `topics` to `members`: one
+/// entry per member, each partition at most once, only existing partitions of
+/// topics their member subscribes to. (Whether every partition is assigned is
+/// [`unassigned`]'s question: cooperative-sticky leaves some out on purpose.) The
+/// assignors here always pass; a leader may check before it sends SyncGroup.
+pub fn validate(
+    members: &BTreeMap<String, Subscription>,
+    topics: &BTreeMap<String, TopicMetadata>,
+    assignment: &Assignment,
+) -> Result<(), InvalidAssignment> {
+    if let Some(m) = members.keys().find(|m| !assignment.contains_key(*m)) {
+        return Err(InvalidAssignment::MissingMember(m.clone()));
+    }
+    let mut seen: BTreeSet<&TopicPartition> = BTreeSet::new();
+    for (member, list) in assignment {
+        let Some(sub) = members.get(member) else {
+            return Err(InvalidAssignment::UnknownMember(member.clone()));
+        };
+        for tp in list {
+            if !seen.insert(tp) {
+                return Err(InvalidAssignment::Duplicate(tp.clone()));
+            }
+            if !topics.get(&tp.topic).is_some_and(|t| t.has(tp.partition)) {
+                return Err(InvalidAssignment::NoSuchPartition(tp.clone()));
+            }
+            if !sub.topics.contains(&tp.topic) {
+                return Err(InvalidAssignment::NotSubscribed {
+                    member: member.clone(),
+                    partition: tp.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The partitions that some member subscribes to and `assignment` gives to nobody,
+/// sorted. Empty after any eager assignor; after cooperative-sticky, the partitions
+/// withheld until their owners have revoked them.
+pub fn unassigned(
+    members: &BTreeMap<String, Subscription>,
+    topics: &BTreeMap<String, TopicMetadata>,
+    assignment: &Assignment,
+) -> Vec<TopicPartition> {
+    let given: BTreeSet<&TopicPartition> = assignment.values().flatten().collect();
+    let wanted: BTreeSet<&str> = members
+        .values()
+        .flat_map(|s| s.topics.iter().map(String::as_str))
+        .collect();
+    let mut out = Vec::new();
+    for (topic, meta) in topics.iter().filter(|(t, _)| wanted.contains(t.as_str())) {
+        for p in meta.partitions() {
+            let tp = TopicPartition::new(topic.as_str(), p);
+            if !given.contains(&tp) {
+                out.push(tp);
+            }
+        }
+    }
+    out
+}
+
 /// Java's `String.compareTo`: by UTF-16 code units. It differs from Rust's `str`
 /// order (by UTF-8 bytes, that is by code points) only when one string has a
 /// character above U+FFFF where the other has one in U+E000..=U+FFFF; range and
