@@ -21,6 +21,7 @@
 //! Cost: `O(C · P · log P)` per topic at worst.
 
 use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::rack::{self, rack_set};

@@ -13,6 +13,7 @@
 //! Cost: `O(P · C)`.
 
 use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::{
