@@ -18,7 +18,7 @@
 # - record_compressed: the uncompressed fixtures' records as payload, each codec,
 #   as a v2 batch and as legacy wrappers.
 # The structure-aware targets (roundtrip_message, record_roundtrip, fetch_session,
-# consumer) read their input through `arbitrary`; their seeds are a minimized corpus
+# consumer, assignors) read their input through `arbitrary`; their seeds are a minimized corpus
 # of earlier runs (--minimize), not fixtures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -213,7 +213,7 @@ if [[ "${1:-}" == "--minimize" ]]; then
   # Fold the working corpora of the structure-aware targets (fuzz/target/corpus/,
   # filled by scripts/fuzz.sh) into their checked-in seeds, keeping only inputs
   # that add coverage.
-  for t in roundtrip_message record_roundtrip fetch_session consumer; do
+  for t in roundtrip_message record_roundtrip fetch_session consumer assignors; do
     work="fuzz/target/corpus/$t"
     [[ -d "$work" ]] || continue
     seeds="fuzz/corpus/$t"

@@ -17,10 +17,9 @@
 //! - [`metadata`], [`fetch`]: cluster metadata and KIP-227 fetch sessions.
 //! - [`consumer`]: the [`Consumer`](consumer::Consumer) state machine for manually
 //!   assigned partitions; see its module documentation for how to drive it.
+//! - [`group`]: the classic group's partition assignors (range, roundrobin, sticky,
+//!   cooperative-sticky, rack-aware per KIP-881) and the coordinator's protocol choice.
 //! - [`time`], [`rng`], [`backoff`]: time as a value, a seeded RNG, jittered backoff.
-//!
-//! Consumer groups (subscriptions, the group protocol and committed offsets) are
-//! not built yet.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -58,6 +57,7 @@ pub mod config;
 pub mod conn;
 pub mod consumer;
 pub mod fetch;
+pub mod group;
 pub mod metadata;
 pub mod protocol;
 pub mod records;
