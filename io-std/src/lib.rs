@@ -1,8 +1,12 @@
 //! kasio-std: a minimal blocking driver for `kasio-core`'s consumer.
 //!
-//! It owns what the core must not: sockets (std::net, one reader thread per broker
-//! connection), DNS resolution and the clock. Everything about Kafka stays in the
-//! core; this crate only moves bytes and time.
+//! It owns what the core must not: sockets (std::net), DNS resolution and the clock.
+//! Everything about Kafka stays in the core; this crate only moves bytes and time.
+//!
+//! Each broker connection has two threads: a reader, which reads into large shared
+//! buffers and hands each read to the core as [`Bytes`](bytes::Bytes) without
+//! copying it, and a writer, fed through a channel, so a slow socket never blocks
+//! the thread that calls [`Consumer::poll`]. The core runs on that calling thread.
 //!
 //! ```no_run
 //! use kasio_core::config::Config;
@@ -24,24 +28,46 @@
 //! Not built yet: TLS and SASL (the full drivers come later).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant as StdInstant};
 
+use bytes::{Bytes, BytesMut};
 use kasio_core::config::Config;
 use kasio_core::conn::ConnId;
 use kasio_core::consumer::{ConnCommand, Consumer as Core, ConsumerRecords, Event};
 use kasio_core::time::Instant;
 
-/// Bytes read from a socket in one go.
+/// The reader's buffer: reads go into its zeroed tail, each read is split off and
+/// handed over, and the tail is topped up to this size when it runs short.
 const READ_CHUNK: usize = 256 * 1024;
+/// Top the buffer up when less than this is left to read into.
+const READ_MIN: usize = READ_CHUNK / 4;
 
+/// What the connection threads tell the loop.
 enum Io {
-    Connected(ConnId, TcpStream),
-    Data(ConnId, Vec<u8>),
+    Connected(ConnId, Link),
+    Data(ConnId, Bytes),
+    /// From a failed connect, the reader (EOF or error) or the writer (error);
+    /// possibly twice for one connection.
     Closed(ConnId),
+}
+
+/// The loop's side of an open connection.
+struct Link {
+    /// To the writer thread; dropping it ends that thread once its queue is written.
+    writer: Sender<Vec<u8>>,
+    /// Shared with both threads; shutting it down ends them.
+    stream: Arc<TcpStream>,
+}
+
+impl Link {
+    fn shutdown(&self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
 }
 
 /// A blocking Kafka consumer: `kasio-core`'s state machine over std sockets.
@@ -50,9 +76,11 @@ pub struct Consumer {
     epoch: StdInstant,
     tx: Sender<Io>,
     rx: Receiver<Io>,
-    writers: BTreeMap<ConnId, TcpStream>,
+    /// Every connection the core asked for and has not been told is gone: `None`
+    /// while connecting. Removing an entry is what reports a connection lost, so
+    /// the core hears of it once, however many threads notice.
+    links: BTreeMap<ConnId, Option<Link>>,
     events: VecDeque<Event>,
-    out: Vec<u8>,
     setup_timeout: Duration,
 }
 
@@ -73,9 +101,8 @@ impl Consumer {
             epoch: StdInstant::now(),
             tx,
             rx,
-            writers: BTreeMap::new(),
+            links: BTreeMap::new(),
             events: VecDeque::new(),
-            out: Vec::new(),
             setup_timeout,
         }
     }
@@ -141,9 +168,7 @@ impl Consumer {
     pub fn close(mut self, timeout: Duration) {
         self.core.close();
         self.run_until(timeout, |c| c.is_closed());
-        for (_, w) in std::mem::take(&mut self.writers) {
-            let _ = w.shutdown(Shutdown::Both);
-        }
+        // Dropping self shuts the connections down.
     }
 
     /// Drains the core: events, then bytes to write.
@@ -157,8 +182,8 @@ impl Consumer {
                         conn, host, port, ..
                     } => self.spawn_connection(conn, host, port),
                     ConnCommand::Disconnect { conn } => {
-                        if let Some(w) = self.writers.remove(&conn) {
-                            let _ = w.shutdown(Shutdown::Both);
+                        if let Some(Some(link)) = self.links.remove(&conn) {
+                            link.shutdown();
                         }
                     }
                     // Commands this driver does not know yet (a newer core).
@@ -170,17 +195,15 @@ impl Consumer {
                 self.events.push_back(event);
             }
             let now = self.now();
-            self.out.clear();
-            while let Some(t) = self.core.poll_transmit(now, &mut self.out) {
+            let mut out = Vec::new();
+            while let Some(t) = self.core.poll_transmit(now, &mut out) {
                 progressed = true;
-                let ok = self
-                    .writers
-                    .get_mut(&t.conn)
-                    .is_some_and(|w| w.write_all(&self.out).is_ok());
-                self.out.clear();
-                if !ok {
-                    self.writers.remove(&t.conn);
-                    self.core.handle_disconnected(self.now(), t.conn);
+                let data = std::mem::take(&mut out);
+                // A writer that is gone has failed; its Closed may still be queued.
+                if let Some(Some(link)) = self.links.get(&t.conn) {
+                    if link.writer.send(data).is_err() {
+                        self.lost(t.conn);
+                    }
                 }
             }
             if !progressed {
@@ -216,50 +239,97 @@ impl Consumer {
     }
 
     fn handle(&mut self, io: Io) {
-        let now = self.now();
         match io {
-            Io::Connected(conn, writer) => {
-                self.writers.insert(conn, writer);
-                self.core.handle_connected(now, conn);
-            }
-            Io::Data(conn, data) => self.core.handle_input(now, conn, &data),
-            Io::Closed(conn) => {
-                self.writers.remove(&conn);
-                self.core.handle_disconnected(now, conn);
-            }
+            Io::Connected(conn, link) => match self.links.get_mut(&conn) {
+                Some(slot @ None) => {
+                    *slot = Some(link);
+                    self.core.handle_connected(self.now(), conn);
+                }
+                // The core gave up on it meanwhile (or it is a duplicate).
+                _ => link.shutdown(),
+            },
+            Io::Data(conn, data) => self.core.handle_input_bytes(self.now(), conn, data),
+            Io::Closed(conn) => self.lost(conn),
         }
     }
 
-    fn spawn_connection(&self, conn: ConnId, host: String, port: u16) {
+    /// `conn` failed: shuts it down and tells the core, unless that was done already.
+    fn lost(&mut self, conn: ConnId) {
+        if let Some(link) = self.links.remove(&conn) {
+            if let Some(link) = link {
+                link.shutdown();
+            }
+            self.core.handle_disconnected(self.now(), conn);
+        }
+    }
+
+    fn spawn_connection(&mut self, conn: ConnId, host: String, port: u16) {
+        self.links.insert(conn, None);
         let tx = self.tx.clone();
         let timeout = self.setup_timeout;
         thread::spawn(move || {
-            let Some(mut stream) = connect(&host, port, timeout) else {
+            let Some(stream) = connect(&host, port, timeout) else {
                 let _ = tx.send(Io::Closed(conn));
                 return;
             };
-            let Ok(writer) = stream.try_clone() else {
-                let _ = tx.send(Io::Closed(conn));
-                return;
+            let stream = Arc::new(stream);
+            let (writer, queue) = mpsc::channel();
+            let (w_stream, w_tx) = (Arc::clone(&stream), tx.clone());
+            thread::spawn(move || write_loop(conn, &w_stream, &queue, &w_tx));
+            let link = Link {
+                writer,
+                stream: Arc::clone(&stream),
             };
-            if tx.send(Io::Connected(conn, writer)).is_err() {
-                return;
-            }
-            let mut buf = vec![0u8; READ_CHUNK];
-            loop {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => {
-                        let _ = tx.send(Io::Closed(conn));
-                        return;
-                    }
-                    Ok(n) => {
-                        if tx.send(Io::Data(conn, buf[..n].to_vec())).is_err() {
-                            return;
-                        }
-                    }
-                }
+            if tx.send(Io::Connected(conn, link)).is_ok() {
+                read_loop(conn, &stream, &tx);
             }
         });
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        // Ends every connection's threads (a reader would otherwise wait on its
+        // socket for as long as the broker keeps it open).
+        for link in self.links.values().flatten() {
+            link.shutdown();
+        }
+    }
+}
+
+/// Reads `stream` until it ends, handing each read over whole; reports the end.
+fn read_loop(conn: ConnId, mut stream: &TcpStream, tx: &Sender<Io>) {
+    let mut buf = BytesMut::new();
+    loop {
+        if buf.len() < READ_MIN {
+            // Zeroes only the new part. The allocation is reused if every earlier
+            // read handed out of it has been dropped, else a fresh one is made.
+            buf.resize(READ_CHUNK, 0);
+        }
+        match stream.read(&mut buf) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Ok(0) | Err(_) => {
+                let _ = tx.send(Io::Closed(conn));
+                return;
+            }
+            Ok(n) => {
+                if tx.send(Io::Data(conn, buf.split_to(n).freeze())).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Writes what the loop queues until the loop drops its sender or a write fails;
+/// a failure shuts the socket (ending the reader too) and is reported.
+fn write_loop(conn: ConnId, mut stream: &TcpStream, queue: &Receiver<Vec<u8>>, tx: &Sender<Io>) {
+    for data in queue {
+        if stream.write_all(&data).is_err() {
+            let _ = stream.shutdown(Shutdown::Both);
+            let _ = tx.send(Io::Closed(conn));
+            return;
+        }
     }
 }
 
@@ -273,4 +343,62 @@ fn connect(host: &str, port: u16, timeout: Duration) -> Option<TcpStream> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        (client, listener.accept().unwrap().0)
+    }
+
+    #[test]
+    fn reads_arrive_whole_and_in_order_across_buffer_refills() {
+        let (client, mut server) = pair();
+        let sent: Vec<u8> = (0..3 * READ_CHUNK + 12_345)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        let (tx, rx) = mpsc::channel();
+        let reader = thread::spawn(move || read_loop(ConnId(1), &client, &tx));
+        for piece in sent.chunks(10_000) {
+            server.write_all(piece).unwrap();
+        }
+        drop(server);
+        // Hold every chunk, as records would, so refills cannot reuse the buffer.
+        let mut chunks = Vec::new();
+        loop {
+            match rx.recv().unwrap() {
+                Io::Data(ConnId(1), data) => chunks.push(data),
+                Io::Closed(ConnId(1)) => break,
+                _ => panic!("unexpected message"),
+            }
+        }
+        reader.join().unwrap();
+        assert_eq!(chunks.concat(), sent);
+        assert!(rx.try_recv().is_err(), "nothing after Closed");
+    }
+
+    #[test]
+    fn a_failed_write_is_reported_once_and_ends_the_writer() {
+        let (client, server) = pair();
+        let (tx, rx) = mpsc::channel();
+        let (queue_tx, queue) = mpsc::channel();
+        let writer = thread::spawn(move || write_loop(ConnId(2), &client, &queue, &tx));
+        drop(server);
+        // The first writes may still be accepted; the writer must fail and stop
+        // taking more soon after.
+        let mut accepted = 0;
+        while queue_tx.send(vec![0u8; 64 * 1024]).is_ok() {
+            accepted += 1;
+            assert!(accepted < 1000, "the writer never failed");
+            thread::sleep(Duration::from_millis(1));
+        }
+        writer.join().unwrap();
+        assert!(matches!(rx.try_recv(), Ok(Io::Closed(ConnId(2)))));
+        assert!(rx.try_recv().is_err(), "reported once");
+    }
 }

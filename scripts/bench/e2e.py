@@ -7,6 +7,11 @@ both with CRC checks on and touching every value byte. Each runs RUNS times; the
 median run (by records/s) is written into BENCHMARKS.md between the e2e markers.
 
 Run through scripts/bench-e2e.sh (which builds both consumers first).
+
+KASIO_BEFORE_BIN=path (a `consume` binary kept from an earlier commit) adds a
+"kasio before" row, measured in the same rounds as the others, so a change can be
+compared before and after in one run; KASIO_BEFORE_LABEL names it (default: the
+file name).
 """
 import json
 import os
@@ -21,6 +26,8 @@ PY = os.path.join(ROOT, ".venv", "bin", "python")
 COUNT = int(os.environ.get("BENCH_RECORDS", "1000000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 TOPIC = "bench"
+BEFORE_BIN = os.environ.get("KASIO_BEFORE_BIN")
+BEFORE_LABEL = os.environ.get("KASIO_BEFORE_LABEL") or (BEFORE_BIN and os.path.basename(BEFORE_BIN))
 BEGIN, END = "<!-- e2e:begin -->", "<!-- e2e:end -->"
 
 
@@ -57,6 +64,8 @@ def measure_isolated(cmd):
 
 def main():
     kasio_bin = os.path.join(ROOT, "target", "release", "examples", "consume")
+    if BEFORE_BIN and not os.access(BEFORE_BIN, os.X_OK):
+        sys.exit("KASIO_BEFORE_BIN=%s is not an executable" % BEFORE_BIN)
     ref_bin = os.path.join(ROOT, "target", "bench", "ref_consumer")
     tansu = subprocess.Popen([PY, os.path.join(ROOT, "scripts", "rig", "tansu.py"), "--topic", TOPIC + ":1"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -66,12 +75,19 @@ def main():
         t0 = time.perf_counter()
         produce(bootstrap)
         print("produced %d records in %.1fs" % (COUNT, time.perf_counter() - t0), file=sys.stderr)
-        runs = {"kasio": [], "librdkafka": []}
+        kasio_args = ["--bootstrap", bootstrap, "--topic", TOPIC, "--partitions", "1", "--from-beginning",
+                      "--count", str(COUNT), "--quiet", "--set", "check.crcs=true"]
+        runs = {"kasio": []}
+        if BEFORE_BIN:
+            runs["kasio before"] = []
+        runs["librdkafka"] = []
+        print("load average %.2f %.2f %.2f" % os.getloadavg(), file=sys.stderr)
         for _ in range(RUNS):
-            runs["kasio"].append(measure_isolated([kasio_bin, "--bootstrap", bootstrap, "--topic", TOPIC,
-                                                   "--partitions", "1", "--from-beginning", "--count", str(COUNT),
-                                                   "--quiet", "--set", "check.crcs=true"]))
+            runs["kasio"].append(measure_isolated([kasio_bin] + kasio_args))
+            if BEFORE_BIN:
+                runs["kasio before"].append(measure_isolated([BEFORE_BIN] + kasio_args))
             runs["librdkafka"].append(measure_isolated([ref_bin, bootstrap, TOPIC, "0", str(COUNT)]))
+        print("load average %.2f %.2f %.2f" % os.getloadavg(), file=sys.stderr)
     finally:
         tansu.stdin.close()
         tansu.wait(timeout=30)
@@ -81,7 +97,7 @@ def main():
             m["rate"] = COUNT / m["wall"]
         med = sorted(ms, key=lambda m: m["rate"])[len(ms) // 2]
         rows.append((name, med))
-    k, r = rows[0][1], rows[1][1]
+    k, r = dict(rows)["kasio"], dict(rows)["librdkafka"]
     lines = [
         BEGIN,
         "## End to end: kasio vs librdkafka on tansu",
@@ -98,6 +114,7 @@ def main():
     ]
     for name, m in rows:
         label = {"kasio": "kasio (kasio-std `consume` example, release)",
+                 "kasio before": "kasio before (%s)" % BEFORE_LABEL,
                  "librdkafka": "librdkafka %s (C API, `scripts/bench/ref_consumer.c`)" % librdkafka_version()}[name]
         lines.append("| %s | %.0f | %.3f | %.3f | %.1f |" % (label, m["rate"], m["wall"], m["cpu"], m["rss_mib"]))
     lines += [
@@ -105,6 +122,12 @@ def main():
         "kasio / librdkafka: %.2fx records/s, %.2fx CPU seconds. Measured %s on %s (%d cores)." % (
             k["rate"] / r["rate"], k["cpu"] / r["cpu"], time.strftime("%Y-%m-%d"), platform.machine(),
             os.cpu_count()),
+    ]
+    if BEFORE_BIN:
+        b = dict(rows)["kasio before"]
+        lines.append("kasio / kasio before: %.2fx records/s, %.2fx CPU seconds (each round runs kasio, kasio "
+                     "before and librdkafka in turn)." % (k["rate"] / b["rate"], k["cpu"] / b["cpu"]))
+    lines += [
         "No target is set for this number yet; it steers later work.",
         END,
     ]
