@@ -294,6 +294,25 @@ fn every_property_parses_a_good_value_and_rejects_a_bad_one() {
             pairs.push((case.name, value));
             Config::from_pairs(pairs)
         };
+        let kip848 =
+            case.name == "group.protocol" || case.context.contains(&("group.protocol", "consumer"));
+        if kip848 {
+            // The value parses, and the configuration is refused as a whole with
+            // an error naming group.protocol until KIP-848 is built.
+            let err = with(case.good).unwrap_err();
+            assert_eq!(err.property, "group.protocol", "{}", case.name);
+            assert!(
+                matches!(err.kind, ConfigErrorKind::Unsupported { .. }),
+                "{}: {err}",
+                case.name
+            );
+            if let Some(bad) = case.bad {
+                let err = with(bad).unwrap_err();
+                assert_eq!(err.property, case.name);
+                assert!(matches!(err.kind, ConfigErrorKind::InvalidValue { .. }));
+            }
+            continue;
+        }
         let c = with(case.good).unwrap_or_else(|e| panic!("{}: {e}", case.name));
         assert_eq!(
             c.get(case.name).as_deref(),
@@ -658,12 +677,15 @@ fn remote_assignor_only_with_consumer_protocol() {
         conflict(r),
         ("group.remote.assignor".into(), "group.protocol")
     );
-    let c = config(&[
+    // Accepted with group.protocol=consumer, which is itself refused until KIP-848
+    // is built.
+    let e = config(&[
         ("group.protocol", "consumer"),
         ("group.remote.assignor", "uniform"),
     ])
-    .unwrap();
-    assert_eq!(c.group_remote_assignor.as_deref(), Some("uniform"));
+    .unwrap_err();
+    assert_eq!(e.property, "group.protocol");
+    assert!(matches!(e.kind, ConfigErrorKind::Unsupported { .. }), "{e}");
     // Empty is unset, as in Java.
     assert!(config(&[("group.remote.assignor", "")]).is_ok());
 }
@@ -680,9 +702,11 @@ fn consumer_protocol_rejects_classic_only_settings() {
         assert_eq!(conflict(r), (name.to_string(), "group.protocol"), "{name}");
         assert!(config(&[(name, value)]).is_ok());
     }
-    // Left at their defaults: fine.
-    let c = config(&[("group.protocol", "consumer"), ("group.id", "g")]).unwrap();
-    assert_eq!(c.group_protocol, GroupProtocol::Consumer);
+    // Left at their defaults: the protocol itself is refused, clearly, until
+    // KIP-848 is built.
+    let e = config(&[("group.protocol", "consumer"), ("group.id", "g")]).unwrap_err();
+    assert_eq!(e.property, "group.protocol");
+    assert!(e.to_string().contains("not built yet"), "{e}");
     // The builder tracks explicit settings too.
     let r = Config::builder("h:1")
         .unwrap()

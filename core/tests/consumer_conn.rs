@@ -7,11 +7,11 @@ use kasio_core::codec::DecodeErrorKind;
 use kasio_core::conn::ConnError;
 use kasio_core::consumer::{ConnCommand, ConnRole, ConsumerError, Event, RemoteError, Timer};
 use kasio_core::metadata::BrokerId;
-use kasio_core::time::Instant;
 use kasio_core::protocol::messages::{
     ApiVersionsRequest, ApiVersionsResponse, FetchRequest, ListOffsetsRequest, MetadataRequest,
 };
 use kasio_core::protocol::{ApiKey, ErrorCode};
+use kasio_core::time::Instant;
 use support::*;
 
 fn connection_errors(events: &[Event]) -> Vec<(i32, ConnError)> {
@@ -43,7 +43,7 @@ fn answer_pending_metadata(h: &mut Harness) {
 #[test]
 fn api_versions_unsupported_version_retries_lower() {
     let mut h = Harness::new(&[], 1, 1);
-    h.c.assign([tp(0)]);
+    h.c.assign([tp(0)]).unwrap();
     h.drain();
     h.accept(-1);
     let req = h.expect::<ApiVersionsRequest>(-1);
@@ -163,7 +163,7 @@ fn reconnect_backoff_grows_exponentially_with_jitter() {
 #[test]
 fn connection_setup_timeout_counts_as_a_failure() {
     let mut h = Harness::new(&[("socket.connection.setup.timeout.ms", "1000")], 1, 1);
-    h.c.assign([tp(0)]);
+    h.c.assign([tp(0)]).unwrap();
     h.drain();
     let start = h.now;
     assert!(h.is_connecting(-1));
@@ -196,7 +196,7 @@ fn partition_missing_from_metadata_asks_again_at_once() {
         epoch: 5,
         error: 0,
     });
-    h.c.assign([tp(0), tp(1)]);
+    h.c.assign([tp(0), tp(1)]).unwrap();
     h.drain();
     let (_, api, _) = h.try_next(-1).expect("a metadata request at once");
     assert_eq!(api, ApiKey::Metadata);
@@ -335,7 +335,7 @@ fn responses_in_one_byte_chunks_work() {
 #[test]
 fn driver_reported_disconnect_fails_in_flight_requests() {
     let mut h = Harness::new(&[], 1, 1);
-    h.c.assign([tp(0)]);
+    h.c.assign([tp(0)]).unwrap();
     h.drain();
     h.connect_and_negotiate(-1, &Versions::all());
     let m = h.expect::<MetadataRequest>(-1);
@@ -415,9 +415,7 @@ fn every_wait_is_a_timer_in_the_table_and_a_fired_one_is_gone() {
     h.run_until(sent + ms(5_000));
     let table = timers(&h);
     assert!(
-        !table
-            .iter()
-            .any(|(t, _)| *t == Timer::Connection(f.conn)),
+        !table.iter().any(|(t, _)| *t == Timer::Connection(f.conn)),
         "{table:?}"
     );
     assert!(

@@ -18,7 +18,7 @@ fn script(seed: u64, spurious: bool) -> Harness {
     let mut h = Harness::with_seed(&boot, 2, 2, seed);
     h.spurious_timeouts = spurious;
     h.cluster.set_leader(1, 2, 5);
-    h.c.assign([tp(0), tp(1)]);
+    h.c.assign([tp(0), tp(1)]).unwrap();
     h.drain();
     // The bootstrap server is picked at random; the first attempt fails.
     let first = h.connecting_broker().expect("a bootstrap connection");

@@ -231,7 +231,7 @@ fn list_offsets(p: i32, offset: i64) -> kasio_core::protocol::messages::ListOffs
 fn offset_out_of_range_without_reset_policy_stops_the_partition() {
     let mut h = Harness::new(&[("auto.offset.reset", "none")], 1, 2);
     // With `none` a fresh partition has no position at all.
-    h.c.assign([tp(0), tp(1)]);
+    h.c.assign([tp(0), tp(1)]).unwrap();
     h.drain();
     h.connect_and_negotiate(-1, &Versions::all());
     h.answer_metadata(-1);
@@ -307,7 +307,7 @@ fn forgotten_partitions_are_named_by_their_topic_id() {
             error: 0,
         }],
     });
-    h.c.assign([tp(0), TopicPartition::new("u", 0)]);
+    h.c.assign([tp(0), TopicPartition::new("u", 0)]).unwrap();
     h.drain();
     h.connect_and_negotiate(-1, &Versions::all());
     h.answer_metadata(-1);
@@ -401,7 +401,7 @@ fn validation_detects_truncation_and_moves_to_the_divergence_point() {
 #[test]
 fn validation_with_reset_policy_none_stops_on_truncation() {
     let mut h = Harness::new(&[("auto.offset.reset", "none")], 2, 1);
-    h.c.assign([tp(0)]);
+    h.c.assign([tp(0)]).unwrap();
     h.drain();
     h.connect_and_negotiate(-1, &Versions::all());
     h.answer_metadata(-1);
@@ -634,7 +634,7 @@ fn partition_without_leader_in_metadata_is_retried_with_backoff() {
         p.leader = -1;
         p.error = ErrorCode::LeaderNotAvailable.code();
     }
-    h.c.assign([tp(0)]);
+    h.c.assign([tp(0)]).unwrap();
     h.drain();
     h.connect_and_negotiate(-1, &Versions::all());
     h.answer_metadata(-1);

@@ -11,7 +11,7 @@ use support::*;
 #[test]
 fn bootstrap_reset_full_then_incremental_fetches() {
     let mut h = Harness::new(&[], 3, 2);
-    h.c.assign([tp(0), tp(1)]);
+    h.c.assign([tp(0), tp(1)]).unwrap();
     h.drain();
     // The bootstrap server first.
     assert!(h.is_connecting(-1), "{}", h.dump());
@@ -112,30 +112,10 @@ fn bootstrap_reset_full_then_incremental_fetches() {
     );
 }
 
-fn list_offsets_resp(parts: &[(i32, i64)]) -> kasio_core::protocol::messages::ListOffsetsResponse {
-    use kasio_core::protocol::messages::list_offsets_response::*;
-    kasio_core::protocol::messages::ListOffsetsResponse {
-        topics: vec![ListOffsetsTopicResponse {
-            name: TOPIC.into(),
-            partitions: parts
-                .iter()
-                .map(|&(p, offset)| ListOffsetsPartitionResponse {
-                    partition_index: p,
-                    offset,
-                    timestamp: -1,
-                    leader_epoch: 5,
-                    ..Default::default()
-                })
-                .collect(),
-        }],
-        ..Default::default()
-    }
-}
-
 #[test]
 fn latest_reset_asks_for_timestamp_minus_one() {
     let mut h = Harness::new(&[("auto.offset.reset", "latest")], 1, 1);
-    h.c.assign([tp(0)]);
+    h.c.assign([tp(0)]).unwrap();
     h.drain();
     h.connect_and_negotiate(-1, &Versions::all());
     h.answer_metadata(-1);
@@ -149,7 +129,7 @@ fn latest_reset_asks_for_timestamp_minus_one() {
 #[test]
 fn read_committed_lists_offsets_with_isolation_level() {
     let mut h = Harness::new(&[("isolation.level", "read_committed")], 1, 1);
-    h.c.assign([tp(0)]);
+    h.c.assign([tp(0)]).unwrap();
     h.drain();
     h.connect_and_negotiate(-1, &Versions::all());
     h.answer_metadata(-1);
@@ -220,7 +200,7 @@ fn unassigned_partition_is_forgotten() {
     h.respond(&f, &fetch_resp(5, vec![]));
     let f = h.expect::<FetchRequest>(1);
     assert_eq!(f.body.session_epoch, 1);
-    h.c.assign([tp(0), tp(2)]);
+    h.c.assign([tp(0), tp(2)]).unwrap();
     h.drain();
     // The in-flight fetch still covers partition 1: its data is dropped.
     h.respond(&f, &fetch_resp(5, vec![pdata_with(1, 3, batch(0, 3, 5))]));
@@ -238,7 +218,7 @@ fn unassigning_everything_closes_the_session() {
     let f = h.start(&[0], 0);
     h.respond(&f, &fetch_resp(5, vec![]));
     let f = h.expect::<FetchRequest>(1);
-    h.c.unassign();
+    h.c.unassign().unwrap();
     h.drain();
     h.respond(&f, &fetch_resp(5, vec![]));
     let close = h.expect::<FetchRequest>(1);
@@ -257,7 +237,7 @@ fn unassigning_everything_closes_the_session() {
 fn close_closes_sessions_then_emits_closed() {
     let mut h = Harness::new(&[], 2, 2);
     h.cluster.set_leader(1, 2, 5);
-    h.c.assign([tp(0), tp(1)]);
+    h.c.assign([tp(0), tp(1)]).unwrap();
     h.drain();
     h.connect_and_negotiate(-1, &Versions::all());
     h.answer_metadata(-1);

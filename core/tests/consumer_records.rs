@@ -479,7 +479,8 @@ fn corrupt_batch_reports_delivers_what_came_before_and_refetches() {
 #[test]
 fn unknown_topic_in_metadata_is_reported_and_retried() {
     let mut h = Harness::new(&[], 1, 1);
-    h.c.assign([kasio_core::consumer::TopicPartition::new("nope", 0)]);
+    h.c.assign([kasio_core::consumer::TopicPartition::new("nope", 0)])
+        .unwrap();
     h.drain();
     h.connect_and_negotiate(-1, &Versions::all());
     h.answer_metadata(-1);
@@ -544,7 +545,7 @@ fn partition_added_to_an_open_session_is_sent_incrementally() {
     let f = h.start(&[0], 0);
     h.respond(&f, &fetch_resp(7, vec![]));
     let f = h.expect::<FetchRequest>(1);
-    h.c.assign([tp(0), tp(1)]);
+    h.c.assign([tp(0), tp(1)]).unwrap();
     h.drain();
     h.respond(&f, &fetch_resp(7, vec![]));
     let lo = h.answer_list_offsets(1, 30);

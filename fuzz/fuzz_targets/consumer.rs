@@ -1236,15 +1236,24 @@ fuzz_target!(|input: Input| {
     let mut h = Harness::new(&input);
     h.drain();
     if input.initial.is_empty() {
-        h.c.assign([TopicPartition::new("t", 0)]);
+        h.c.assign([TopicPartition::new("t", 0)])
+            .expect("a new consumer takes an assignment");
     } else {
-        h.c.assign(tps(&input.initial));
+        h.c.assign(tps(&input.initial))
+            .expect("a new consumer takes an assignment");
     }
     h.drain();
     for op in input.ops.into_iter().take(MAX_OPS) {
         match op {
-            Op::Assign(v) => h.c.assign(tps(&v)),
-            Op::Unassign => h.c.unassign(),
+            // Refused only once closed.
+            Op::Assign(v) => {
+                let r = h.c.assign(tps(&v));
+                assert!(r.is_ok() || h.close_called, "{r:?}");
+            }
+            Op::Unassign => {
+                let r = h.c.unassign();
+                assert!(r.is_ok() || h.close_called, "{r:?}");
+            }
             Op::Seek(tp, o) => {
                 let _ = h.c.seek(&tp.get(), i64::from(o % 64));
             }

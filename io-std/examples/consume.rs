@@ -169,7 +169,8 @@ fn main() -> ExitCode {
     };
     consumer
         .core_mut()
-        .assign((0..partitions).map(|p| TopicPartition::new(args.topic.clone(), p)));
+        .assign((0..partitions).map(|p| TopicPartition::new(args.topic.clone(), p)))
+        .expect("a new consumer takes an assignment");
     let started = Instant::now();
     let (mut records, mut bytes) = (0u64, 0u64);
     let mut checksum = 0u64;

@@ -49,7 +49,9 @@ impl Run {
         ])
         .unwrap();
         let consumer = world.add_checked_consumer(config);
-        world.with_consumer(consumer, |c| c.assign([TopicPartition::new(TOPIC, 0)]));
+        world
+            .with_consumer(consumer, |c| c.assign([TopicPartition::new(TOPIC, 0)]))
+            .unwrap();
         world.set_auto_poll(consumer, Some(Duration::from_millis(5)));
         Self {
             world,
@@ -212,7 +214,9 @@ fn a_consumer_without_a_rack_reads_from_the_leader_only() {
     ])
     .unwrap();
     let c = world.add_checked_consumer(config);
-    world.with_consumer(c, |c| c.assign([TopicPartition::new(TOPIC, 0)]));
+    world
+        .with_consumer(c, |c| c.assign([TopicPartition::new(TOPIC, 0)]))
+        .unwrap();
     world.set_auto_poll(c, Some(Duration::from_millis(5)));
     let records: Vec<SimRecord> = (0..50)
         .map(|i| SimRecord::new(1_700_000_000_000 + i, None, Some(b"v")))
@@ -275,7 +279,9 @@ fn a_follower_that_dies_between_fetches_is_given_up_at_once() {
     ])
     .unwrap();
     let c = world.add_checked_consumer(config);
-    world.with_consumer(c, |c| c.assign([TopicPartition::new(TOPIC, 0)]));
+    world
+        .with_consumer(c, |c| c.assign([TopicPartition::new(TOPIC, 0)]))
+        .unwrap();
     let mut next = 0u64;
     let mut produce = |w: &mut World, n: u64| {
         let records: Vec<SimRecord> = (next..next + n)

@@ -129,7 +129,8 @@ fn kasio_std_consumer_reads_the_served_cluster_while_it_grows() {
     let mut consumer = kasio_std::Consumer::with_seed(config, 1);
     consumer
         .core_mut()
-        .assign((0..3).map(|p| TopicPartition::new("grow", p)));
+        .assign((0..3).map(|p| TopicPartition::new("grow", p)))
+        .unwrap();
     let mut checker = Checker::new(VALUE_SIZE);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut moved = false;

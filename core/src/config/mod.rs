@@ -718,6 +718,15 @@ impl Config {
                         return conflict(field, group_protocol, reason);
                     }
                 }
+                // The settings above are checked as KIP-848 will need them; the
+                // protocol itself is not built yet.
+                return Err(ConfigError::new(
+                    group_protocol.info().name,
+                    ConfigErrorKind::Unsupported {
+                        reason: "KIP-848 (group.protocol=consumer) is not built yet; \
+                                 use group.protocol=classic",
+                    },
+                ));
             }
         }
         Ok(())

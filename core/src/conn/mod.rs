@@ -220,7 +220,7 @@ impl<P> Connection<P> {
             client_software_version: String::from(env!("CARGO_PKG_VERSION")),
         };
         let version = self.negotiation.request_version();
-        self.enqueue(&req, version, None, now)
+        self.enqueue(&req, version, None, now, self.request_timeout)
     }
 
     /// Queues a request at the negotiated `version`; `purpose` comes back with the
@@ -232,7 +232,20 @@ impl<P> Connection<P> {
         purpose: P,
         now: Instant,
     ) -> Result<(), EncodeError> {
-        self.enqueue(req, version, Some(purpose), now)
+        self.enqueue(req, version, Some(purpose), now, self.request_timeout)
+    }
+
+    /// As [`send`](Self::send), with its own timeout instead of
+    /// `request.timeout.ms` (JoinGroup may wait for the whole rebalance timeout).
+    pub fn send_with_timeout<R: Request>(
+        &mut self,
+        req: &R,
+        version: i16,
+        purpose: P,
+        now: Instant,
+        timeout: Duration,
+    ) -> Result<(), EncodeError> {
+        self.enqueue(req, version, Some(purpose), now, timeout)
     }
 
     fn enqueue<R: Request>(
@@ -241,6 +254,7 @@ impl<P> Connection<P> {
         version: i16,
         purpose: Option<P>,
         now: Instant,
+        timeout: Duration,
     ) -> Result<(), EncodeError> {
         let correlation_id = self.next_correlation;
         let mut buf = BytesMut::with_capacity(64);
@@ -252,7 +266,7 @@ impl<P> Connection<P> {
             correlation_id,
             api: R::API_KEY,
             version,
-            deadline: now + self.request_timeout,
+            deadline: now + timeout,
             purpose,
         });
         Ok(())

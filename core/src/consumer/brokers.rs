@@ -134,6 +134,7 @@ impl Brokers {
         version: i16,
         purpose: Purpose,
         now: Instant,
+        timeout: Option<Duration>,
         timers: &mut Timers,
     ) -> bool {
         if self.ready(broker, role).is_none() {
@@ -143,7 +144,11 @@ impl Brokers {
             return false;
         };
         let conn = &mut self.conns.get_mut(&id).expect("live").conn;
-        match conn.send(req, version, purpose, now) {
+        let sent = match timeout {
+            Some(t) => conn.send_with_timeout(req, version, purpose, now, t),
+            None => conn.send(req, version, purpose, now),
+        };
+        match sent {
             Ok(()) => {
                 timers.set_opt(Timer::Connection(id), conn.next_deadline());
                 true
@@ -295,6 +300,15 @@ impl Brokers {
         self.conns
             .values()
             .any(|c| c.role == ConnRole::Data && !c.conn.is_ready())
+    }
+
+    /// The connections in `role`.
+    pub fn conns_in_role(&self, role: ConnRole) -> Vec<ConnId> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.role == role)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// All connection ids.

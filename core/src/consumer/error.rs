@@ -12,6 +12,7 @@ use crate::protocol::ErrorCode;
 use crate::records::RecordError;
 
 use super::event::{ResetReason, TopicPartition};
+use crate::group::{GroupFailure, RebalanceToken};
 
 /// An error reported through [`Event::Error`](super::Event::Error) or a query
 /// result. The consumer keeps running; each variant says what it did.
@@ -68,6 +69,8 @@ pub enum BrokerError {
         /// The broker's error.
         code: ErrorCode,
     },
+    /// The group coordinator's answer to a group API.
+    Group(GroupFailure),
 }
 
 impl BrokerError {
@@ -75,6 +78,7 @@ impl BrokerError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Partition { code, .. } | Self::Topic { code, .. } => *code,
+            Self::Group(f) => f.code,
         }
     }
 }
@@ -158,6 +162,7 @@ impl fmt::Display for BrokerError {
             Self::Topic { topic, code } => {
                 write!(f, "topic {topic}: {} ({})", code.name(), code.message())
             }
+            Self::Group(failure) => failure.fmt(f),
         }
     }
 }
@@ -196,6 +201,23 @@ pub enum UsageError {
     NegativeOffset(i64),
     /// The consumer is closing or closed.
     Closed,
+    /// Groups need `group.id`.
+    NoGroupId,
+    /// `subscribe` after `assign`: manual assignment and a subscription exclude
+    /// each other (`unassign` first).
+    AssignedManually,
+    /// `assign` while subscribed (`unsubscribe` first).
+    Subscribed,
+    /// An empty topic name.
+    EmptyTopicName,
+    /// `group.protocol=consumer` (KIP-848) is not built yet.
+    UnsupportedGroupProtocol,
+    /// A commit of a partition this consumer does not own.
+    NotOwned(TopicPartition),
+    /// The token of a rebalance that is over (or never was).
+    StaleToken(RebalanceToken),
+    /// The group failed for good (see the `Fatal` event); close the consumer.
+    GroupFailed(GroupFailure),
 }
 
 impl fmt::Display for UsageError {
@@ -204,6 +226,20 @@ impl fmt::Display for UsageError {
             Self::NotAssigned(tp) => write!(f, "{tp} is not assigned to this consumer"),
             Self::NegativeOffset(o) => write!(f, "offset {o} is negative"),
             Self::Closed => f.write_str("the consumer is closed"),
+            Self::NoGroupId => f.write_str("consumer groups need group.id"),
+            Self::AssignedManually => {
+                f.write_str("partitions are assigned by hand: unassign before subscribing")
+            }
+            Self::Subscribed => {
+                f.write_str("the consumer is subscribed: unsubscribe before assigning")
+            }
+            Self::EmptyTopicName => f.write_str("a topic name is empty"),
+            Self::UnsupportedGroupProtocol => {
+                f.write_str("group.protocol=consumer (KIP-848) is not supported yet")
+            }
+            Self::NotOwned(tp) => write!(f, "{tp} is not owned by this consumer"),
+            Self::StaleToken(t) => write!(f, "{t} is over"),
+            Self::GroupFailed(failure) => write!(f, "the group failed: {failure}"),
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::conn::ConnId;
 use crate::metadata::BrokerId;
 
 use super::error::ConsumerError;
+use crate::group::{CommitError, CommitId, OffsetAndMetadata, RebalanceToken};
 
 /// A topic partition.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -164,8 +165,57 @@ pub enum Event {
             Result<Option<OffsetAndTimestamp>, ConsumerError>,
         )>,
     },
+    /// The group assigned these partitions (newly; with the cooperative protocol,
+    /// in addition to those kept). They are fetched from their committed offsets.
+    /// Sent after every successful rebalance, possibly with no partitions.
+    Assigned {
+        /// The partitions.
+        partitions: Vec<TopicPartition>,
+    },
+    /// These partitions are taken away in a rebalance: they are no longer fetched
+    /// and their buffered records are gone; the application may still commit them
+    /// (auto-commit already did) until it acknowledges `token` with
+    /// [`Consumer::ack_rebalance`](super::Consumer::ack_rebalance). The rebalance
+    /// waits for that (at most `max.poll.interval.ms`); heartbeats go on meanwhile.
+    Revoked {
+        /// The partitions.
+        partitions: Vec<TopicPartition>,
+        /// To acknowledge.
+        token: RebalanceToken,
+    },
+    /// These partitions were lost: the member fell out of the group (session or
+    /// poll timeout, fenced generation), so another member may already own them.
+    /// They are no longer fetched and may not be committed. The rejoin waits for
+    /// the acknowledgement of `token` (at most `max.poll.interval.ms`).
+    Lost {
+        /// The partitions.
+        partitions: Vec<TopicPartition>,
+        /// To acknowledge.
+        token: RebalanceToken,
+    },
+    /// Answer to a commit (the application's, or auto-commit's): one result per
+    /// partition.
+    Committed {
+        /// The commit.
+        id: CommitId,
+        /// Per partition: what was committed, or why not.
+        results: Vec<(TopicPartition, Result<OffsetAndMetadata, CommitError>)>,
+    },
+    /// Answer to a `committed` query: per partition the committed offset (`None`:
+    /// nothing committed), or the error that ended the query for it.
+    CommittedOffsets {
+        /// The query.
+        id: QueryId,
+        /// Per partition.
+        offsets: Vec<(
+            TopicPartition,
+            Result<Option<OffsetAndMetadata>, ConsumerError>,
+        )>,
+    },
     /// Something went wrong; what the consumer did about it is in the error's docs.
     Error(ConsumerError),
+    /// The consumer cannot go on (a fenced static member, for instance): close it.
+    Fatal(ConsumerError),
     /// `close` finished: every connection has been asked to close.
     Closed,
 }

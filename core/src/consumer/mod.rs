@@ -65,6 +65,7 @@ mod by_topic;
 mod error;
 mod event;
 mod fetcher;
+mod group;
 mod leadership;
 mod partition;
 mod poll;
@@ -93,7 +94,9 @@ use crate::config::{Config, IsolationLevel, OffsetReset};
 use crate::conn::{Completion, ConnError, ConnId, Incoming};
 use crate::metadata::{BrokerId, Metadata};
 use crate::protocol::messages::{
-    FetchResponse, ListOffsetsResponse, MetadataResponse, OffsetForLeaderEpochResponse,
+    FetchResponse, FindCoordinatorResponse, HeartbeatResponse, JoinGroupResponse,
+    ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetFetchResponse,
+    OffsetForLeaderEpochResponse, SyncGroupResponse,
 };
 use crate::protocol::{ApiKey, ErrorCode, Message, Request};
 use crate::records::DecodeOptions;
@@ -103,6 +106,7 @@ use crate::time::Instant;
 use assignment::Assignment;
 use brokers::Brokers;
 use fetcher::Fetcher;
+use group::Group;
 use partition::{FetchState, PartitionState};
 use purpose::Purpose;
 use queries::Queries;
@@ -149,7 +153,13 @@ enum Response {
     Fetch(FetchResponse),
     ListOffsets(ListOffsetsResponse),
     OffsetForLeaderEpoch(OffsetForLeaderEpochResponse),
-    /// An answer nothing waits for (a fetch session's close).
+    FindCoordinator(FindCoordinatorResponse),
+    JoinGroup(JoinGroupResponse),
+    SyncGroup(SyncGroupResponse),
+    Heartbeat(HeartbeatResponse),
+    OffsetCommit(OffsetCommitResponse),
+    OffsetFetch(OffsetFetchResponse),
+    /// An answer nothing waits for (a fetch session's close, LeaveGroup).
     Ignored,
 }
 
@@ -164,7 +174,19 @@ impl Response {
             Purpose::Validate { .. } => {
                 Self::OffsetForLeaderEpoch(OffsetForLeaderEpochResponse::decode(version, body)?)
             }
-            Purpose::CloseSession => Self::Ignored,
+            Purpose::FindCoordinator => {
+                Self::FindCoordinator(FindCoordinatorResponse::decode(version, body)?)
+            }
+            Purpose::JoinGroup { .. } => Self::JoinGroup(JoinGroupResponse::decode(version, body)?),
+            Purpose::SyncGroup { .. } => Self::SyncGroup(SyncGroupResponse::decode(version, body)?),
+            Purpose::Heartbeat { .. } => Self::Heartbeat(HeartbeatResponse::decode(version, body)?),
+            Purpose::OffsetCommit { .. } => {
+                Self::OffsetCommit(OffsetCommitResponse::decode(version, body)?)
+            }
+            Purpose::OffsetFetch { .. } => {
+                Self::OffsetFetch(OffsetFetchResponse::decode(version, body)?)
+            }
+            Purpose::CloseSession | Purpose::LeaveGroup => Self::Ignored,
         })
     }
 }
@@ -184,6 +206,8 @@ pub struct Consumer {
     assignment: Assignment,
     fetcher: Fetcher,
     queries: Queries,
+    /// The consumer group (with `group.id`): membership and committed offsets.
+    group: Option<Group>,
     /// Topics whose metadata the application asked for without assigning them.
     extra_topics: BTreeSet<String>,
     events: VecDeque<Event>,
@@ -211,6 +235,7 @@ impl Consumer {
             assignment: Assignment::default(),
             fetcher: Fetcher::new(config.retry_backoff, config.retry_backoff_max),
             queries: Queries::default(),
+            group: config.group_id.clone().map(|id| Group::new(&config, id)),
             extra_topics: BTreeSet::new(),
             events: VecDeque::new(),
             closing: None,
@@ -255,8 +280,18 @@ impl Consumer {
 
     /// Replaces the assignment with `partitions` (like `KafkaConsumer::assign`).
     /// Partitions that stay keep their positions and buffered records; new ones start
-    /// without a position, which `auto.offset.reset` supplies.
-    pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) {
+    /// without a position, which `auto.offset.reset` supplies. Not while subscribed
+    /// to a group ([`UsageError::Subscribed`]).
+    pub fn assign(
+        &mut self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+    ) -> Result<(), UsageError> {
+        if self.closing.is_some() || self.closed {
+            return Err(UsageError::Closed);
+        }
+        if !self.subscription().is_empty() {
+            return Err(UsageError::Subscribed);
+        }
         let wanted: BTreeSet<TopicPartition> = partitions.into_iter().collect();
         let strategy = self.config.auto_offset_reset;
         let backoff = self.retry_backoff();
@@ -277,11 +312,12 @@ impl Consumer {
             self.refresh.request();
         }
         self.drive();
+        Ok(())
     }
 
-    /// Drops the whole assignment.
-    pub fn unassign(&mut self) {
-        self.assign(core::iter::empty());
+    /// Drops the whole (manual) assignment.
+    pub fn unassign(&mut self) -> Result<(), UsageError> {
+        self.assign(core::iter::empty())
     }
 
     /// The assigned partitions.
@@ -358,7 +394,7 @@ impl Consumer {
     pub fn position(&self, tp: &TopicPartition) -> Result<Option<i64>, UsageError> {
         let s = self.check_assigned(tp)?;
         Ok(match s.state {
-            FetchState::AwaitReset { .. } => None,
+            FetchState::AwaitReset { .. } | FetchState::AwaitCommitted => None,
             _ => Some(s.position),
         })
     }
@@ -379,7 +415,7 @@ impl Consumer {
         let s = self.check_assigned(tp)?;
         let end = s.end_offset(self.read_committed());
         Ok(match s.state {
-            FetchState::AwaitReset { .. } => None,
+            FetchState::AwaitReset { .. } | FetchState::AwaitCommitted => None,
             _ if end < 0 => None,
             _ => Some(end.saturating_sub(s.position).max(0)),
         })
@@ -395,6 +431,8 @@ impl Consumer {
         let deadline = self.now + self.config.request_timeout;
         self.closing = Some(deadline);
         self.timers.set(Timer::Close, deadline);
+        // Commit what was consumed and leave the group before the partitions go.
+        self.close_group();
         self.assignment.clear();
         self.end_queries(LocalError::Closed.into());
         self.close_sessions();
@@ -474,7 +512,19 @@ impl Consumer {
                         }
                     });
                 }
-                Timer::Query(id) => self.expire_query(id),
+                Timer::Query(id) => {
+                    if !self.expire_committed_query(id) {
+                        self.expire_query(id);
+                    }
+                }
+                Timer::GroupCoordinator
+                | Timer::GroupRetry
+                | Timer::Heartbeat
+                | Timer::Session
+                | Timer::PollInterval
+                | Timer::AutoCommit
+                | Timer::CommitDeadline
+                | Timer::RebalanceDeadline => self.on_group_timer(&timer),
                 // A wait ended: `drive` below does what it allowed.
                 Timer::Reconnect(..)
                 | Timer::Metadata
@@ -588,6 +638,7 @@ impl Consumer {
             version,
             purpose,
             now,
+            None,
             &mut self.timers,
         )
     }
@@ -647,6 +698,15 @@ impl Consumer {
         for purpose in lost {
             self.on_request_lost(broker, purpose);
         }
+        if role == ConnRole::Coordinator
+            && self
+                .group
+                .as_ref()
+                .is_some_and(|g| g.coordinator_is(broker))
+        {
+            // The coordinator may have moved: find it again, keeping the membership.
+            self.coordinator_lost();
+        }
         if role == ConnRole::Data {
             // A follower we were sent to (KIP-392) is gone: back to the leader for
             // every partition it served, not only those with a fetch in flight (Java
@@ -689,6 +749,7 @@ impl Consumer {
                 }
             }
             Purpose::Times { query, partitions } => self.times_lost(query, partitions),
+            group => self.on_group_request_lost(group),
         }
     }
 
@@ -747,6 +808,24 @@ impl Consumer {
             (Purpose::Validate { partitions }, Response::OffsetForLeaderEpoch(r)) => {
                 self.on_validate_response(partitions, r)
             }
+            (Purpose::FindCoordinator, Response::FindCoordinator(r)) => {
+                self.on_find_coordinator(version, r)
+            }
+            (Purpose::JoinGroup { generation }, Response::JoinGroup(r)) => {
+                self.on_join_response(generation, r)
+            }
+            (Purpose::SyncGroup { generation }, Response::SyncGroup(r)) => {
+                self.on_sync_response(generation, r)
+            }
+            (Purpose::Heartbeat { generation }, Response::Heartbeat(r)) => {
+                self.on_heartbeat_response(generation, r)
+            }
+            (Purpose::OffsetCommit { generation }, Response::OffsetCommit(r)) => {
+                self.on_commit_response(generation, r)
+            }
+            (Purpose::OffsetFetch { partitions, query }, Response::OffsetFetch(r)) => {
+                self.on_offset_fetch_response(partitions, query, r)
+            }
             (_, Response::Ignored) => {}
             // `Response::decode` follows the purpose, so this cannot happen; if it
             // did, the request would simply count as lost.
@@ -768,6 +847,7 @@ impl Consumer {
         self.send_resets();
         self.send_validations();
         self.send_times_queries();
+        self.drive_group();
         self.send_fetches();
         // The steps after the first may have found a leader or broker missing.
         self.drive_metadata();
@@ -775,12 +855,16 @@ impl Consumer {
     }
 
     fn drive_close(&mut self, deadline: Instant) {
+        // The group's last commit and LeaveGroup go first.
+        self.drive_group();
         let pending = self
             .brokers
-            .any_in_flight(|p| matches!(p, Purpose::CloseSession));
+            .any_in_flight(|p| matches!(p, Purpose::CloseSession))
+            || self.group_busy();
         if pending && self.now < deadline {
             return;
         }
+        self.end_group();
         for id in self.brokers.conn_ids() {
             self.brokers
                 .close(id, self.now, &mut self.rng, false, true, &mut self.timers);

@@ -23,6 +23,9 @@ pub(crate) enum FetchState {
     /// Position known but the leader changed: check it with OffsetForLeaderEpoch
     /// before fetching (KIP-320).
     AwaitValidation,
+    /// Newly assigned by the group: the committed offset is being looked up
+    /// (OffsetFetch); `auto.offset.reset` applies only if nothing is committed.
+    AwaitCommitted,
     /// Fetching from `fetch_offset`.
     Fetching,
     /// Stopped until the application seeks (auto.offset.reset=none, or a
@@ -139,6 +142,15 @@ impl PartitionState {
         self.in_flight = false;
         self.backoff.succeed();
         self.eof_reported = false;
+    }
+
+    /// Starts from the group's committed offset, once OffsetFetch says.
+    pub fn await_committed(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        self.clear_buffer();
+        self.state = FetchState::AwaitCommitted;
+        self.in_flight = false;
+        self.backoff.succeed();
     }
 
     /// Needs a new position from ListOffsets.

@@ -67,6 +67,7 @@ impl Consumer {
     /// drains: freeing buffer space lets fetches go out.
     pub fn poll_records(&mut self, now: Instant) -> ConsumerRecords {
         self.advance(now);
+        self.group_polled();
         let mut out = ConsumerRecords::default();
         let mut budget = self.config.max_poll_records as usize;
         for tp in self.assignment.poll_order() {

@@ -34,4 +34,22 @@ pub(crate) enum Purpose {
     Validate {
         partitions: Vec<(TopicPartition, i64, u32)>,
     },
+    /// FindCoordinator for the group.
+    FindCoordinator,
+    /// JoinGroup, sent under this generation.
+    JoinGroup { generation: i32 },
+    /// SyncGroup for this generation.
+    SyncGroup { generation: i32 },
+    /// Heartbeat in this generation.
+    Heartbeat { generation: i32 },
+    /// LeaveGroup (best effort; the answer is not needed).
+    LeaveGroup,
+    /// OffsetCommit of the commit in flight, under this generation.
+    OffsetCommit { generation: i32 },
+    /// OffsetFetch for assigned partitions' positions (`query: None`) or for an
+    /// application's `committed` query.
+    OffsetFetch {
+        partitions: Vec<TopicPartition>,
+        query: Option<QueryId>,
+    },
 }

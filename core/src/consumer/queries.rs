@@ -44,6 +44,13 @@ impl Default for Queries {
 }
 
 impl Queries {
+    /// A fresh query id (shared with the group's `committed` queries).
+    pub fn take_id(&mut self) -> u64 {
+        let id = self.next;
+        self.next += 1;
+        id
+    }
+
     pub fn is_empty(&self) -> bool {
         self.queries.is_empty()
     }
@@ -100,8 +107,7 @@ impl Consumer {
         &mut self,
         query: impl IntoIterator<Item = (TopicPartition, i64)>,
     ) -> QueryId {
-        let id = QueryId(self.queries.next);
-        self.queries.next += 1;
+        let id = QueryId(self.queries.take_id());
         let pending: BTreeMap<TopicPartition, (i64, bool)> = query
             .into_iter()
             .map(|(tp, ts)| (tp, (ts, false)))

@@ -97,7 +97,10 @@ impl MetadataRefresh {
 impl Consumer {
     /// Whether anything assigned or asked for needs metadata at all.
     fn metadata_interested(&self) -> bool {
-        !self.assignment.is_empty() || !self.queries.is_empty() || !self.extra_topics.is_empty()
+        !self.assignment.is_empty()
+            || !self.queries.is_empty()
+            || !self.extra_topics.is_empty()
+            || self.group_topics().next().is_some()
     }
 
     /// Sends a Metadata request if one is due, connecting somewhere first if no
@@ -146,6 +149,7 @@ impl Consumer {
         let mut topics: BTreeSet<String> = self.assignment.topics().map(String::from).collect();
         topics.extend(self.extra_topics.iter().cloned());
         topics.extend(self.queries.topics().map(String::from));
+        topics.extend(self.group_topics().map(String::from));
         topics.into_iter().collect()
     }
 
@@ -182,6 +186,7 @@ impl Consumer {
         if !incomplete {
             self.refresh.on_complete(&mut self.timers);
         }
+        self.group_metadata_changed();
     }
 
     /// The leader of a partition changed: fetched-ahead data is dropped and the

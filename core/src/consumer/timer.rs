@@ -20,6 +20,7 @@ use super::event::{ConnRole, QueryId, TopicPartition};
 /// sorted map); timers due at the same instant fire in this order.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum Timer {
     /// A connection's setup deadline or its oldest request's timeout.
     Connection(ConnId),
@@ -33,8 +34,26 @@ pub enum Timer {
     PartitionBackoff(TopicPartition),
     /// A partition's preferred read replica (KIP-392) expires.
     PreferredReplica(TopicPartition),
-    /// An `offsets_for_times` query gives up (`default.api.timeout.ms`).
+    /// An `offsets_for_times` or `committed` query gives up
+    /// (`default.api.timeout.ms`).
     Query(QueryId),
+    /// The group coordinator may be looked up again.
+    GroupCoordinator,
+    /// JoinGroup / SyncGroup may be retried (after COORDINATOR_LOAD_IN_PROGRESS).
+    GroupRetry,
+    /// The next heartbeat is due (`heartbeat.interval.ms`).
+    Heartbeat,
+    /// No successful heartbeat for `session.timeout.ms`.
+    Session,
+    /// No poll for `max.poll.interval.ms`.
+    PollInterval,
+    /// The next auto-commit is due (`auto.commit.interval.ms`).
+    AutoCommit,
+    /// A queued commit may be retried, or reaches `default.api.timeout.ms`.
+    CommitDeadline,
+    /// A revoke or loss waits no longer for its acknowledgement (the rebalance
+    /// timeout, `max.poll.interval.ms`).
+    RebalanceDeadline,
     /// `close` stops waiting for fetch sessions to close.
     Close,
 }

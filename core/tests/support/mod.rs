@@ -331,6 +331,29 @@ pub fn list_parts(req: &ListOffsetsRequest) -> Vec<(i32, i64)> {
 }
 
 /// Records as `(partition, offset)`, for assertions.
+/// A ListOffsets answer for partitions of `t` (leader epoch 5).
+pub fn list_offsets_resp(
+    parts: &[(i32, i64)],
+) -> kasio_core::protocol::messages::ListOffsetsResponse {
+    use kasio_core::protocol::messages::list_offsets_response::*;
+    kasio_core::protocol::messages::ListOffsetsResponse {
+        topics: vec![ListOffsetsTopicResponse {
+            name: TOPIC.into(),
+            partitions: parts
+                .iter()
+                .map(|&(p, offset)| ListOffsetsPartitionResponse {
+                    partition_index: p,
+                    offset,
+                    timestamp: -1,
+                    leader_epoch: 5,
+                    ..Default::default()
+                })
+                .collect(),
+        }],
+        ..Default::default()
+    }
+}
+
 pub fn summarize(records: &ConsumerRecords) -> Vec<(i32, i64)> {
     records
         .iter()
@@ -682,7 +705,7 @@ impl Harness {
 
     /// Answers ApiVersions on the newest connection of `broker` with `versions`.
     pub fn negotiate(&mut self, broker: i32, versions: &Versions) -> ConnId {
-        let req = self.expect::<ApiVersionsRequest>(broker);
+        let req = self.expect_api::<ApiVersionsRequest>(broker);
         self.respond(&req, &versions.response());
         req.conn
     }
@@ -725,6 +748,30 @@ impl Harness {
             .unwrap_or_else(|| {
                 panic!(
                     "expected {} to broker {broker}, nothing pending\n{}",
+                    R::API_KEY.name(),
+                    self.dump()
+                )
+            });
+        self.expect_on::<R>(conn)
+    }
+
+    /// The API of the request next in line on `conn`, if any.
+    pub fn next_api_on(&self, conn: ConnId) -> Option<ApiKey> {
+        self.conns.get(&conn)?.unread.front().map(|f| f.api)
+    }
+
+    /// Takes the request of type `R` that is next in line on one of `broker`'s
+    /// connections (others may have other requests in front).
+    pub fn expect_api<R: Request>(&mut self, broker: i32) -> Req<R> {
+        let conn = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.broker == broker)
+            .find(|(_, c)| c.unread.front().is_some_and(|f| f.api == R::API_KEY))
+            .map(|(id, _)| *id)
+            .unwrap_or_else(|| {
+                panic!(
+                    "expected {} next on a connection to broker {broker}\n{}",
                     R::API_KEY.name(),
                     self.dump()
                 )
@@ -938,7 +985,7 @@ impl Harness {
         offset: i64,
         versions: &Versions,
     ) -> Req<FetchRequest> {
-        self.c.assign(partitions.iter().map(|&p| tp(p)));
+        self.c.assign(partitions.iter().map(|&p| tp(p))).unwrap();
         self.drain();
         self.connect_and_negotiate(-1, versions);
         self.answer_metadata(-1);

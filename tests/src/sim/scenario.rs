@@ -634,7 +634,7 @@ pub fn build(swarm: &Swarm) -> World {
             .expect("swarm consumer config is valid");
         let id = world.add_checked_consumer(config);
         let assignment = spec.assignment.clone();
-        world.with_consumer(id, |c| c.assign(assignment));
+        world.with_consumer(id, |c| c.assign(assignment)).unwrap();
         world.set_auto_poll(id, Some(spec.poll_every));
     }
     world

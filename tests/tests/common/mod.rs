@@ -42,7 +42,8 @@ pub fn consume_into(
     let mut consumer = kasio_std::Consumer::with_seed(config, 7);
     consumer
         .core_mut()
-        .assign((0..partitions).map(|p| TopicPartition::new(topic, p)));
+        .assign((0..partitions).map(|p| TopicPartition::new(topic, p)))
+        .unwrap();
     let mut events = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     while checker.distinct() < expect && Instant::now() < deadline {

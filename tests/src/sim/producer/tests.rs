@@ -511,7 +511,9 @@ fn aborted_then_committed_read_committed_sees_only_the_committed() {
     ])
     .unwrap();
     let id = world.add_checked_consumer(config);
-    world.with_consumer(id, |k| k.assign([TopicPartition::new("t", 0)]));
+    world
+        .with_consumer(id, |k| k.assign([TopicPartition::new("t", 0)]))
+        .unwrap();
     let mut got: Vec<(i64, Bytes)> = Vec::new();
     let deadline = Instant::ZERO + Duration::from_secs(20);
     world

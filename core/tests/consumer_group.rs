@@ -1,0 +1,633 @@
+//! The classic group member against a scripted coordinator: transcripts of join →
+//! sync → stable → rebalance → leave, rows of the error table, and the bugs other
+//! clients shipped (GROUPS.md), each as a test that would have caught it.
+
+mod support;
+
+use bytes::Bytes;
+use kasio_core::consumer::{Event, TopicPartition, UsageError};
+use kasio_core::group::{Cause, CommitError, MemberState, OffsetAndMetadata, Transition};
+use kasio_core::protocol::consumer_protocol::{decode_versioned, encode_versioned};
+use kasio_core::protocol::messages::consumer_protocol_assignment::TopicPartition as AssignedTopic;
+use kasio_core::protocol::messages::join_group_response::JoinGroupResponseMember;
+use kasio_core::protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kasio_core::protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartitions, OffsetFetchResponseTopics,
+};
+use kasio_core::protocol::messages::{
+    ConsumerProtocolAssignment, ConsumerProtocolSubscription, FetchRequest, FindCoordinatorRequest,
+    FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
+    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListOffsetsRequest,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
+    SyncGroupRequest, SyncGroupResponse,
+};
+use kasio_core::protocol::ErrorCode;
+use support::*;
+
+const GROUP: &str = "g";
+
+fn group_harness(extra: &[(&str, &str)], partitions: i32) -> Harness {
+    let mut pairs = vec![
+        ("group.id", GROUP),
+        ("partition.assignment.strategy", "range"),
+        ("session.timeout.ms", "10000"),
+        ("heartbeat.interval.ms", "3000"),
+        ("max.poll.interval.ms", "60000"),
+        ("auto.commit.interval.ms", "5000"),
+    ];
+    pairs.extend_from_slice(extra);
+    Harness::new(&pairs, 1, partitions)
+}
+
+fn assignment_bytes(parts: &[i32]) -> Bytes {
+    let a = ConsumerProtocolAssignment {
+        assigned_partitions: vec![AssignedTopic {
+            topic: TOPIC.into(),
+            partitions: parts.to_vec(),
+        }],
+        user_data: None,
+    };
+    encode_versioned(&a, 3).unwrap()
+}
+
+/// Bootstrap, metadata and FindCoordinator (broker 1), then the coordinator
+/// connection: returns the first JoinGroup.
+fn to_first_join(h: &mut Harness) -> Req<JoinGroupRequest> {
+    h.c.subscribe([TOPIC]).unwrap();
+    h.drain();
+    h.connect_and_negotiate(-1, &Versions::all());
+    h.answer_any_metadata();
+    let find = h.expect::<FindCoordinatorRequest>(-1);
+    assert_eq!(find.body.coordinator_keys, [GROUP]);
+    h.respond(
+        &find,
+        &FindCoordinatorResponse {
+            coordinators: vec![
+                kasio_core::protocol::messages::find_coordinator_response::Coordinator {
+                    key: GROUP.into(),
+                    node_id: 1,
+                    host: "b1".into(),
+                    port: 9092,
+                    error_code: 0,
+                    error_message: None,
+                },
+            ],
+            ..Default::default()
+        },
+    );
+    h.connect_and_negotiate(1, &Versions::all());
+    h.expect_api::<JoinGroupRequest>(1)
+}
+
+/// Joins as the only member (the leader) with generation `generation` and answers
+/// SyncGroup with `parts`; returns the SyncGroup request.
+fn join_as_leader(
+    h: &mut Harness,
+    join: Req<JoinGroupRequest>,
+    generation: i32,
+    parts: &[i32],
+) -> Req<SyncGroupRequest> {
+    let member = if join.body.member_id.is_empty() {
+        "m-1".to_string()
+    } else {
+        join.body.member_id.clone()
+    };
+    h.respond(
+        &join,
+        &JoinGroupResponse {
+            generation_id: generation,
+            protocol_name: Some("range".into()),
+            protocol_type: Some("consumer".into()),
+            leader: member.clone(),
+            member_id: member.clone(),
+            members: vec![JoinGroupResponseMember {
+                member_id: member,
+                group_instance_id: None,
+                metadata: join.body.protocols[0].metadata.clone(),
+            }],
+            ..Default::default()
+        },
+    );
+    let sync = h.expect_api::<SyncGroupRequest>(1);
+    h.respond(
+        &sync,
+        &SyncGroupResponse {
+            assignment: assignment_bytes(parts),
+            protocol_type: Some("consumer".into()),
+            protocol_name: Some("range".into()),
+            ..Default::default()
+        },
+    );
+    sync
+}
+
+fn offset_fetch_resp(answers: &[(i32, i64, i32)]) -> OffsetFetchResponse {
+    OffsetFetchResponse {
+        groups: vec![OffsetFetchResponseGroup {
+            group_id: GROUP.into(),
+            topics: vec![OffsetFetchResponseTopics {
+                name: TOPIC.into(),
+                partitions: answers
+                    .iter()
+                    .map(|&(p, offset, epoch)| OffsetFetchResponsePartitions {
+                        partition_index: p,
+                        committed_offset: offset,
+                        committed_leader_epoch: epoch,
+                        metadata: Some(String::new()),
+                        error_code: 0,
+                    })
+                    .collect(),
+            }],
+            error_code: 0,
+        }],
+        ..Default::default()
+    }
+}
+
+fn commit_resp(req: &OffsetCommitRequest, code: ErrorCode) -> OffsetCommitResponse {
+    OffsetCommitResponse {
+        topics: req
+            .topics
+            .iter()
+            .map(|t| OffsetCommitResponseTopic {
+                name: t.name.clone(),
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| OffsetCommitResponsePartition {
+                        partition_index: p.partition_index,
+                        error_code: code.code(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// Answers the routine requests that are next in line (heartbeats, commits,
+/// metadata, fetches), stopping at anything else.
+fn serve_routine(h: &mut Harness) {
+    use kasio_core::protocol::ApiKey;
+    loop {
+        let mut served = false;
+        for b in [-1, 1] {
+            for conn in h.conns_to(b) {
+                let Some(api) = h.next_api_on(conn) else {
+                    continue;
+                };
+                match api {
+                    ApiKey::Heartbeat => {
+                        let r = h.expect_on::<HeartbeatRequest>(conn);
+                        h.respond(&r, &HeartbeatResponse::default());
+                    }
+                    ApiKey::OffsetCommit => {
+                        let r = h.expect_on::<OffsetCommitRequest>(conn);
+                        let resp = commit_resp(&r.body, ErrorCode::None);
+                        h.respond(&r, &resp);
+                    }
+                    ApiKey::Metadata => {
+                        let r =
+                            h.expect_on::<kasio_core::protocol::messages::MetadataRequest>(conn);
+                        let resp = h.cluster.metadata(&r.body);
+                        h.respond(&r, &resp);
+                    }
+                    ApiKey::Fetch => {
+                        let r = h.expect_on::<FetchRequest>(conn);
+                        h.respond(&r, &fetch_resp(0, vec![]));
+                    }
+                    _ => continue,
+                }
+                served = true;
+            }
+        }
+        if !served {
+            return;
+        }
+    }
+}
+
+fn states(h: &Harness) -> Vec<String> {
+    h.c.group_transitions().map(|t| t.to_string()).collect()
+}
+
+/// Stable with `parts` assigned and their positions from OffsetFetch (`offset` for
+/// every partition).
+fn stable(h: &mut Harness, parts: &[i32], offset: i64) {
+    let join = to_first_join(h);
+    let sync = join_as_leader(h, join, 1, parts);
+    assert_eq!(sync.body.generation_id, 1);
+    let fetch = h.expect_api::<OffsetFetchRequest>(1);
+    let answers: Vec<(i32, i64, i32)> = parts.iter().map(|&p| (p, offset, -1)).collect();
+    h.respond(&fetch, &offset_fetch_resp(&answers));
+}
+
+#[test]
+fn join_sync_stable_transcript_and_the_leaders_assignment() {
+    let mut h = group_harness(&[], 2);
+    let join = to_first_join(&mut h);
+    // KIP-394: the first join has no member id; the coordinator hands one out.
+    assert_eq!(join.body.member_id, "");
+    assert_eq!(join.body.protocol_type, "consumer");
+    assert_eq!(join.body.rebalance_timeout_ms, 60_000);
+    assert_eq!(join.body.session_timeout_ms, 10_000);
+    let (sub, _) =
+        decode_versioned::<ConsumerProtocolSubscription>(&join.body.protocols[0].metadata).unwrap();
+    assert_eq!(sub.topics, [TOPIC]);
+    h.respond(
+        &join,
+        &JoinGroupResponse {
+            error_code: ErrorCode::MemberIdRequired.code(),
+            member_id: "m-1".into(),
+            ..Default::default()
+        },
+    );
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    assert_eq!(join.body.member_id, "m-1", "joins again with the given id");
+    let sync = join_as_leader(&mut h, join, 7, &[0, 1]);
+    // The leader ran range over the one member: both partitions to it.
+    let (a, _) =
+        decode_versioned::<ConsumerProtocolAssignment>(&sync.body.assignments[0].assignment)
+            .unwrap();
+    assert_eq!(a.assigned_partitions[0].partitions, [0, 1]);
+    assert_eq!(sync.body.member_id, "m-1");
+    assert_eq!(
+        h.take_events(),
+        [Event::Assigned {
+            partitions: vec![tp(0), tp(1)]
+        }]
+    );
+    // Positions come from OffsetFetch before anything is fetched.
+    let fetch = h.expect_api::<OffsetFetchRequest>(1);
+    assert_eq!(fetch.body.groups[0].group_id, GROUP);
+    assert_eq!(h.c.position(&tp(0)), Ok(None));
+    h.respond(&fetch, &offset_fetch_resp(&[(0, 42, -1), (1, -1, -1)]));
+    // Partition 0 starts at its committed offset; 1 has none: auto.offset.reset.
+    h.connect_and_negotiate(1, &Versions::all());
+    let lo = h.expect_api::<ListOffsetsRequest>(1);
+    assert_eq!(list_parts(&lo.body), [(1, -2)]);
+    h.respond(&lo, &list_offsets_resp(&[(1, 0)]));
+    let f = h.expect_api::<FetchRequest>(1);
+    assert_eq!(
+        fetch_parts(&f.body),
+        [(0, 42)],
+        "fetching starts as positions come"
+    );
+    h.respond(&f, &fetch_resp(1, vec![pdata(0, 42)]));
+    let f = h.expect_api::<FetchRequest>(1);
+    assert_eq!(
+        fetch_parts(&f.body),
+        [(1, 0)],
+        "incremental: partition 1 joins"
+    );
+    assert_eq!(
+        states(&h),
+        [
+            "Unjoined -> Joining (Subscribed)",
+            "Joining -> Syncing (Joined)",
+            "Syncing -> Stable (Synced)",
+        ]
+    );
+    let meta = h.c.group_metadata().unwrap();
+    assert_eq!((meta.generation_id, meta.member_id.as_str()), (7, "m-1"));
+    // Every step was a legal one.
+    for Transition { from, to, .. } in h.c.group_transitions() {
+        assert!(from.may_move_to(*to), "{from} -> {to}");
+    }
+}
+
+#[test]
+fn heartbeats_on_the_coordinator_connection_while_a_fetch_long_polls() {
+    let mut h = group_harness(
+        &[
+            ("fetch.max.wait.ms", "30000"),
+            ("request.timeout.ms", "60000"),
+            ("enable.auto.commit", "false"),
+        ],
+        1,
+    );
+    stable(&mut h, &[0], 0);
+    h.connect_and_negotiate(1, &Versions::all());
+    let fetch = h.expect_api::<FetchRequest>(1);
+    // The fetch is not answered; heartbeats go every heartbeat.interval.ms on
+    // their own connection.
+    let start = h.now;
+    h.run_until(start + ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    assert_ne!(
+        hb.conn, fetch.conn,
+        "the coordinator has its own connection"
+    );
+    assert_eq!(
+        (hb.body.generation_id, hb.body.member_id.as_str()),
+        (1, "m-1")
+    );
+    h.respond(&hb, &HeartbeatResponse::default());
+    h.run_until(start + ms(6_000));
+    let hb2 = h.expect_api::<HeartbeatRequest>(1);
+    assert_eq!(hb2.conn, hb.conn);
+}
+
+#[test]
+fn heartbeat_rebalance_in_progress_revokes_with_commit_then_joins_after_the_ack() {
+    let mut h = group_harness(&[], 1);
+    stable(&mut h, &[0], 10);
+    h.take_events();
+    h.connect_and_negotiate(1, &Versions::all());
+    let fetch = h.expect_api::<FetchRequest>(1);
+    h.respond(
+        &fetch,
+        &fetch_resp(0, vec![pdata_with(0, 15, batch(10, 5, 5))]),
+    );
+    let got = h.poll();
+    assert_eq!(got.len(), 5);
+    let start = h.now;
+    h.run_until(start + ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    h.respond(
+        &hb,
+        &HeartbeatResponse {
+            error_code: ErrorCode::RebalanceInProgress.code(),
+            ..Default::default()
+        },
+    );
+    // Eager: everything is revoked first; auto-commit commits what was handed out.
+    let commit = h.expect_api::<OffsetCommitRequest>(1);
+    let p = &commit.body.topics[0].partitions[0];
+    assert_eq!((p.partition_index, p.committed_offset), (0, 15));
+    assert_eq!(p.committed_leader_epoch, 5, "the epoch of the last record");
+    assert_eq!(commit.body.generation_id_or_member_epoch, 1);
+    let events = h.take_events();
+    let token = match events.as_slice() {
+        [Event::Revoked { partitions, token }] => {
+            assert_eq!(partitions, &[tp(0)]);
+            *token
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(h.c.group_state(), Some(MemberState::PreparingJoin));
+    // No JoinGroup before the commit is answered and the revoke acknowledged.
+    h.respond(&commit, &commit_resp(&commit.body, ErrorCode::None));
+    let no_join = |h: &Harness| !h.unread().iter().any(|(_, r)| r.starts_with("JoinGroup"));
+    assert!(no_join(&h), "{:?}", h.unread());
+    // The application may still commit the revoked partition until it acks.
+    let id =
+        h.c.commit([(tp(0), OffsetAndMetadata::new(15))])
+            .expect("a revoked partition may be committed until the ack");
+    h.drain();
+    let c2 = h.expect_api::<OffsetCommitRequest>(1);
+    h.respond(&c2, &commit_resp(&c2.body, ErrorCode::None));
+    assert!(h.take_events().iter().any(
+        |e| matches!(e, Event::Committed { id: i, results } if *i == id && results[0].1.is_ok())
+    ));
+    h.c.ack_rebalance(token).unwrap();
+    h.drain();
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    assert_eq!(join.body.member_id, "m-1");
+    // A stale token is refused.
+    assert_eq!(h.c.ack_rebalance(token), Err(UsageError::StaleToken(token)));
+    assert_eq!(
+        states(&h)[3..],
+        [
+            "Stable -> PreparingJoin (RebalanceInProgress)",
+            "PreparingJoin -> Joining (JoinSent)",
+        ]
+    );
+}
+
+#[test]
+fn commits_of_partitions_not_owned_are_refused_locally() {
+    let mut h = group_harness(&[], 2);
+    stable(&mut h, &[0], 0);
+    assert_eq!(
+        h.c.commit([(tp(1), OffsetAndMetadata::new(3))]),
+        Err(UsageError::NotOwned(tp(1)))
+    );
+    assert_eq!(
+        h.c.commit([(TopicPartition::new("other", 0), OffsetAndMetadata::new(3))]),
+        Err(UsageError::NotOwned(TopicPartition::new("other", 0)))
+    );
+    // assign and subscribe exclude each other.
+    assert_eq!(h.c.assign([tp(1)]), Err(UsageError::Subscribed));
+}
+
+#[test]
+fn sync_unknown_member_id_loses_partitions_and_rejoins_without_a_member_id() {
+    let mut h = group_harness(&[], 1);
+    stable(&mut h, &[0], 0);
+    h.take_events();
+    let start = h.now;
+    h.run_until(start + ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    h.respond(
+        &hb,
+        &HeartbeatResponse {
+            error_code: ErrorCode::UnknownMemberId.code(),
+            ..Default::default()
+        },
+    );
+    let events = h.take_events();
+    let token = match events.as_slice() {
+        [Event::Lost { partitions, token }] => {
+            assert_eq!(partitions, &[tp(0)]);
+            *token
+        }
+        other => panic!("{other:?}"),
+    };
+    // Lost partitions may not be committed, and are not fetched any more.
+    assert_eq!(
+        h.c.commit([(tp(0), OffsetAndMetadata::new(1))]),
+        Err(UsageError::NotOwned(tp(0)))
+    );
+    assert!(h.c.assignment().is_empty());
+    h.c.ack_rebalance(token).unwrap();
+    h.drain();
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    assert_eq!(
+        join.body.member_id, "",
+        "UNKNOWN_MEMBER_ID forgets the member id"
+    );
+}
+
+#[test]
+fn not_coordinator_on_heartbeat_rediscovers_without_rejoining() {
+    let mut h = group_harness(&[("enable.auto.commit", "false")], 1);
+    stable(&mut h, &[0], 0);
+    h.take_events();
+    let start = h.now;
+    h.run_until(start + ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    h.respond(
+        &hb,
+        &HeartbeatResponse {
+            error_code: ErrorCode::NotCoordinator.code(),
+            ..Default::default()
+        },
+    );
+    h.run_for(ms(1_000));
+    // FindCoordinator again (on a data connection), membership kept.
+    let find = h.expect::<FindCoordinatorRequest>(-1);
+    assert_eq!(h.c.group_state(), Some(MemberState::Stable));
+    assert_eq!(h.c.group_metadata().unwrap().generation_id, 1);
+    assert!(
+        h.take_events().is_empty(),
+        "no Revoked/Lost for a moved coordinator"
+    );
+    h.respond(
+        &find,
+        &FindCoordinatorResponse {
+            coordinators: vec![
+                kasio_core::protocol::messages::find_coordinator_response::Coordinator {
+                    key: GROUP.into(),
+                    node_id: 1,
+                    host: "b1".into(),
+                    port: 9092,
+                    error_code: 0,
+                    error_message: None,
+                },
+            ],
+            ..Default::default()
+        },
+    );
+    while h.is_connecting(1) {
+        h.connect_and_negotiate(1, &Versions::all());
+    }
+    h.run_for(ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    assert_eq!(hb.body.generation_id, 1, "the same generation goes on");
+    assert_eq!(h.c.group_state(), Some(MemberState::Stable));
+}
+
+#[test]
+fn commit_illegal_generation_during_a_join_does_not_reset_the_new_generation() {
+    // librdkafka #4059: a commit answered ILLEGAL_GENERATION during a rebalance
+    // made the client rejoin and lose its new assignment.
+    let mut h = group_harness(&[("enable.auto.commit", "false")], 1);
+    stable(&mut h, &[0], 3);
+    h.take_events();
+    let id = h.c.commit([(tp(0), OffsetAndMetadata::new(3))]).unwrap();
+    h.drain();
+    let commit = h.expect_api::<OffsetCommitRequest>(1);
+    // Meanwhile a rebalance: the member rejoins (cooperative members would keep
+    // partitions; this one is eager and revokes first).
+    let start = h.now;
+    h.respond(
+        &commit,
+        &commit_resp(&commit.body, ErrorCode::RebalanceInProgress),
+    );
+    let events = h.take_events();
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Committed { id: i, results } if *i == id
+            && results[0].1 == Err(CommitError::RebalanceInProgress)
+    )));
+    let token = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Revoked { token, .. } => Some(*token),
+            _ => None,
+        })
+        .expect("revoked for the rebalance");
+    h.c.ack_rebalance(token).unwrap();
+    h.drain();
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    let _ = start;
+    let sync = join_as_leader(&mut h, join, 2, &[0]);
+    assert_eq!(sync.body.generation_id, 2);
+    let fetch = h.expect_api::<OffsetFetchRequest>(1);
+    h.respond(&fetch, &offset_fetch_resp(&[(0, 3, -1)]));
+    assert_eq!(h.c.group_state(), Some(MemberState::Stable));
+    assert_eq!(h.c.group_metadata().unwrap().generation_id, 2);
+}
+
+#[test]
+fn poll_interval_expiry_leaves_reports_lost_and_rejoins_on_the_next_poll() {
+    let mut h = group_harness(&[], 1);
+    stable(&mut h, &[0], 0);
+    h.take_events();
+    let _ = h.poll();
+    let polled = h.now;
+    // Heartbeats keep the session; the application never polls again.
+    while h.now < polled + ms(60_000) {
+        h.run_for(ms(1_000));
+        serve_routine(&mut h);
+    }
+    let leave = h.expect_api::<LeaveGroupRequest>(1);
+    assert_eq!(leave.body.members[0].member_id, "m-1");
+    h.respond(&leave, &LeaveGroupResponse::default());
+    let events = h.take_events();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Lost { partitions, .. } if partitions == &[tp(0)])),
+        "{events:?}"
+    );
+    assert_eq!(h.c.group_state(), Some(MemberState::Unjoined));
+    assert!(h
+        .c
+        .group_transitions()
+        .any(|t| t.cause == Cause::PollTimeout));
+    // No rejoin until the application polls.
+    h.run_for(ms(10_000));
+    assert!(h.try_next(1).is_none(), "{:?}", h.unread());
+    let _ = h.poll();
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    assert_eq!(join.body.member_id, "", "a fresh member");
+}
+
+#[test]
+fn close_commits_what_was_consumed_and_leaves() {
+    let mut h = group_harness(&[], 1);
+    stable(&mut h, &[0], 7);
+    h.take_events();
+    h.connect_and_negotiate(1, &Versions::all());
+    let fetch = h.expect_api::<FetchRequest>(1);
+    h.respond(
+        &fetch,
+        &fetch_resp(0, vec![pdata_with(0, 9, batch(7, 2, 5))]),
+    );
+    assert_eq!(h.poll().len(), 2);
+    h.c.close();
+    h.drain();
+    let commit = h.expect_api::<OffsetCommitRequest>(1);
+    assert_eq!(commit.body.topics[0].partitions[0].committed_offset, 9);
+    assert_eq!(commit.body.generation_id_or_member_epoch, 1);
+    // LeaveGroup only once the commit is answered (it would fence the commit).
+    assert!(!h.unread().iter().any(|(_, r)| r.starts_with("LeaveGroup")));
+    h.respond(&commit, &commit_resp(&commit.body, ErrorCode::None));
+    let leave = h.expect_api::<LeaveGroupRequest>(1);
+    assert!(!h.c.is_closed());
+    h.respond(&leave, &LeaveGroupResponse::default());
+    h.run_for(ms(100));
+    assert!(h.c.is_closed(), "{}", h.dump());
+}
+
+#[test]
+fn static_members_do_not_send_leave_group_and_fenced_instance_id_is_fatal() {
+    let mut h = group_harness(&[("group.instance.id", "pod-1")], 1);
+    let join = to_first_join(&mut h);
+    assert_eq!(join.body.group_instance_id.as_deref(), Some("pod-1"));
+    h.respond(
+        &join,
+        &JoinGroupResponse {
+            error_code: ErrorCode::FencedInstanceId.code(),
+            ..Default::default()
+        },
+    );
+    let events = h.take_events();
+    match events.as_slice() {
+        [Event::Fatal(e)] => {
+            let text = e.to_string();
+            assert!(text.contains("FENCED_INSTANCE_ID"), "{text}");
+            assert!(text.contains("group.instance.id"), "{text}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(h.c.group_state(), Some(MemberState::Fatal));
+    assert!(matches!(
+        h.c.commit([(tp(0), OffsetAndMetadata::new(1))]),
+        Err(UsageError::GroupFailed(_))
+    ));
+}
