@@ -41,7 +41,7 @@
 //!    so there are at most `P²/2` moves. The loop is also capped at that number, a
 //!    cap no valid run reaches.
 //!
-//! **Racks** (when [`rack::applies`](super::rack::applies) to the members' racks and
+//! **Racks** (when [`rack::applies`] to the members' racks and
 //! all subscribed partitions). Balance is settled first; racks never unbalance the
 //! counts. With identical subscriptions the dealing prefers members on a replica's
 //! rack (see above). Then, in both cases, a partition whose holder is not on one of
