@@ -533,3 +533,244 @@ fn large_group() {
     }
     java_balanced(&case, &sticky::assign(&case.members, &case.topics)).unwrap();
 }
+
+/// The name as the Java oracle reads it: `x` and the hex of its UTF-8 bytes.
+fn java_token(s: &str) -> String {
+    let hex: String = s.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("x{hex}")
+}
+
+fn java_name(token: &str) -> String {
+    let hex = token.strip_prefix('x').expect("a name token");
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect();
+    String::from_utf8(bytes).expect("UTF-8")
+}
+
+/// A random case as the Java oracle gets it: instance ids made unique (Java orders
+/// two members with the same one by its `HashMap`), owned partitions that do not
+/// exist dropped (Java's constrained sticky path would keep them).
+fn java_case(seed: u64) -> Case {
+    let mut case = random_case(seed);
+    let topics = case.topics.clone();
+    for (k, s) in case.members.values_mut().enumerate() {
+        if let Some(i) = &mut s.instance_id {
+            *i = format!("{i}-{k}");
+        }
+        s.owned.retain(|tp| {
+            topics.get(&tp.topic).is_some_and(|t| {
+                tp.partition >= 0 && (tp.partition as usize) < t.replica_racks.len()
+            })
+        });
+    }
+    case
+}
+
+fn java_input(groups: &[(u64, Assignor, Case)]) -> String {
+    let mut out = String::new();
+    let opt = |s: &Option<String>| s.as_deref().map_or("-".to_string(), java_token);
+    for (_, assignor, case) in groups {
+        out += &format!("case {}\n", assignor.name());
+        for (name, meta) in &case.topics {
+            out += &format!("topic {} {}\n", java_token(name), meta.replica_racks.len());
+            for racks in &meta.replica_racks {
+                let racks: Vec<String> = racks.iter().map(|r| java_token(r)).collect();
+                out += &format!("racks {}\n", racks.join(" ")).replace("racks \n", "racks\n");
+            }
+        }
+        for (id, s) in &case.members {
+            let mut line = format!(
+                "member {} {} {} {} {}",
+                java_token(id),
+                opt(&s.instance_id),
+                opt(&s.rack),
+                s.generation.map_or("-".to_string(), |g| g.to_string()),
+                s.topics.len()
+            );
+            for t in &s.topics {
+                line += &format!(" {}", java_token(t));
+            }
+            line += &format!(" {}", s.owned.len());
+            for tp in &s.owned {
+                line += &format!(" {} {}", java_token(&tp.topic), tp.partition);
+            }
+            out += &line;
+            out += "\n";
+        }
+        out += "end\n";
+    }
+    out
+}
+
+fn java_output(text: &str) -> Vec<Result<Assignment, String>> {
+    let mut results = Vec::new();
+    let mut current: Result<Assignment, String> = Ok(Assignment::new());
+    for line in text.lines() {
+        let t: Vec<&str> = line.split(' ').collect();
+        match t[0] {
+            "case" => current = Ok(Assignment::new()),
+            "error" => current = Err(line.to_string()),
+            "assign" => {
+                let n: usize = t[2].parse().unwrap();
+                let mut list: Vec<TopicPartition> = (0..n)
+                    .map(|k| {
+                        TopicPartition::new(java_name(t[3 + 2 * k]), t[4 + 2 * k].parse().unwrap())
+                    })
+                    .collect();
+                list.sort();
+                if let Ok(a) = &mut current {
+                    a.insert(java_name(t[1]), list);
+                }
+            }
+            "end" => results.push(std::mem::replace(&mut current, Ok(Assignment::new()))),
+            other => panic!("unexpected oracle line {other:?}"),
+        }
+    }
+    results
+}
+
+/// How many of the members' valid owned partitions an assignment leaves in place
+/// (a partition's owner is its claim of the highest generation, when unique).
+fn kept_in_place(case: &Case, a: &Assignment) -> usize {
+    let mut claims: BTreeMap<&TopicPartition, Vec<(i32, &str)>> = BTreeMap::new();
+    for (id, s) in &case.members {
+        for tp in s.owned.iter().collect::<BTreeSet<_>>() {
+            claims
+                .entry(tp)
+                .or_default()
+                .push((s.generation.unwrap_or(-1), id));
+        }
+    }
+    claims
+        .iter()
+        .filter(|(tp, c)| {
+            let best = c.iter().map(|x| x.0).max();
+            let top: Vec<_> = c.iter().filter(|x| Some(x.0) == best).collect();
+            top.len() == 1 && a[top[0].1].contains(tp)
+        })
+        .count()
+}
+
+/// Java's own assignors (kafka-clients, through `scripts/java/AssignorOracle.java`)
+/// on the same random groups: range and roundrobin must agree partition for
+/// partition; for the sticky pair, whose steps differ, both must be valid and
+/// balanced, and the test prints how often they agree and how many owned
+/// partitions each keeps in place. Run by `scripts/java-assignor-oracle.sh`
+/// (which fetches the jar, compiles the oracle and sets `KASIO_JAVA_CLASSPATH`);
+/// `ORACLE_CASES` groups (default 400), each through all four assignors.
+#[test]
+#[ignore = "needs Java and kafka-clients: scripts/java-assignor-oracle.sh"]
+fn java_oracle() {
+    let classpath = std::env::var("KASIO_JAVA_CLASSPATH")
+        .expect("KASIO_JAVA_CLASSPATH: the oracle's classes and the kafka-clients jar");
+    let n: u64 = std::env::var("ORACLE_CASES").map_or(400, |s| s.parse().expect("ORACLE_CASES"));
+    // A group has at least its leader (Java's assignors fail on an empty one).
+    let groups: Vec<(u64, Assignor, Case)> = (0..n)
+        .map(|seed| (seed, java_case(seed)))
+        .filter(|(_, case)| !case.members.is_empty())
+        .flat_map(|(seed, case)| Assignor::ALL.map(|a| (seed, a, case.clone())))
+        .collect();
+    let dir = std::env::temp_dir().join(format!("kasio-java-oracle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (input, output) = (dir.join("groups.txt"), dir.join("java.txt"));
+    std::fs::write(&input, java_input(&groups)).unwrap();
+    let status = std::process::Command::new("java")
+        .args(["-cp", &classpath, "AssignorOracle"])
+        .arg(&input)
+        .arg(&output)
+        .status()
+        .expect("java runs");
+    assert!(status.success(), "the Java oracle failed: {status}");
+    let java = java_output(&std::fs::read_to_string(&output).unwrap());
+    assert_eq!(java.len(), groups.len(), "one answer per group");
+
+    let mut mismatches = Vec::new();
+    let mut errors = Vec::new();
+    // Per sticky assignor: groups, identical results, kept (kasio, Java), Java unbalanced.
+    let mut stats: BTreeMap<Assignor, (usize, usize, usize, usize, usize)> = BTreeMap::new();
+    for ((seed, assignor, case), java) in groups.iter().zip(java) {
+        let ours = assignor.assign(&case.members, &case.topics);
+        let java = match java {
+            Ok(j) => j,
+            Err(e) => {
+                errors.push(format!("seed {seed} {assignor}: {e}"));
+                if std::env::var("ORACLE_SHOW").is_ok() {
+                    for (id, s) in &case.members {
+                        let owned: Vec<String> = s.owned.iter().map(|tp| tp.to_string()).collect();
+                        eprintln!(
+                            "  {id:?} {:?} gen {:?} topics {:?} owned {owned:?}",
+                            s.instance_id, s.generation, s.topics
+                        );
+                    }
+                    let t: Vec<(&String, usize)> = case
+                        .topics
+                        .iter()
+                        .map(|(n, m)| (n, m.replica_racks.len()))
+                        .collect();
+                    eprintln!("  topics {t:?}");
+                }
+                continue;
+            }
+        };
+        if let Err(e) = validate(&case.members, &case.topics, &java) {
+            errors.push(format!(
+                "seed {seed} {assignor}: Java's result is invalid: {e}"
+            ));
+            continue;
+        }
+        match assignor {
+            Assignor::Range | Assignor::RoundRobin => {
+                if ours != java {
+                    mismatches.push(format!(
+                        "seed {seed} {assignor}:\n  kasio {ours:?}\n  java  {java:?}"
+                    ));
+                }
+            }
+            Assignor::Sticky | Assignor::CooperativeSticky => {
+                let s = stats.entry(*assignor).or_default();
+                s.0 += 1;
+                s.1 += usize::from(ours == java);
+                s.2 += kept_in_place(case, &ours);
+                s.3 += kept_in_place(case, &java);
+                let eager = *assignor == Assignor::Sticky;
+                let unbalanced = (eager && java_balanced(case, &java).is_err())
+                    || (eager && identical_subscriptions(case) && spread(&java) > 1);
+                s.4 += usize::from(unbalanced);
+            }
+        }
+    }
+    for (a, (groups, same, kasio_kept, java_kept, java_unbalanced)) in &stats {
+        eprintln!(
+            "{a}: {groups} groups, identical results in {same}; owned partitions kept in place: \
+             kasio {kasio_kept}, Java {java_kept}; Java unbalanced in {java_unbalanced}"
+        );
+    }
+    // One example of each kind of Java failure.
+    let mut kinds: BTreeMap<String, (usize, &String)> = BTreeMap::new();
+    for e in &errors {
+        let kind = e.split_once(": ").map_or(e.as_str(), |x| x.1);
+        let kind = kind
+            .split(' ')
+            .skip(1)
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ");
+        kinds.entry(kind).or_insert((0, e)).0 += 1;
+    }
+    for (n, example) in kinds.values() {
+        eprintln!("Java failed {n} times like: {example}");
+    }
+    eprintln!("{} of {} groups failed in Java", errors.len(), groups.len());
+    assert!(
+        mismatches.is_empty(),
+        "{} range/roundrobin results differ from Java's; first ones:\n{}",
+        mismatches.len(),
+        mismatches
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

@@ -41,26 +41,28 @@
 //!    so there are at most `P²/2` moves. The loop is also capped at that number, a
 //!    cap no valid run reaches.
 //!
-//! **Racks** (when [`rack::applies`](super::rack::applies) to the members' racks and
-//! all subscribed partitions). Balance is settled first, racks never change a
-//! member's count. After the steps above, a partition whose owner is not on one of
-//! its replicas' racks is exchanged with a partition of the same topic held by a
-//! member on such a rack, whenever the exchange puts more partitions on their
-//! owner's rack than before (with identical subscriptions, a partition may also move
-//! alone to such a member that has one partition fewer, which keeps the counts'
-//! balance). Exchanging partitions of the same topic keeps each member's count per
-//! topic, so the balance of the first steps holds. Each change puts one more
-//! partition on its owner's rack, so there are at most `P` of them. Unlike Java, a
-//! member keeps an owned partition off its rack unless such an exchange is found:
-//! so feeding an assignment back in always returns it unchanged.
+//! **Racks** (when [`rack::applies`] to the members' racks and
+//! all subscribed partitions). Balance is settled first; racks never unbalance the
+//! counts. With identical subscriptions the dealing prefers members on a replica's
+//! rack (see above). Then, in both cases, a partition whose holder is not on one of
+//! its replicas' racks is exchanged with a partition of the same topic that a member
+//! on such a rack holds off its own rack: the first partition gains its rack, the
+//! second loses nothing. With identical subscriptions a partition may also move
+//! alone to such a member holding one partition fewer (the two counts trade
+//! places). An exchange within a topic keeps every member's count per topic, so the
+//! balance of the first steps holds. Each change puts one more partition on its
+//! holder's rack, so there are at most `P` of them (and the passes looking for them
+//! are capped at `P + 1`). Unlike Java, which revokes every owned partition off its
+//! member's rack, a member keeps one unless such a change is found: so feeding an
+//! assignment back in always returns it unchanged.
 //!
 //! **Stickiness.** Feeding the result back as the members' owned partitions (at one
 //! generation) returns the same assignment: all of it is kept, nothing is left to
 //! deal, the balancing and rack steps find nothing to change.
 //!
 //! Cost: identical subscriptions `O(P · C)`; different subscriptions
-//! `O(C · log C + T · C)` per balancing move; with racks, `O(Σ P_t²)` per pass of
-//! the rack step (`P_t`: a topic's partitions).
+//! `O(C · log C + T · C)` per balancing move; with racks, `O(P · C)` per pass of
+//! the rack step.
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
@@ -140,6 +142,8 @@ struct Plan<'a> {
     owner: Vec<Vec<Option<usize>>>,
     /// Per member: what it holds, by topic.
     held: Vec<BTreeMap<usize, BTreeSet<usize>>>,
+    /// Per member with a rack: what it holds off its rack, by topic.
+    off_rack_held: Vec<BTreeMap<usize, BTreeSet<usize>>>,
     /// Per member: how many partitions it holds.
     count: Vec<usize>,
     /// The number of partitions to assign.
@@ -252,6 +256,7 @@ impl<'a> Plan<'a> {
                 .map(|&n| (0..n).map(|_| None).collect())
                 .collect(),
             held: ids.iter().map(|_| BTreeMap::new()).collect(),
+            off_rack_held: ids.iter().map(|_| BTreeMap::new()).collect(),
             count: ids.iter().map(|_| 0).collect(),
             topics: topics.iter().map(|(n, _)| *n).collect(),
             ids,
@@ -332,6 +337,11 @@ impl<'a> Plan<'a> {
             held.entry(t).or_default().insert(p);
             *count += 1;
         }
+        if self.off_rack(m, (t, p)) {
+            if let Some(off) = self.off_rack_held.get_mut(m) {
+                off.entry(t).or_default().insert(p);
+            }
+        }
     }
 
     fn take_back(&mut self, (t, p): Part) {
@@ -347,6 +357,14 @@ impl<'a> Plan<'a> {
                 }
             }
             *count = count.saturating_sub(1);
+        }
+        if let Some(off) = self.off_rack_held.get_mut(m) {
+            if let Some(ps) = off.get_mut(&t) {
+                ps.remove(&p);
+                if ps.is_empty() {
+                    off.remove(&t);
+                }
+            }
         }
     }
 
@@ -577,29 +595,29 @@ impl<'a> Plan<'a> {
     }
 
     /// A change that puts `part` (held by `from`, off its rack) on the rack of a
-    /// member without taking more partitions off their owner's rack.
+    /// member: a move (see [`improve_racks`](Self::improve_racks)), or an exchange
+    /// with a partition of the same topic that the member holds off its own rack
+    /// (so that partition loses nothing by going to `from`).
     fn rack_change(&self, part: Part, from: usize, constrained: bool) -> Option<RackChange> {
-        let (t, p) = part;
-        let candidates = self.eligible.get(t)?;
+        let t = part.0;
+        let mut takers = self
+            .eligible
+            .get(t)?
+            .iter()
+            .copied()
+            .filter(|&m| m != from && self.on_rack(m, part));
         if constrained {
             let have = self.count_of(from);
-            let to = candidates.iter().copied().find(|&m| {
-                m != from && self.on_rack(m, part) && self.count_of(m).saturating_add(1) == have
-            });
+            let to = takers
+                .clone()
+                .find(|&m| self.count_of(m).saturating_add(1) == have);
             if let Some(to) = to {
                 return Some(RackChange::Move(to));
             }
         }
-        // An exchange with a partition of the same topic whose holder is on `part`'s
-        // rack and that does not lose its rack by going to `from`.
-        let size = self.owner.get(t).map_or(0, Vec::len);
-        (0..size).filter(|&q| q != p).find_map(|q| {
-            let other = (t, q);
-            let to = self.owner_of(other)?;
-            // `other` must not lose its rack: off `to`'s already, or on `from`'s.
-            let keeps_other = !self.on_rack(to, other) || self.on_rack(from, other);
-            let gains = to != from && self.on_rack(to, part) && keeps_other;
-            gains.then_some(RackChange::Swap(other, to))
+        takers.find_map(|to| {
+            let q = self.off_rack_held.get(to)?.get(&t)?.first()?;
+            Some(RackChange::Swap((t, *q), to))
         })
     }
 
