@@ -2,13 +2,17 @@
 //!
 //! ```text
 //! cargo run -p kasio-std --example consume -- [--bootstrap HOST:PORT --topic T] \
-//!     [--partitions N] [--from-beginning] [--count N] [--quiet] [--set name=value]...
+//!     [--group ID | --partitions N] [--from-beginning] [--count N] [--quiet] \
+//!     [--set name=value]...
 //! ```
 //!
 //! Without `--bootstrap`, an in-process simulated cluster (kasio-sim, served on
 //! 127.0.0.1) with a `demo` topic is started and read from the beginning.
 //!
-//! Without `--partitions`, every partition of the topic (from metadata) is assigned.
+//! With `--group ID` the consumer joins group `ID` (subscribe; auto-commit on by
+//! default) and prints rebalances on stderr; a revoke commits what was consumed
+//! before it is acknowledged. Otherwise, without `--partitions`, every partition of
+//! the topic (from metadata) is assigned.
 //! `--count N` stops after N records; `--quiet` prints only a summary (for
 //! benchmarks: every value is still touched).
 
@@ -26,6 +30,7 @@ struct Args {
     bootstrap: String,
     topic: String,
     partitions: Option<i32>,
+    group: Option<String>,
     from_beginning: bool,
     count: Option<u64>,
     quiet: bool,
@@ -38,6 +43,7 @@ fn parse_args() -> Result<Args, String> {
         bootstrap: String::new(),
         topic: String::new(),
         partitions: None,
+        group: None,
         from_beginning: false,
         count: None,
         quiet: false,
@@ -62,6 +68,7 @@ fn parse_args() -> Result<Args, String> {
                         .map_err(|e| format!("--count: {e}"))?,
                 )
             }
+            "--group" => a.group = Some(value("--group")?),
             "--from-beginning" => a.from_beginning = true,
             "--quiet" => a.quiet = true,
             "--set" => {
@@ -73,7 +80,10 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     if !a.bootstrap.is_empty() && a.topic.is_empty() {
-        return Err("usage: consume [--bootstrap HOST:PORT --topic T] [--partitions N] [--from-beginning] [--count N] [--quiet] [--set name=value]".into());
+        return Err("usage: consume [--bootstrap HOST:PORT --topic T] [--group ID | --partitions N] [--from-beginning] [--count N] [--quiet] [--set name=value]".into());
+    }
+    if a.group.is_some() && a.partitions.is_some() {
+        return Err("--group and --partitions exclude each other".into());
     }
     Ok(a)
 }
@@ -103,6 +113,37 @@ fn demo_cluster() -> std::io::Result<Served> {
         }
     });
     Ok(served)
+}
+
+/// Assigns every partition of the topic (or `--partitions N`) by hand.
+fn assign_all(consumer: &mut Consumer, args: &Args) -> Result<(), ExitCode> {
+    let partitions = match args.partitions {
+        Some(n) => n,
+        None => {
+            consumer.core_mut().want_metadata(&args.topic);
+            let topic = args.topic.clone();
+            let found = consumer.run_until(Duration::from_secs(30), |c| {
+                c.partitions_for(&topic).is_some()
+            });
+            match consumer.core().partitions_for(&args.topic) {
+                Some(ps) if found => ps.len() as i32,
+                _ => {
+                    eprintln!("topic {} not found", args.topic);
+                    return Err(ExitCode::from(1));
+                }
+            }
+        }
+    };
+    consumer
+        .core_mut()
+        .assign((0..partitions).map(|p| TopicPartition::new(args.topic.clone(), p)))
+        .expect("a new consumer takes an assignment");
+    Ok(())
+}
+
+fn list(partitions: &[TopicPartition]) -> String {
+    let names: Vec<String> = partitions.iter().map(ToString::to_string).collect();
+    format!("[{}]", names.join(", "))
 }
 
 const DEMO_TOPIC: &str = "demo";
@@ -141,6 +182,9 @@ fn main() -> ExitCode {
     if args.from_beginning {
         props.push(("auto.offset.reset".into(), "earliest".into()));
     }
+    if let Some(group) = &args.group {
+        props.push(("group.id".into(), group.clone()));
+    }
     props.extend(args.set.iter().cloned());
     let config = match Config::from_pairs(props.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
         Ok(c) => c,
@@ -150,27 +194,14 @@ fn main() -> ExitCode {
         }
     };
     let mut consumer = Consumer::new(config);
-    let partitions = match args.partitions {
-        Some(n) => n,
-        None => {
-            consumer.core_mut().want_metadata(&args.topic);
-            let topic = args.topic.clone();
-            let found = consumer.run_until(Duration::from_secs(30), |c| {
-                c.partitions_for(&topic).is_some()
-            });
-            match consumer.core().partitions_for(&args.topic) {
-                Some(ps) if found => ps.len() as i32,
-                _ => {
-                    eprintln!("topic {} not found", args.topic);
-                    return ExitCode::from(1);
-                }
-            }
+    if args.group.is_some() {
+        if let Err(e) = consumer.subscribe([args.topic.clone()]) {
+            eprintln!("subscribe: {e}");
+            return ExitCode::from(2);
         }
-    };
-    consumer
-        .core_mut()
-        .assign((0..partitions).map(|p| TopicPartition::new(args.topic.clone(), p)))
-        .expect("a new consumer takes an assignment");
+    } else if let Err(code) = assign_all(&mut consumer, &args) {
+        return code;
+    }
     let started = Instant::now();
     let (mut records, mut bytes) = (0u64, 0u64);
     let mut checksum = 0u64;
@@ -212,6 +243,22 @@ fn main() -> ExitCode {
         }
         while let Some(event) = consumer.next_event() {
             match event {
+                Event::Assigned { partitions } => eprintln!("assigned: {}", list(&partitions)),
+                Event::Revoked { partitions, token } => {
+                    eprintln!("revoked: {}", list(&partitions));
+                    if let Err(e) = consumer.commit_and_ack(token, Duration::from_secs(10)) {
+                        eprintln!("commit before the revoke: {e}");
+                    }
+                }
+                Event::Lost { partitions, token } => {
+                    eprintln!("lost: {}", list(&partitions));
+                    let _ = consumer.ack_rebalance(token);
+                }
+                Event::Fatal(e) => {
+                    eprintln!("fatal: {e}");
+                    consumer.close(Duration::from_secs(5));
+                    return ExitCode::from(1);
+                }
                 Event::Error(e) => eprintln!("error: {e}"),
                 Event::LogTruncation {
                     tp,

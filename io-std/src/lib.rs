@@ -38,7 +38,11 @@ use std::time::{Duration, Instant as StdInstant};
 use bytes::{Bytes, BytesMut};
 use kasio_core::config::Config;
 use kasio_core::conn::ConnId;
-use kasio_core::consumer::{ConnCommand, Consumer as Core, ConsumerRecords, Event};
+use kasio_core::consumer::{
+    ConnCommand, Consumer as Core, ConsumerError, ConsumerRecords, Event, TopicPartition,
+    UsageError,
+};
+use kasio_core::group::{CommitError, CommitId, OffsetAndMetadata, RebalanceToken};
 use kasio_core::time::Instant;
 
 /// The reader's buffer: reads go into its zeroed tail, each read is split off and
@@ -69,6 +73,31 @@ impl Link {
         let _ = self.stream.shutdown(Shutdown::Both);
     }
 }
+
+/// Per-partition results of a commit.
+pub type CommitResults = Vec<(TopicPartition, Result<OffsetAndMetadata, CommitError>)>;
+
+/// Why a blocking call returned without its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SyncError {
+    /// The application misused the API (see [`UsageError`]).
+    Usage(UsageError),
+    /// No answer within the timeout; the request may still complete later (its
+    /// event then arrives through [`Consumer::next_event`]).
+    Timeout,
+}
+
+impl std::fmt::Display for SyncError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Usage(e) => e.fmt(f),
+            Self::Timeout => f.write_str("no answer within the timeout"),
+        }
+    }
+}
+
+impl std::error::Error for SyncError {}
 
 /// A blocking Kafka consumer: `kasio-core`'s state machine over std sockets.
 pub struct Consumer {
@@ -163,8 +192,126 @@ impl Consumer {
         self.events.pop_front()
     }
 
-    /// Closes the consumer (fetch sessions closed on the brokers), waiting at most
-    /// `timeout`.
+    /// Subscribes to `topics` in the group named by `group.id`; partitions come
+    /// with [`Event::Assigned`] (see [`next_event`](Self::next_event)).
+    pub fn subscribe<S: Into<String>>(
+        &mut self,
+        topics: impl IntoIterator<Item = S>,
+    ) -> Result<(), UsageError> {
+        self.core.subscribe(topics)
+    }
+
+    /// Leaves the group (with a final auto-commit) and drops the subscription.
+    pub fn unsubscribe(&mut self) -> Result<(), UsageError> {
+        self.core.unsubscribe()
+    }
+
+    /// Acknowledges a [`Event::Revoked`] or [`Event::Lost`]: the rebalance may go on.
+    pub fn ack_rebalance(&mut self, token: RebalanceToken) -> Result<(), UsageError> {
+        self.core.ack_rebalance(token)
+    }
+
+    /// The usual answer to [`Event::Revoked`]: commit what was consumed (the
+    /// revoked partitions included), wait for the answer (at most `timeout`), then
+    /// acknowledge, whatever the commit's outcome, so the rebalance is not held up.
+    /// Returns the commit's per-partition results.
+    pub fn commit_and_ack(
+        &mut self,
+        token: RebalanceToken,
+        timeout: Duration,
+    ) -> Result<CommitResults, SyncError> {
+        let committed = self.commit_consumed_sync(timeout);
+        self.core.ack_rebalance(token).map_err(SyncError::Usage)?;
+        committed
+    }
+
+    /// Commits `offsets` (the next offset to read per partition); the answer comes
+    /// later as [`Event::Committed`] with the returned id.
+    pub fn commit_async(
+        &mut self,
+        offsets: impl IntoIterator<Item = (TopicPartition, OffsetAndMetadata)>,
+    ) -> Result<CommitId, UsageError> {
+        let id = self.core.commit(offsets)?;
+        self.pump();
+        Ok(id)
+    }
+
+    /// Commits `offsets` and waits (at most `timeout`) for the per-partition results.
+    pub fn commit_sync(
+        &mut self,
+        offsets: impl IntoIterator<Item = (TopicPartition, OffsetAndMetadata)>,
+        timeout: Duration,
+    ) -> Result<CommitResults, SyncError> {
+        let id = self.core.commit(offsets).map_err(SyncError::Usage)?;
+        self.wait_committed(id, timeout)
+    }
+
+    /// Commits what the application was handed (every owned partition's position)
+    /// and waits (at most `timeout`) for the results.
+    pub fn commit_consumed_sync(&mut self, timeout: Duration) -> Result<CommitResults, SyncError> {
+        let id = self.core.commit_consumed().map_err(SyncError::Usage)?;
+        self.wait_committed(id, timeout)
+    }
+
+    fn wait_committed(
+        &mut self,
+        id: CommitId,
+        timeout: Duration,
+    ) -> Result<CommitResults, SyncError> {
+        match self.wait_for_event(
+            timeout,
+            |e| matches!(e, Event::Committed { id: i, .. } if *i == id),
+        ) {
+            Some(Event::Committed { results, .. }) => Ok(results),
+            _ => Err(SyncError::Timeout),
+        }
+    }
+
+    /// The group's committed offsets for `partitions` (`None`: nothing committed),
+    /// waiting at most `timeout`.
+    pub fn committed(
+        &mut self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+        timeout: Duration,
+    ) -> Result<
+        Vec<(
+            TopicPartition,
+            Result<Option<OffsetAndMetadata>, ConsumerError>,
+        )>,
+        SyncError,
+    > {
+        let id = self.core.committed(partitions).map_err(SyncError::Usage)?;
+        match self.wait_for_event(
+            timeout,
+            |e| matches!(e, Event::CommittedOffsets { id: i, .. } if *i == id),
+        ) {
+            Some(Event::CommittedOffsets { offsets, .. }) => Ok(offsets),
+            _ => Err(SyncError::Timeout),
+        }
+    }
+
+    /// Runs I/O until an event `pick` selects arrives (taken out of the queue;
+    /// other events stay for [`next_event`](Self::next_event)), or `timeout`.
+    fn wait_for_event(
+        &mut self,
+        timeout: Duration,
+        mut pick: impl FnMut(&Event) -> bool,
+    ) -> Option<Event> {
+        let deadline = StdInstant::now() + timeout;
+        loop {
+            self.pump();
+            if let Some(i) = self.events.iter().position(&mut pick) {
+                return self.events.remove(i);
+            }
+            if !self.wait(deadline) {
+                return None;
+            }
+        }
+    }
+
+    /// Closes the consumer, waiting at most `timeout`: with a group, what was
+    /// consumed is committed (auto-commit) and the group is left; fetch sessions
+    /// are closed on the brokers.
     pub fn close(mut self, timeout: Duration) {
         self.core.close();
         self.run_until(timeout, |c| c.is_closed());
