@@ -77,6 +77,12 @@ impl Link {
 /// Per-partition results of a commit.
 pub type CommitResults = Vec<(TopicPartition, Result<OffsetAndMetadata, CommitError>)>;
 
+/// Per-partition committed offsets (`None`: nothing committed) or why not known.
+pub type CommittedOffsets = Vec<(
+    TopicPartition,
+    Result<Option<OffsetAndMetadata>, ConsumerError>,
+)>;
+
 /// Why a blocking call returned without its answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -273,13 +279,7 @@ impl Consumer {
         &mut self,
         partitions: impl IntoIterator<Item = TopicPartition>,
         timeout: Duration,
-    ) -> Result<
-        Vec<(
-            TopicPartition,
-            Result<Option<OffsetAndMetadata>, ConsumerError>,
-        )>,
-        SyncError,
-    > {
+    ) -> Result<CommittedOffsets, SyncError> {
         let id = self.core.committed(partitions).map_err(SyncError::Usage)?;
         match self.wait_for_event(
             timeout,
