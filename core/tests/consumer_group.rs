@@ -631,3 +631,41 @@ fn static_members_do_not_send_leave_group_and_fenced_instance_id_is_fatal() {
         Err(UsageError::GroupFailed(_))
     ));
 }
+
+#[test]
+fn a_pattern_subscription_asks_for_every_topic_and_joins_with_the_matches() {
+    let mut h = group_harness(&[], 2);
+    assert_eq!(
+        h.c.subscribe_pattern("t("),
+        Err(UsageError::InvalidPattern("t(".into()))
+    );
+    // The whole name must match: "t" matches, a longer name would need ".*".
+    h.c.subscribe_pattern("t|other.*").unwrap();
+    h.drain();
+    h.connect_and_negotiate(-1, &Versions::all());
+    let meta = h.answer_metadata(-1);
+    assert_eq!(meta.body.topics, None, "every topic");
+    let find = h.expect::<FindCoordinatorRequest>(-1);
+    h.respond(
+        &find,
+        &FindCoordinatorResponse {
+            coordinators: vec![
+                kasio_core::protocol::messages::find_coordinator_response::Coordinator {
+                    key: GROUP.into(),
+                    node_id: 1,
+                    host: "b1".into(),
+                    port: 9092,
+                    error_code: 0,
+                    error_message: None,
+                },
+            ],
+            ..Default::default()
+        },
+    );
+    h.connect_and_negotiate(1, &Versions::all());
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    let (sub, _) =
+        decode_versioned::<ConsumerProtocolSubscription>(&join.body.protocols[0].metadata).unwrap();
+    assert_eq!(sub.topics, [TOPIC]);
+    assert_eq!(h.c.subscription(), [TOPIC]);
+}

@@ -218,6 +218,8 @@ pub enum UsageError {
     StaleToken(RebalanceToken),
     /// The group failed for good (see the `Fatal` event); close the consumer.
     GroupFailed(GroupFailure),
+    /// `subscribe_pattern` got something that is not a regular expression.
+    InvalidPattern(String),
 }
 
 impl fmt::Display for UsageError {
@@ -240,6 +242,7 @@ impl fmt::Display for UsageError {
             Self::NotOwned(tp) => write!(f, "{tp} is not owned by this consumer"),
             Self::StaleToken(t) => write!(f, "{t} is over"),
             Self::GroupFailed(failure) => write!(f, "the group failed: {failure}"),
+            Self::InvalidPattern(p) => write!(f, "{p:?} is not a valid regular expression"),
         }
     }
 }

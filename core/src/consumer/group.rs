@@ -42,6 +42,7 @@ use crate::protocol::messages::{
 };
 use crate::protocol::{ApiKey, ErrorCode, Request};
 use crate::time::{Duration, Instant};
+use regex_automata::meta::Regex;
 
 use super::by_topic::group_by_topic;
 use super::error::{BrokerError, ConsumerError, UsageError};
@@ -102,7 +103,11 @@ pub(crate) struct Group {
     assignors: Vec<Assignor>,
     protocol: RebalanceProtocol,
     /// The subscribed topics; `None` in manual-assignment mode (commits only).
+    /// With a pattern, the topics it matched in the latest metadata.
     topics: Option<BTreeSet<String>>,
+    /// `subscribe_pattern`: the pattern, and whether metadata has been matched
+    /// against it yet (the member joins only then).
+    pattern: Option<(Regex, bool)>,
     coordinator: CoordinatorLookup,
     state: MemberState,
     transitions: VecDeque<Transition>,
@@ -172,6 +177,7 @@ impl Group {
             assignors,
             protocol,
             topics: None,
+            pattern: None,
             coordinator: CoordinatorLookup::new(Backoff::new(
                 config.retry_backoff,
                 config.retry_backoff_max,
@@ -298,6 +304,7 @@ impl Consumer {
             return Err(UsageError::EmptyTopicName);
         }
         let group = self.group_for_subscribe()?;
+        group.pattern = None;
         let changed = group.topics.as_ref() != Some(&topics);
         group.topics = Some(topics);
         if changed {
@@ -310,6 +317,52 @@ impl Consumer {
         Ok(())
     }
 
+    /// Subscribes to every topic whose whole name matches `pattern` (a regular
+    /// expression, as Java's `subscribe(Pattern)`), now and as topics appear or
+    /// vanish: metadata is refreshed every `metadata.max.age.ms`, and a change in
+    /// the matched topics rebalances. Internal topics (`__consumer_offsets`, …) are
+    /// left out under `exclude.internal.topics` (the default).
+    pub fn subscribe_pattern(&mut self, pattern: &str) -> Result<(), UsageError> {
+        self.check_open()?;
+        let anchored = alloc::format!("^(?:{pattern})$");
+        let regex =
+            Regex::new(&anchored).map_err(|_| UsageError::InvalidPattern(String::from(pattern)))?;
+        let group = self.group_for_subscribe()?;
+        group.pattern = Some((regex, false));
+        group.topics.get_or_insert_with(BTreeSet::new);
+        group.rejoin = Some(Cause::Subscribed);
+        self.refresh.request();
+        self.drive();
+        Ok(())
+    }
+
+    /// A full metadata answer arrived: the pattern is matched against its topics;
+    /// a change in what it matches rebalances.
+    pub(super) fn match_pattern(&mut self, topics: &[(String, bool)]) {
+        let exclude_internal = self.config.exclude_internal_topics;
+        let Some(g) = self.group.as_mut() else {
+            return;
+        };
+        let Some((regex, matched_once)) = g.pattern.as_mut() else {
+            return;
+        };
+        let matched: BTreeSet<String> = topics
+            .iter()
+            .filter(|(name, internal)| !(exclude_internal && *internal) && regex.is_match(name))
+            .map(|(name, _)| name.clone())
+            .collect();
+        *matched_once = true;
+        if g.topics.as_ref() != Some(&matched) {
+            g.topics = Some(matched);
+            g.rejoin = Some(Cause::Subscribed);
+        }
+    }
+
+    /// Whether metadata should list every topic (a pattern subscription).
+    pub(super) fn wants_all_topics(&self) -> bool {
+        self.group.as_ref().is_some_and(|g| g.pattern.is_some())
+    }
+
     /// Leaves the group (revoking what is assigned, with a final auto-commit) and
     /// drops the subscription.
     pub fn unsubscribe(&mut self) -> Result<(), UsageError> {
@@ -317,6 +370,7 @@ impl Consumer {
         let Some(group) = self.group.as_mut() else {
             return Ok(());
         };
+        group.pattern = None;
         if group.topics.take().is_none() {
             return Ok(());
         }
@@ -663,7 +717,8 @@ impl Consumer {
         }
         match g.state {
             MemberState::Unjoined => {
-                if g.subscribed() && !g.poll_expired && g.retry.ready(now) {
+                let matched = g.pattern.as_ref().is_none_or(|(_, matched)| *matched);
+                if g.subscribed() && matched && !g.poll_expired && g.retry.ready(now) {
                     self.start_rebalance(g.rejoin.unwrap_or(Cause::Subscribed));
                 }
             }

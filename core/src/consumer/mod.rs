@@ -166,7 +166,7 @@ enum Response {
 impl Response {
     fn decode(purpose: &Purpose, version: i16, body: &Bytes) -> Result<Self, DecodeError> {
         Ok(match purpose {
-            Purpose::Metadata => Self::Metadata(MetadataResponse::decode(version, body)?),
+            Purpose::Metadata { .. } => Self::Metadata(MetadataResponse::decode(version, body)?),
             Purpose::Fetch { .. } => Self::Fetch(FetchResponse::decode(version, body)?),
             Purpose::Reset { .. } | Purpose::Times { .. } => {
                 Self::ListOffsets(ListOffsetsResponse::decode(version, body)?)
@@ -724,7 +724,7 @@ impl Consumer {
 
     fn on_request_lost(&mut self, broker: BrokerId, purpose: Purpose) {
         match purpose {
-            Purpose::Metadata => self.refresh.on_lost(),
+            Purpose::Metadata { .. } => self.refresh.on_lost(),
             Purpose::Fetch { offsets } => {
                 self.fetcher.on_lost(broker);
                 // A follower we were sent to (KIP-392) failed: back to the leader, as
@@ -795,7 +795,9 @@ impl Consumer {
             }
         };
         match (purpose, response) {
-            (Purpose::Metadata, Response::Metadata(r)) => self.on_metadata(&r),
+            (Purpose::Metadata { all_topics }, Response::Metadata(r)) => {
+                self.on_metadata(&r, all_topics)
+            }
             (Purpose::Fetch { offsets }, Response::Fetch(r)) => {
                 self.on_fetch_response(broker, version, offsets, r)
             }

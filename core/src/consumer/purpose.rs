@@ -10,8 +10,8 @@ use super::event::{QueryId, ResetReason, TopicPartition};
 
 #[derive(Debug)]
 pub(crate) enum Purpose {
-    /// A metadata refresh.
-    Metadata,
+    /// A metadata refresh; `all_topics`: it asked for every topic.
+    Metadata { all_topics: bool },
     /// A fetch, with the fetch offset of every partition the session covered when
     /// it was sent (responses for other offsets are stale).
     Fetch {

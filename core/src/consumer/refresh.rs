@@ -101,6 +101,7 @@ impl Consumer {
             || !self.queries.is_empty()
             || !self.extra_topics.is_empty()
             || self.group_topics().next().is_some()
+            || self.wants_all_topics()
     }
 
     /// Sends a Metadata request if one is due, connecting somewhere first if no
@@ -126,8 +127,11 @@ impl Consumer {
             self.report(RemoteError::UnsupportedApi { broker, api });
             return;
         };
-        let req = MetadataRequest {
-            topics: Some(
+        // A pattern subscription needs every topic (as Java's consumer asks).
+        let topics = if self.wants_all_topics() {
+            None
+        } else {
+            Some(
                 self.interesting_topics()
                     .into_iter()
                     .map(|name| MetadataRequestTopic {
@@ -135,11 +139,15 @@ impl Consumer {
                         ..Default::default()
                     })
                     .collect(),
-            ),
+            )
+        };
+        let req = MetadataRequest {
+            topics,
             allow_auto_topic_creation: self.config.allow_auto_create_topics,
             ..Default::default()
         };
-        if self.send(broker, &req, version, Purpose::Metadata) {
+        let all_topics = req.topics.is_none();
+        if self.send(broker, &req, version, Purpose::Metadata { all_topics }) {
             self.refresh
                 .on_sent(self.now, &mut self.rng, &mut self.timers);
         }
@@ -153,7 +161,7 @@ impl Consumer {
         topics.into_iter().collect()
     }
 
-    pub(super) fn on_metadata(&mut self, resp: &MetadataResponse) {
+    pub(super) fn on_metadata(&mut self, resp: &MetadataResponse, all_topics: bool) {
         self.refresh.on_answer(self.now);
         let changes = self.metadata.apply(resp);
         self.brokers.update(&self.metadata);
@@ -175,6 +183,15 @@ impl Consumer {
             self.on_leader_change(&tp, change.leader_epoch);
         }
         self.on_epochless_metadata(resp);
+        if all_topics {
+            let all: Vec<(String, bool)> = resp
+                .topics
+                .iter()
+                .filter(|t| ErrorCode::from_code(t.error_code) == ErrorCode::None)
+                .filter_map(|t| t.name.clone().map(|n| (n, t.is_internal)))
+                .collect();
+            self.match_pattern(&all);
+        }
         // An answer that leaves an assigned partition without a leader (or its topic
         // in error) keeps the backoff set when the request went out, so the retry
         // waits `retry.backoff.ms` (growing) instead of following at once.
