@@ -528,8 +528,23 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
     // A consumer with a high fetch.min.bytes waits fetch.max.wait.ms for every
     // fetch once no new data comes, and may get one batch a time.
     let max_wait = max_prop("fetch.max.wait.ms", 500);
-    let budget =
-        Duration::from_millis(3 * request_timeout + 60_000 + 2 * backlog + 2 * batches * max_wait);
+    // A max.partition.fetch.bytes below a batch's size gets a whole batch only
+    // when the partition comes first in the broker's rotated order (KIP-74): one
+    // batch per round of the session's partitions, a fetch round trip each.
+    let rtt = 2 * swarm.net.latency.1.as_millis();
+    let rotation = swarm
+        .consumers
+        .iter()
+        .filter(|c| {
+            c.prop_u64("max.partition.fetch.bytes")
+                .is_some_and(|b| b < swarm.value_size * swarm.batch_records + 100)
+        })
+        .map(|c| 2 * batches * c.assignment.len() as u64 * (rtt + max_wait))
+        .max()
+        .unwrap_or(0);
+    let budget = Duration::from_millis(
+        3 * request_timeout + 60_000 + 2 * backlog + 2 * batches * max_wait + rotation,
+    );
     let deadline = world.now() + budget;
     let ids = world.consumer_ids();
     // No progress for this long (no position moved, nothing delivered) ends the
