@@ -669,3 +669,98 @@ fn a_pattern_subscription_asks_for_every_topic_and_joins_with_the_matches() {
     assert_eq!(sub.topics, [TOPIC]);
     assert_eq!(h.c.subscription(), [TOPIC]);
 }
+
+#[test]
+fn cooperative_rebalance_revokes_only_what_moves_then_a_follow_up_round() {
+    let mut h = group_harness(
+        &[("partition.assignment.strategy", "cooperative-sticky")],
+        2,
+    );
+    let join = to_first_join(&mut h);
+    assert_eq!(join.body.protocols[0].name, "cooperative-sticky");
+    // Another member leads; this one gets both partitions in generation 1.
+    let follower =
+        |h: &mut Harness, join: Req<JoinGroupRequest>, generation: i32, parts: &[i32]| {
+            h.respond(
+                &join,
+                &JoinGroupResponse {
+                    generation_id: generation,
+                    protocol_name: Some("cooperative-sticky".into()),
+                    protocol_type: Some("consumer".into()),
+                    leader: "other".into(),
+                    member_id: "m-1".into(),
+                    ..Default::default()
+                },
+            );
+            let sync = h.expect_api::<SyncGroupRequest>(1);
+            assert!(
+                sync.body.assignments.is_empty(),
+                "followers send no assignment"
+            );
+            h.respond(
+                &sync,
+                &SyncGroupResponse {
+                    assignment: assignment_bytes(parts),
+                    ..Default::default()
+                },
+            );
+        };
+    follower(&mut h, join, 1, &[0, 1]);
+    let fetch = h.expect_api::<OffsetFetchRequest>(1);
+    h.respond(&fetch, &offset_fetch_resp(&[(0, 0, -1), (1, 0, -1)]));
+    h.take_events();
+    // A rebalance: a cooperative member joins at once, keeping its partitions and
+    // saying it owns them.
+    h.run_for(ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    h.respond(
+        &hb,
+        &HeartbeatResponse {
+            error_code: ErrorCode::RebalanceInProgress.code(),
+            ..Default::default()
+        },
+    );
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    let (sub, _) =
+        decode_versioned::<ConsumerProtocolSubscription>(&join.body.protocols[0].metadata).unwrap();
+    assert_eq!(sub.owned_partitions[0].partitions, [0, 1]);
+    assert_eq!(sub.generation_id, 1);
+    assert!(
+        h.take_events().is_empty(),
+        "nothing revoked before the join"
+    );
+    assert_eq!(h.c.assignment(), [tp(0), tp(1)], "still fetching both");
+    // Generation 2 takes partition 1 away: only it is revoked.
+    follower(&mut h, join, 2, &[0]);
+    let events = h.take_events();
+    let token = match events.as_slice() {
+        [Event::Assigned { partitions }, Event::Revoked {
+            partitions: revoked,
+            token,
+        }] => {
+            assert!(partitions.is_empty());
+            assert_eq!(revoked, &[tp(1)]);
+            *token
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(h.c.assignment(), [tp(0)]);
+    // Auto-commit commits the revoked partition; the follow-up join waits for it
+    // and for the ack.
+    let commit = h.expect_api::<OffsetCommitRequest>(1);
+    assert_eq!(commit.body.topics[0].partitions[0].partition_index, 1);
+    h.c.ack_rebalance(token).unwrap();
+    h.drain();
+    assert!(!h.unread().iter().any(|(_, r)| r.starts_with("JoinGroup")));
+    h.respond(&commit, &commit_resp(&commit.body, ErrorCode::None));
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    let (sub, _) =
+        decode_versioned::<ConsumerProtocolSubscription>(&join.body.protocols[0].metadata).unwrap();
+    assert_eq!(sub.owned_partitions[0].partitions, [0]);
+    follower(&mut h, join, 3, &[0]);
+    assert_eq!(h.c.group_state(), Some(MemberState::Stable));
+    assert!(h
+        .c
+        .group_transitions()
+        .any(|t| t.cause == Cause::FollowUpRound));
+}

@@ -755,11 +755,14 @@ impl Consumer {
                     return;
                 }
                 // A cooperative round that revoked partitions: the follow-up join
-                // waits for the ack.
-                if g.pending_ack
+                // waits for the ack and the revoke-time commit (else the next
+                // owner could start below what was consumed), or the deadline.
+                let past = g.pending_ack.as_ref().is_some_and(|p| now >= p.deadline);
+                let done = g
+                    .pending_ack
                     .as_ref()
-                    .is_some_and(|p| p.acked || now >= p.deadline)
-                {
+                    .is_some_and(|p| p.acked && g.revoke_commit.is_none());
+                if past || done {
                     self.finish_revoke();
                     let g = self.group_mut();
                     g.rejoin = Some(Cause::FollowUpRound);
@@ -1508,9 +1511,10 @@ impl Consumer {
             self.group_mut().assigned_counts = counts;
         }
         // Newly assigned partitions start from their committed offsets.
+        // Revoked partitions stay until `revoke` below has taken their positions
+        // for the revoke-time commit; it drops them.
         let mut keep: BTreeSet<TopicPartition> =
             self.assignment.iter().map(|(tp, _)| tp.clone()).collect();
-        keep.retain(|tp| !revoked.contains(tp));
         keep.extend(added.iter().cloned());
         self.replace_assignment(keep);
         for tp in &added {
@@ -1525,11 +1529,9 @@ impl Consumer {
                 self.timers.set(Timer::AutoCommit, now + interval);
             }
         }
-        if !added.is_empty() || owned.is_empty() {
-            self.events.push_back(Event::Assigned {
-                partitions: added.into_iter().collect(),
-            });
-        }
+        self.events.push_back(Event::Assigned {
+            partitions: added.into_iter().collect(),
+        });
         if !revoked.is_empty() {
             // Cooperative: give up what moved, then a follow-up round.
             self.group_mut().owned.extend(revoked.iter().cloned());
