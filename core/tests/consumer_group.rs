@@ -168,7 +168,7 @@ fn commit_resp(req: &OffsetCommitRequest, code: ErrorCode) -> OffsetCommitRespon
 }
 
 /// Answers the routine requests that are next in line (heartbeats, commits,
-/// metadata, fetches), stopping at anything else.
+/// metadata), stopping at anything else. A fetch stays pending (a long poll).
 fn serve_routine(h: &mut Harness) {
     use kasio_core::protocol::ApiKey;
     loop {
@@ -193,10 +193,6 @@ fn serve_routine(h: &mut Harness) {
                             h.expect_on::<kasio_core::protocol::messages::MetadataRequest>(conn);
                         let resp = h.cluster.metadata(&r.body);
                         h.respond(&r, &resp);
-                    }
-                    ApiKey::Fetch => {
-                        let r = h.expect_on::<FetchRequest>(conn);
-                        h.respond(&r, &fetch_resp(0, vec![]));
                     }
                     _ => continue,
                 }
@@ -763,4 +759,189 @@ fn cooperative_rebalance_revokes_only_what_moves_then_a_follow_up_round() {
         .c
         .group_transitions()
         .any(|t| t.cause == Cause::FollowUpRound));
+}
+
+/// Answers a FindCoordinator (on whichever connection it came) with broker 1.
+fn answer_find(h: &mut Harness) {
+    let broker = [-1, 1]
+        .into_iter()
+        .find(|b| {
+            h.conns_to(*b)
+                .iter()
+                .any(|c| h.next_api_on(*c) == Some(kasio_core::protocol::ApiKey::FindCoordinator))
+        })
+        .expect("a FindCoordinator pending");
+    let find = h.expect_api::<FindCoordinatorRequest>(broker);
+    h.respond(
+        &find,
+        &FindCoordinatorResponse {
+            coordinators: vec![
+                kasio_core::protocol::messages::find_coordinator_response::Coordinator {
+                    key: GROUP.into(),
+                    node_id: 1,
+                    host: "b1".into(),
+                    port: 9092,
+                    error_code: 0,
+                    error_message: None,
+                },
+            ],
+            ..Default::default()
+        },
+    );
+}
+
+#[test]
+fn fetching_stops_at_the_revoke_not_at_the_ack() {
+    // apache/kafka PR #12603: fetching ran ahead while the revoke-time commit was
+    // in flight, so the next owner re-read records.
+    let mut h = group_harness(&[], 1);
+    stable(&mut h, &[0], 0);
+    h.connect_and_negotiate(1, &Versions::all());
+    let fetch = h.expect_api::<FetchRequest>(1);
+    h.respond(
+        &fetch,
+        &fetch_resp(0, vec![pdata_with(0, 3, batch(0, 3, 5))]),
+    );
+    h.run_for(ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    h.respond(
+        &hb,
+        &HeartbeatResponse {
+            error_code: ErrorCode::RebalanceInProgress.code(),
+            ..Default::default()
+        },
+    );
+    assert!(
+        h.c.assignment().is_empty(),
+        "revoked partitions stop at once"
+    );
+    assert!(h.poll().is_empty(), "their buffered records are gone");
+    // No fetch for them while the revoke waits.
+    h.run_for(ms(2_000));
+    serve_routine(&mut h);
+    assert!(
+        !h.unread().iter().any(|(_, r)| r.starts_with("Fetch")),
+        "{:?}",
+        h.unread()
+    );
+}
+
+#[test]
+fn no_commit_goes_out_between_join_and_sync() {
+    // franz-go PR #137: a commit sent between JoinGroup and SyncGroup failed with a
+    // generation error. A cooperative member still owns its partitions then: its
+    // commit waits for the sync.
+    let mut h = group_harness(
+        &[
+            ("partition.assignment.strategy", "cooperative-sticky"),
+            ("enable.auto.commit", "false"),
+        ],
+        1,
+    );
+    stable(&mut h, &[0], 4);
+    h.take_events();
+    h.run_for(ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    h.respond(
+        &hb,
+        &HeartbeatResponse {
+            error_code: ErrorCode::RebalanceInProgress.code(),
+            ..Default::default()
+        },
+    );
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    let id = h.c.commit([(tp(0), OffsetAndMetadata::new(4))]).unwrap();
+    h.drain();
+    assert!(
+        !h.unread()
+            .iter()
+            .any(|(_, r)| r.starts_with("OffsetCommit")),
+        "{:?}",
+        h.unread()
+    );
+    let sync = join_as_leader(&mut h, join, 2, &[0]);
+    assert_eq!(sync.body.generation_id, 2);
+    let commit = h.expect_api::<OffsetCommitRequest>(1);
+    assert_eq!(
+        commit.body.generation_id_or_member_epoch, 2,
+        "the new generation"
+    );
+    h.respond(&commit, &commit_resp(&commit.body, ErrorCode::None));
+    assert!(h.take_events().iter().any(
+        |e| matches!(e, Event::Committed { id: i, results } if *i == id && results[0].1.is_ok())
+    ));
+}
+
+#[test]
+fn a_subscription_change_rebalances_a_static_member() {
+    // apache/kafka PR #22593: a static member's subscription change did not
+    // trigger a rebalance.
+    let mut h = group_harness(&[("group.instance.id", "pod-1")], 1);
+    stable(&mut h, &[0], 0);
+    h.take_events();
+    h.cluster.topics.push(TopicMeta {
+        name: "u".into(),
+        id: kasio_core::codec::Uuid([9; 16]),
+        error: 0,
+        partitions: vec![PartMeta {
+            index: 0,
+            leader: 1,
+            epoch: 5,
+            error: 0,
+        }],
+    });
+    h.c.subscribe([TOPIC, "u"]).unwrap();
+    h.drain();
+    serve_routine(&mut h);
+    // Eager: the partitions are revoked first.
+    let token = h
+        .take_events()
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Revoked { token, .. } => Some(token),
+            _ => None,
+        })
+        .expect("revoked for the new subscription");
+    h.c.ack_rebalance(token).unwrap();
+    h.drain();
+    serve_routine(&mut h);
+    h.run_for(ms(100));
+    serve_routine(&mut h);
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    let (sub, _) =
+        decode_versioned::<ConsumerProtocolSubscription>(&join.body.protocols[0].metadata).unwrap();
+    assert_eq!(sub.topics, [TOPIC, "u"]);
+    assert_eq!(join.body.group_instance_id.as_deref(), Some("pod-1"));
+}
+
+#[test]
+fn a_static_members_session_timeout_is_not_fatal_and_close_sends_no_leave_group() {
+    // librdkafka #3437: a session timeout turned into a fatal FENCED_INSTANCE_ID.
+    let mut h = group_harness(&[("group.instance.id", "pod-1")], 1);
+    stable(&mut h, &[0], 0);
+    h.take_events();
+    // Heartbeats go unanswered past the session timeout (10 s) and their
+    // connection times out: the coordinator is looked up again, nothing is fatal.
+    h.run_for(ms(12_000));
+    assert_ne!(h.c.group_state(), Some(MemberState::Fatal));
+    assert!(!h.take_events().iter().any(|e| matches!(e, Event::Fatal(_))));
+    answer_find(&mut h);
+    while h.is_connecting(1) {
+        h.connect_and_negotiate(1, &Versions::all());
+    }
+    serve_routine(&mut h);
+    // Closing: the commit, and no LeaveGroup (a static member keeps its place for
+    // session.timeout.ms, so a restart gets its partitions back without a rebalance).
+    h.c.close();
+    h.drain();
+    for _ in 0..20 {
+        serve_routine(&mut h);
+        h.run_for(ms(200));
+    }
+    assert!(h.c.is_closed(), "{}", h.dump());
+    assert!(
+        !h.trace.iter().any(|r| r.starts_with("LeaveGroup")),
+        "{:?}",
+        h.trace
+    );
 }
