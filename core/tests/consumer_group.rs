@@ -945,3 +945,41 @@ fn a_static_members_session_timeout_is_not_fatal_and_close_sends_no_leave_group(
         h.trace
     );
 }
+
+#[test]
+fn manual_assignment_with_a_group_id_starts_from_committed_offsets_and_commits_as_generation_minus_one(
+) {
+    let mut h = group_harness(&[("enable.auto.commit", "false")], 2);
+    h.c.assign([tp(0), tp(1)]).unwrap();
+    h.drain();
+    h.connect_and_negotiate(-1, &Versions::all());
+    h.answer_any_metadata();
+    answer_find(&mut h);
+    while h.is_connecting(1) {
+        h.connect_and_negotiate(1, &Versions::all());
+    }
+    let fetch = h.expect_api::<OffsetFetchRequest>(1);
+    assert_eq!(h.c.position(&tp(0)), Ok(None));
+    h.respond(&fetch, &offset_fetch_resp(&[(0, 11, -1), (1, -1, -1)]));
+    while h.is_connecting(1) {
+        h.connect_and_negotiate(1, &Versions::all());
+    }
+    let lo = h.expect_api::<ListOffsetsRequest>(1);
+    assert_eq!(
+        list_parts(&lo.body),
+        [(1, -2)],
+        "only where nothing is committed"
+    );
+    assert_eq!(h.c.position(&tp(0)), Ok(Some(11)));
+    let id = h.c.commit([(tp(0), OffsetAndMetadata::new(12))]).unwrap();
+    h.drain();
+    let commit = h.expect_api::<OffsetCommitRequest>(1);
+    assert_eq!(commit.body.generation_id_or_member_epoch, -1);
+    assert_eq!(commit.body.member_id, "");
+    h.respond(&commit, &commit_resp(&commit.body, ErrorCode::None));
+    assert!(h
+        .take_events()
+        .iter()
+        .any(|e| matches!(e, Event::Committed { id: i, .. } if *i == id)));
+    assert_eq!(h.c.subscribe([TOPIC]), Err(UsageError::AssignedManually));
+}

@@ -1151,7 +1151,10 @@ impl Consumer {
         let now = self.now;
         // Positions of newly assigned partitions.
         let g = self.group.as_ref().expect("a group");
-        if !g.position_fetch_in_flight && g.state == MemberState::Stable {
+        // In a group once its generation is stable; a consumer that assigns by
+        // hand (with group.id) any time.
+        let settled = g.state == MemberState::Stable || !g.subscribed();
+        if !g.position_fetch_in_flight && settled {
             let wanted: Vec<TopicPartition> = self
                 .assignment
                 .iter()
@@ -2102,6 +2105,24 @@ impl Consumer {
                 (String::from(t), n)
             })
             .collect()
+    }
+
+    /// Partitions assigned by hand to a consumer with `group.id` start from the
+    /// group's committed offsets, as Java's; auto-commit runs for them too.
+    pub(super) fn manual_assignment_added(&mut self, added: &[TopicPartition]) {
+        let now = self.now;
+        let Some(g) = self.group.as_ref() else {
+            return;
+        };
+        let auto = g.auto_commit;
+        for tp in added {
+            self.assignment.update(tp, |s| s.await_committed());
+        }
+        if let Some(interval) = auto {
+            if !added.is_empty() && !self.timers_has(&Timer::AutoCommit) {
+                self.timers.set(Timer::AutoCommit, now + interval);
+            }
+        }
     }
 
     /// The topics the group needs metadata for.

@@ -298,6 +298,7 @@ impl Consumer {
         let added = self
             .assignment
             .replace(wanted, || PartitionState::new(strategy, backoff.clone()));
+        self.manual_assignment_added(&added);
         let assignment = &self.assignment;
         self.timers.retain(|t| match t {
             Timer::PartitionBackoff(tp) | Timer::PreferredReplica(tp) => {
