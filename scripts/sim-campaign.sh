@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 mkdir -p target
 log=target/sim-campaign.log
 status=0
+# Empty the log first: the follower below must not read the last campaign's lines
+# before the run's own redirection truncates the file.
+: >"$log"
 SIM_SEEDS="${1:-10000}" SIM_SEED_START="${2:-0}" \
   cargo test --release -p kasio-sim --test sim_consumer seeds -- --nocapture \
   >"$log" 2>&1 &
