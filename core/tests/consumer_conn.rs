@@ -7,11 +7,11 @@ use kasio_core::codec::DecodeErrorKind;
 use kasio_core::conn::ConnError;
 use kasio_core::consumer::{ConnCommand, ConnRole, ConsumerError, Event, RemoteError, Timer};
 use kasio_core::metadata::BrokerId;
-use kasio_core::time::Instant;
 use kasio_core::protocol::messages::{
     ApiVersionsRequest, ApiVersionsResponse, FetchRequest, ListOffsetsRequest, MetadataRequest,
 };
 use kasio_core::protocol::{ApiKey, ErrorCode};
+use kasio_core::time::Instant;
 use support::*;
 
 fn connection_errors(events: &[Event]) -> Vec<(i32, ConnError)> {
@@ -415,9 +415,7 @@ fn every_wait_is_a_timer_in_the_table_and_a_fired_one_is_gone() {
     h.run_until(sent + ms(5_000));
     let table = timers(&h);
     assert!(
-        !table
-            .iter()
-            .any(|(t, _)| *t == Timer::Connection(f.conn)),
+        !table.iter().any(|(t, _)| *t == Timer::Connection(f.conn)),
         "{table:?}"
     );
     assert!(

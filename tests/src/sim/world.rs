@@ -671,7 +671,9 @@ impl World {
                 if l.state != LinkState::Open {
                     return;
                 }
-                self.actors[i].consumer.handle_input_bytes(now, conn, data.clone());
+                self.actors[i]
+                    .consumer
+                    .handle_input_bytes(now, conn, data.clone());
                 self.drain_consumer(i);
                 if let Some(c) = carried {
                     for (tp, leader, epoch) in &c.leadership {
