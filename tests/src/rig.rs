@@ -134,11 +134,23 @@ impl MockCluster {
     /// Starts a cluster of `brokers` brokers with `topics` (name, partitions,
     /// replication factor).
     pub fn start(brokers: u32, topics: &[(&str, u32, u32)]) -> Self {
+        Self::start_with(brokers, topics, &[])
+    }
+
+    /// [`MockCluster::start`] with the brokers behind mock_cluster.py's repairing
+    /// proxy (`--proxy`), which the Java client needs (scripts/rig/README.md).
+    pub fn start_for_java(brokers: u32, topics: &[(&str, u32, u32)]) -> Self {
+        Self::start_with(brokers, topics, &["--proxy"])
+    }
+
+    /// [`MockCluster::start`] with more mock_cluster.py arguments.
+    pub fn start_with(brokers: u32, topics: &[(&str, u32, u32)], extra: &[&str]) -> Self {
         let mut args = vec!["--brokers".to_string(), brokers.to_string()];
         for (t, p, rf) in topics {
             args.push("--topic".into());
             args.push(format!("{t}:{p}:{rf}"));
         }
+        args.extend(extra.iter().map(|a| a.to_string()));
         MockCluster(RigProcess::start("mock_cluster.py", &args))
     }
 
