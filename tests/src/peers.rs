@@ -11,14 +11,14 @@
 //! A missing rig fails the test with the install hint, never skips it.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::rig::{python, repo_root};
+use crate::rig::{check_answer, close_child, python, repo_root, send_command};
 
 /// Which client a peer runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,35 +136,26 @@ impl PeerConfig {
             "--auto-commit".into(),
             self.auto_commit.to_string(),
         ];
-        let mut opt = |name: &str, v: Option<String>| {
-            if let Some(v) = v {
+        let num = |v: Option<u32>| v.map(|v| v.to_string());
+        let options = [
+            ("assignor", self.assignor.clone()),
+            ("remote-assignor", self.remote_assignor.clone()),
+            ("instance-id", self.instance_id.clone()),
+            ("auto-offset-reset", self.auto_offset_reset.clone()),
+            ("session-timeout-ms", num(self.session_timeout_ms)),
+            ("heartbeat-interval-ms", num(self.heartbeat_interval_ms)),
+            ("max-poll-interval-ms", num(self.max_poll_interval_ms)),
+            ("group-protocol", self.group_protocol.clone()),
+            ("client-rack", self.client_rack.clone()),
+            ("client-id", self.client_id.clone()),
+            ("max-poll-records", num(self.max_poll_records)),
+        ];
+        for (name, value) in options {
+            if let Some(v) = value {
                 a.push(format!("--{name}"));
                 a.push(v);
             }
-        };
-        opt("assignor", self.assignor.clone());
-        opt("remote-assignor", self.remote_assignor.clone());
-        opt("instance-id", self.instance_id.clone());
-        opt("auto-offset-reset", self.auto_offset_reset.clone());
-        opt(
-            "session-timeout-ms",
-            self.session_timeout_ms.map(|v| v.to_string()),
-        );
-        opt(
-            "heartbeat-interval-ms",
-            self.heartbeat_interval_ms.map(|v| v.to_string()),
-        );
-        opt(
-            "max-poll-interval-ms",
-            self.max_poll_interval_ms.map(|v| v.to_string()),
-        );
-        opt("group-protocol", self.group_protocol.clone());
-        opt("client-rack", self.client_rack.clone());
-        opt("client-id", self.client_id.clone());
-        opt(
-            "max-poll-records",
-            self.max_poll_records.map(|v| v.to_string()),
-        );
+        }
         if self.paused {
             a.push("--paused".into());
         }
@@ -257,36 +248,25 @@ enum Line {
     Answer(Value),
 }
 
-fn tp_set(v: &Value) -> BTreeSet<Tp> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|tp| {
-                    (
-                        tp[0].as_str().expect("topic").to_string(),
-                        tp[1].as_i64().expect("partition") as i32,
-                    )
-                })
-                .collect()
+/// `[[topic, partition, offset|null], ...]` (`[[topic, partition], ...]`: no offsets).
+fn offsets(v: &Value) -> Vec<(String, i32, Option<i64>)> {
+    let Some(items) = v.as_array() else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .map(|o| {
+            (
+                o[0].as_str().expect("topic").to_string(),
+                o[1].as_i64().expect("partition") as i32,
+                o.get(2).and_then(Value::as_i64),
+            )
         })
-        .unwrap_or_default()
+        .collect()
 }
 
-/// `[[topic, partition, offset|null], ...]`.
-fn offsets(v: &Value) -> Vec<(String, i32, Option<i64>)> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|o| {
-                    (
-                        o[0].as_str().expect("topic").to_string(),
-                        o[1].as_i64().expect("partition") as i32,
-                        o[2].as_i64(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+fn tp_set(v: &Value) -> BTreeSet<Tp> {
+    offsets(v).into_iter().map(|(t, p, _)| (t, p)).collect()
 }
 
 fn hex(s: &str) -> Vec<u8> {
@@ -577,27 +557,14 @@ impl GroupPeer {
 
     /// Sends a command and waits (up to 30 s) for its answer; panics on an error
     /// answer.
-    pub fn command(&mut self, mut cmd: Value) -> Value {
-        cmd["id"] = json!(self.next_id);
-        self.next_id += 1;
+    pub fn command(&mut self, cmd: Value) -> Value {
         let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{cmd}").expect("peer control channel");
-        stdin.flush().expect("peer control channel");
+        let cmd = send_command(stdin, &mut self.next_id, cmd);
         let answer = self
             .answers_rx
             .recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|e| panic!("{}: no answer to {cmd}: {e}", self.label));
-        assert_eq!(
-            answer["ok"],
-            json!(true),
-            "{}: command {cmd} failed: {answer}",
-            self.label
-        );
-        assert_eq!(
-            answer["id"], cmd["id"],
-            "{}: answers out of order",
-            self.label
-        );
+        check_answer(&answer, &cmd, &self.label);
         self.pump(Duration::ZERO);
         answer
     }
@@ -656,15 +623,7 @@ impl GroupPeer {
 
 impl Drop for GroupPeer {
     fn drop(&mut self) {
-        // Closing stdin makes the peer close its consumer and exit.
-        drop(self.stdin.take());
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Closing stdin makes the peer close its consumer (leaving the group).
+        close_child(&mut self.child, &mut self.stdin, Duration::from_secs(10));
     }
 }

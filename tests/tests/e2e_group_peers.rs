@@ -327,10 +327,26 @@ fn peer_config(broker: &Broker, group: &str) -> PeerConfig {
     cfg
 }
 
+/// How a member leaves mid-run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leave {
+    /// `close()`: revoke (committing what it read), LeaveGroup.
+    Stop,
+    /// SIGKILL: no commit, no LeaveGroup; the coordinator notices when the session
+    /// times out.
+    Kill,
+}
+
 /// One Java and one librdkafka member in `group`; both take partitions, 60,000
-/// records are produced, `leaver` leaves once a third are read, the other takes
-/// over and reads the rest. Returns nothing; panics on any failed check.
-fn mixed_group(broker: &Broker, group: &str, cfg: PeerConfig, leaver: PeerKind, classic: bool) {
+/// records are produced, `leaver` leaves (`how`) once a third are read, the other
+/// takes over and reads the rest. Panics on any failed check.
+fn mixed_group(
+    broker: &Broker,
+    group: &str,
+    cfg: PeerConfig,
+    (leaver, how): (PeerKind, Leave),
+    classic: bool,
+) {
     let started = Instant::now();
     let mut java = GroupPeer::java(&cfg);
     let mut rdk = GroupPeer::rdkafka(&cfg);
@@ -363,7 +379,10 @@ fn mixed_group(broker: &Broker, group: &str, cfg: PeerConfig, leaver: PeerKind, 
         PeerKind::Rdkafka => (&mut rdk, &mut java),
     };
     let left_behind = gone.assignment();
-    gone.stop();
+    match how {
+        Leave::Stop => gone.stop(),
+        Leave::Kill => gone.kill(),
+    }
     let gone: &GroupPeer = gone;
     stays.wait_until(
         Duration::from_secs(40),
@@ -415,7 +434,7 @@ fn mixed_group(broker: &Broker, group: &str, cfg: PeerConfig, leaver: PeerKind, 
     println!(
         "{} {group}: joined in {joined:.1?}, total {:.1?}; java read {}, rdkafka read {}; \
          duplicates {} (none after a covering commit); generations {gens}; \
-         failed commits java {} rdkafka {}; {} left, {} took partitions {taken_over:?}",
+         failed commits java {} rdkafka {}; {} left ({how:?}), {} took partitions {taken_over:?}",
         broker.name(),
         started.elapsed(),
         java.record_count(),
@@ -549,50 +568,89 @@ fn as_positions(commits: &BTreeMap<i32, i64>) -> BTreeMap<i32, Option<i64>> {
         .collect()
 }
 
+/// [`mixed_group`] on a fresh broker, one test at a time; `assignor` None: KIP-848.
+fn run_mixed(
+    broker: fn() -> Broker,
+    group: &str,
+    assignor: Option<&str>,
+    leaver: (PeerKind, Leave),
+) {
+    let _serial = serial();
+    let broker = broker();
+    let cfg = peer_config(&broker, group);
+    let (cfg, classic) = match assignor {
+        Some(a) => (cfg.with_assignor(a), true),
+        None => (cfg.consumer_protocol(), false),
+    };
+    mixed_group(&broker, group, cfg, leaver, classic);
+}
+
+/// [`handover`] on a fresh broker, one test at a time.
+fn run_handover(broker: fn() -> Broker) {
+    let _serial = serial();
+    handover(&broker(), "peers-handover");
+}
+
 #[test]
 fn tansu_range_java_leaves_rdkafka_takes_over() {
-    let _serial = serial();
-    let broker = Broker::tansu();
-    let cfg = peer_config(&broker, "peers-range").with_assignor("range");
-    mixed_group(&broker, "peers-range", cfg, PeerKind::Java, true);
+    run_mixed(
+        Broker::tansu,
+        "peers-range",
+        Some("range"),
+        (PeerKind::Java, Leave::Stop),
+    );
 }
 
 #[test]
 fn tansu_cooperative_sticky_rdkafka_leaves_java_takes_over() {
-    let _serial = serial();
-    let broker = Broker::tansu();
-    let cfg = peer_config(&broker, "peers-coop").with_assignor("cooperative-sticky");
-    mixed_group(&broker, "peers-coop", cfg, PeerKind::Rdkafka, true);
+    run_mixed(
+        Broker::tansu,
+        "peers-coop",
+        Some("cooperative-sticky"),
+        (PeerKind::Rdkafka, Leave::Stop),
+    );
+}
+
+/// A crash: the Java member is SIGKILLed; librdkafka gets its partitions once the
+/// session times out and reads on from Java's last commits.
+#[test]
+fn tansu_range_java_killed_rdkafka_takes_over() {
+    run_mixed(
+        Broker::tansu,
+        "peers-kill",
+        Some("range"),
+        (PeerKind::Java, Leave::Kill),
+    );
 }
 
 #[test]
 fn tansu_committed_offsets_hand_over_between_clients() {
-    let _serial = serial();
-    let broker = Broker::tansu();
-    handover(&broker, "peers-handover");
+    run_handover(Broker::tansu);
 }
 
 #[test]
 fn mock_range_java_leaves_rdkafka_takes_over() {
-    let _serial = serial();
-    let broker = Broker::mock();
-    let cfg = peer_config(&broker, "peers-range").with_assignor("range");
-    mixed_group(&broker, "peers-range", cfg, PeerKind::Java, true);
+    run_mixed(
+        Broker::mock,
+        "peers-range",
+        Some("range"),
+        (PeerKind::Java, Leave::Stop),
+    );
 }
 
 #[test]
 fn mock_cooperative_sticky_rdkafka_leaves_java_takes_over() {
-    let _serial = serial();
-    let broker = Broker::mock();
-    let cfg = peer_config(&broker, "peers-coop").with_assignor("cooperative-sticky");
-    mixed_group(&broker, "peers-coop", cfg, PeerKind::Rdkafka, true);
+    run_mixed(
+        Broker::mock,
+        "peers-coop",
+        Some("cooperative-sticky"),
+        (PeerKind::Rdkafka, Leave::Stop),
+    );
 }
 
 #[test]
 fn mock_committed_offsets_hand_over_between_clients() {
-    let _serial = serial();
-    let broker = Broker::mock();
-    handover(&broker, "peers-handover");
+    run_handover(Broker::mock);
 }
 
 /// KIP-848 (`group.protocol=consumer`, ConsumerGroupHeartbeat) with both clients:
@@ -600,10 +658,12 @@ fn mock_committed_offsets_hand_over_between_clients() {
 /// generation-wide ownership check.
 #[test]
 fn mock_kip848_java_leaves_rdkafka_takes_over() {
-    let _serial = serial();
-    let broker = Broker::mock();
-    let cfg = peer_config(&broker, "peers-848").consumer_protocol();
-    mixed_group(&broker, "peers-848", cfg, PeerKind::Java, false);
+    run_mixed(
+        Broker::mock,
+        "peers-848",
+        None,
+        (PeerKind::Java, Leave::Stop),
+    );
 }
 
 /// tansu has no ConsumerGroupHeartbeat: the Java client says so at once (a fatal
