@@ -94,6 +94,8 @@ class Member:
     def __init__(self, a):
         self.a = a
         self.classic = a.group_protocol == "classic"
+        if self.classic and a.assignor is None:
+            a.assignor = "range"
         # cooperative-sticky and KIP-848 hand out incremental assignments.
         self.incremental = (not self.classic) or a.assignor == "cooperative-sticky"
         self.paused = a.paused
@@ -112,11 +114,10 @@ class Member:
             "group.protocol": a.group_protocol,
             "error_cb": self.on_error,
         }
-        if self.classic:
-            conf["partition.assignment.strategy"] = a.assignor
         # Classic-only settings are passed on with group.protocol=consumer as well, so
         # that librdkafka refuses them (a startup error) instead of them being ignored.
-        for key, val in (("group.remote.assignor", a.remote_assignor),
+        for key, val in (("partition.assignment.strategy", a.assignor),
+                         ("group.remote.assignor", a.remote_assignor),
                          ("group.instance.id", a.instance_id),
                          ("session.timeout.ms", a.session_timeout_ms),
                          ("heartbeat.interval.ms", a.heartbeat_interval_ms),
@@ -214,6 +215,9 @@ class Member:
 
     def commit(self, mode, parts):
         """Synchronous commit, reported as a commit or commit_failed event."""
+        # The records are out before their offsets are committed: a peer killed right
+        # after the commit must not take reported-to-be-read records with it.
+        flush()
         try:
             res = self.c.commit(offsets=parts, asynchronous=False)
             bad = [tp for tp in (res or []) if tp.error is not None]
@@ -355,8 +359,8 @@ def main():
     ap.add_argument("--group", required=True)
     ap.add_argument("--topic", action="append", required=True,
                     type=lambda s: [t for t in s.split(",") if t])
-    ap.add_argument("--assignor", default="range",
-                    choices=["range", "roundrobin", "cooperative-sticky", "sticky"])
+    ap.add_argument("--assignor", choices=["range", "roundrobin", "cooperative-sticky", "sticky"],
+                    help="default: range (classic protocol)")
     ap.add_argument("--remote-assignor")
     ap.add_argument("--instance-id")
     ap.add_argument("--auto-commit", type=parse_bool, default=False)

@@ -485,14 +485,9 @@ impl GroupPeer {
             self.assert_alive();
             assert!(
                 Instant::now() < deadline,
-                "{}: timed out after {timeout:?} waiting for {what}; last events: {:?}",
+                "{}: timed out after {timeout:?} waiting for {what}: {}",
                 self.label,
-                self.log
-                    .iter()
-                    .filter(|e| !matches!(e, PeerEvent::Record(_)))
-                    .rev()
-                    .take(8)
-                    .collect::<Vec<_>>()
+                self.describe()
             );
             self.pump(Duration::from_millis(50));
         }
@@ -508,6 +503,22 @@ impl GroupPeer {
             panic!("{}: fatal error: {error}", self.label);
         }
         assert!(!self.exited, "{}: exited unexpectedly", self.label);
+    }
+
+    /// Records read, assignment, and the last rebalances and errors, for messages.
+    pub fn describe(&self) -> String {
+        let recent: Vec<&PeerEvent> = self
+            .log
+            .iter()
+            .filter(|e| matches!(e, PeerEvent::Rebalance(_) | PeerEvent::Error { .. }))
+            .rev()
+            .take(6)
+            .collect();
+        format!(
+            "{} records, assignment {:?}, last rebalances/errors (newest first) {recent:?}",
+            self.record_count(),
+            self.assignment()
+        )
     }
 
     /// The records consumed so far.

@@ -108,21 +108,7 @@ fn wait_all(
         if Instant::now() > deadline {
             let state: Vec<String> = peers
                 .iter()
-                .map(|p| {
-                    let recent: Vec<_> = p
-                        .log
-                        .iter()
-                        .filter(|e| !matches!(e, PeerEvent::Record(_)))
-                        .rev()
-                        .take(6)
-                        .collect();
-                    format!(
-                        "{}: {} records, assignment {:?}, last events (newest first) {recent:?}",
-                        p.label,
-                        p.record_count(),
-                        p.assignment()
-                    )
-                })
+                .map(|p| format!("{}: {}", p.label, p.describe()))
                 .collect();
             panic!("timed out after {timeout:?} waiting for {what}: {state:#?}");
         }

@@ -104,7 +104,8 @@ public final class GroupConsumer {
         String bootstrap;
         String group;
         List<String> topics = new ArrayList<>();
-        String assignor = "range";
+        /** null: range with the classic protocol, the broker's choice with KIP-848. */
+        String assignor;
         String remoteAssignor;
         String instanceId;
         boolean autoCommit = false;
@@ -212,11 +213,14 @@ public final class GroupConsumer {
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, o.autoOffsetReset);
         p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, o.groupProtocol);
         boolean classic = o.groupProtocol.equalsIgnoreCase("classic");
-        if (classic) {
-            p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, assignorClass(o.assignor));
+        if (classic && o.assignor == null) {
+            o.assignor = "range";
         }
         // With group.protocol=consumer the client refuses the classic-only settings;
         // they are passed through so that it says so (a startup error).
+        if (o.assignor != null) {
+            p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, assignorClass(o.assignor));
+        }
         if (o.remoteAssignor != null) p.put(ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG, o.remoteAssignor);
         if (o.instanceId != null) p.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, o.instanceId);
         if (o.sessionTimeoutMs != null) p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, o.sessionTimeoutMs.toString());
@@ -353,6 +357,9 @@ public final class GroupConsumer {
 
     /** commitSync, reported as a commit or commit_failed event. */
     boolean commit(String mode, Map<TopicPartition, OffsetAndMetadata> offs) {
+        // The records are out before their offsets are committed: a peer killed
+        // right after the commit must not take reported-to-be-read records with it.
+        OUT.flush();
         try {
             consumer.commitSync(offs, Duration.ofSeconds(10));
             emit(obj("ev", "commit", "mode", mode, "gen", (long) consumer.groupMetadata().generationId(),
