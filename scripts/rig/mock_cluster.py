@@ -3,7 +3,8 @@
 
     .venv/bin/python scripts/rig/mock_cluster.py [--brokers N]
         [--topic NAME:PARTITIONS[:REPLICATION]]... [--conf KEY=VALUE]...
-        [--group-initial-rebalance-delay-ms MS (default 0)] [--until-signal]
+        [--group-initial-rebalance-delay-ms MS (default 0)] [--proxy]
+        [--until-signal]
 
 First stdout line (JSON):
     {"bootstrap": "127.0.0.1:P1,127.0.0.1:P2,...", "brokers": N,
@@ -17,6 +18,13 @@ The answer is written after librdkafka's call returned, i.e. once the
 fault is in effect (the mock API calls are synchronous ops on the cluster
 thread).  See scripts/rig/README.md for the command list.
 
+With --proxy every broker is fronted by an in-process forwarding proxy
+(capture_proxy.py, not recording) that repairs the mock's malformed
+ApiVersions error reply and hides the group API versions the mock cannot
+parse, and the brokers advertise the proxies: the Java client needs it (see
+java_compat_rewrite). "bootstrap" then lists the
+proxies and "direct_bootstrap" the brokers' own listeners.
+
 The process exits (destroying the cluster, closing all its ports) on
 {"cmd": "quit"}, stdin EOF, SIGTERM or SIGINT.  With --until-signal stdin is
 not read (no control channel) and only a signal stops it.
@@ -27,13 +35,195 @@ import ctypes
 import json
 import os
 import signal
+import struct
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kafka_apis  # noqa: E402
 import rdkafka_lib  # noqa: E402
+from capture_proxy import CaptureProxy  # noqa: E402
 
 RD_KAFKA_PRODUCER = 0
+
+API_VERSIONS = 18
+UNSUPPORTED_VERSION = 35
+FIND_COORDINATOR, JOIN_GROUP, SYNC_GROUP = 10, 11, 14
+CONSUMER_GROUP_HEARTBEAT = 68
+# The mock's group handlers read array counts as int32 and write no tagged
+# fields: they only understand the non-flexible versions (the ones librdkafka
+# itself sends), yet ApiVersions advertises more (JoinGroup 6, SyncGroup 4,
+# Heartbeat 5, LeaveGroup 4, FindCoordinator 3). A client that picks the highest
+# (Java) gets its connection closed ("JoinGroupRequest: ProtocolCnt 33976929 >
+# max allowed 1000"). LeaveGroup v3+ carries a member array the mock does not
+# read at all. --proxy lowers these maxima in ApiVersions replies.
+GROUP_API_CAPS = {10: 2, 11: 5, 12: 3, 13: 2, 14: 3}  # FindCoordinator..SyncGroup
+# A leader's SyncGroup (the one carrying assignments) is held this long by
+# --proxy; see java_compat_request.
+LEADER_SYNC_DELAY_S = 0.2
+
+
+def _null_strings_to_empty(frame, at, count):
+    """Rewrites `count` consecutive int16-length strings from offset `at`: a null
+    (-1) becomes empty (0). Returns (frame, offset after them)."""
+    out = bytearray(frame[:at])
+    for _ in range(count):
+        if at + 2 > len(frame):
+            return frame, at
+        (n,) = struct.unpack(">h", frame[at:at + 2])
+        if n < 0:
+            out += struct.pack(">h", 0)
+            at += 2
+        else:
+            out += frame[at:at + 2 + n]
+            at += 2 + n
+    return bytes(out) + frame[at:], at
+
+
+def java_compat_rewrite(api_key, api_version, frame):
+    """Response rewrite for --proxy (frame = correlation id + body; all these
+    responses have header v0 at the versions left after GROUP_API_CAPS).
+
+    1. ApiVersions: the mock answers a request version it does not support (v3+;
+       it has v0-v2) with a 17-byte body that is neither v0 nor flexible:
+       ``0023 01 0012 0000 0002 00000000``. librdkafka retries with v0 whatever
+       the body says; the Java client parses it as its own (flexible) version,
+       reads an empty ApiKeys array and throttle_time_ms = 0x00120000 =
+       1179648, and throttles the connection for ~20 minutes. Replaced by what
+       Kafka sends (KIP-511): a v0 body with error 35 and the ApiVersions range.
+       In a successful (v0-v2) reply, GROUP_API_CAPS apply.
+    2. Error replies with null where the protocol has a non-nullable field: the
+       mock writes SyncGroup Assignment = null bytes, JoinGroup ProtocolName /
+       Leader / MemberId = null strings, FindCoordinator Host = null. librdkafka
+       reads them; the Java client throws "non-nullable field ... was serialized
+       as null" out of poll(). Rewritten to empty values (what Kafka sends)."""
+    if api_version is None or len(frame) < 6:
+        return frame
+    if api_key == API_VERSIONS:
+        corr, err = struct.unpack(">ih", frame[:6])
+        body = frame[4:]
+        if err == UNSUPPORTED_VERSION and api_version >= 3:
+            lo, hi = 0, 2
+            if len(body) >= 9 and body[2] == 1:  # the mock's entry: count byte, key, min, max
+                key, mn, mx = struct.unpack(">hhh", body[3:9])
+                if key == API_VERSIONS:
+                    lo, hi = mn, mx
+            return struct.pack(">ihihhh", corr, UNSUPPORTED_VERSION, 1, API_VERSIONS, lo, hi)
+        if err != 0 or api_version >= 3 or len(body) < 6:
+            return frame
+        (count,) = struct.unpack(">i", body[2:6])
+        if len(body) < 6 + 6 * count:
+            return frame
+        out = bytearray(frame)
+        for i in range(count):
+            at = 4 + 6 + 6 * i
+            key, mn, mx = struct.unpack(">hhh", out[at:at + 6])
+            cap = GROUP_API_CAPS.get(key)
+            if cap is not None and mx > cap:
+                struct.pack_into(">h", out, at + 4, max(mn, cap))
+        return bytes(out)
+    if api_key == SYNC_GROUP and api_version <= 3:
+        at = 4 + (4 if api_version >= 1 else 0) + 2  # throttle, error code
+        if len(frame) >= at + 4 and struct.unpack(">i", frame[at:at + 4])[0] < 0:
+            return frame[:at] + struct.pack(">i", 0) + frame[at + 4:]
+        return frame
+    if api_key == JOIN_GROUP and api_version <= 5:
+        at = 4 + (4 if api_version >= 2 else 0)  # throttle
+        if struct.unpack(">h", frame[at:at + 2])[0] == 0:
+            return frame  # only the error path writes nulls
+        return _null_strings_to_empty(frame, at + 2 + 4, 3)[0]  # after error, generation
+    if api_key == FIND_COORDINATOR and api_version <= 2:
+        at = 4 + 2  # error code
+        if api_version >= 1:
+            at += 4  # throttle (before the error code)
+            if len(frame) < at + 2:
+                return frame
+            (n,) = struct.unpack(">h", frame[at:at + 2])  # error message (nullable)
+            at += 2 + max(n, 0)
+        return _null_strings_to_empty(frame, at + 4, 1)[0]  # host, after the node id
+    return frame
+
+
+def _uvarint(buf, at):
+    val = shift = 0
+    while True:
+        b = buf[at]
+        at += 1
+        val |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return val, at
+        shift += 7
+
+
+def _skip_compact_string(buf, at):
+    n, at = _uvarint(buf, at)
+    return at + max(n - 1, 0)
+
+
+def _fix_848_heartbeat(frame):
+    """ConsumerGroupHeartbeat v1: the mock asserts (and the whole process aborts,
+    rdkafka_mock_cgrp.c validate_subscription) that the topic names and the regex
+    are both null or both set ("(SubscribedTopicNames == NULL) ==
+    (SubscribedTopicRegex->len == -1)"), and that set names are not empty unless
+    the regex is. librdkafka sends both; the Java client sends the names with a
+    null regex (and, leaving, an empty list). Rewritten in place (same length):
+    names + null regex -> regex ""; empty names + null regex -> null names."""
+    at = 8
+    (n,) = struct.unpack(">h", frame[at:at + 2])  # client id (header v2: not compact)
+    at += 2 + max(n, 0)
+    ntags, at = _uvarint(frame, at)  # header tagged fields
+    for _ in range(ntags):
+        _, at = _uvarint(frame, at)
+        size, at = _uvarint(frame, at)
+        at += size
+    at = _skip_compact_string(frame, at)  # group id
+    at = _skip_compact_string(frame, at)  # member id
+    at += 4  # member epoch
+    at = _skip_compact_string(frame, at)  # instance id
+    at = _skip_compact_string(frame, at)  # rack id
+    at += 4  # rebalance timeout
+    names_at = at
+    n, at = _uvarint(frame, at)  # subscribed topic names (compact nullable array)
+    if n == 0:
+        return frame  # null names: nothing to fix
+    for _ in range(n - 1):
+        at = _skip_compact_string(frame, at)
+    if frame[at] != 0:
+        return frame  # the regex is set
+    if n == 1:  # empty names
+        return frame[:names_at] + b"\x00" + frame[names_at + 1:]
+    return frame[:at] + b"\x01" + frame[at + 1:]
+
+
+def java_compat_request(api_key, api_version, frame):
+    """Request hook for --proxy. ConsumerGroupHeartbeat: see _fix_848_heartbeat.
+    SyncGroup: holds a leader's SyncGroup for
+    LEADER_SYNC_DELAY_S. The mock completes a sync as soon as the leader's
+    assignments arrive and answers every SyncGroup that comes later with
+    REBALANCE_IN_PROGRESS (Kafka hands the late follower its assignment). A
+    follower that is a few milliseconds slower than the leader (the Java client,
+    behind this proxy, usually is) then rejoins, and the group can rebalance over
+    and over. Holding the leader's request lets the followers' arrive first."""
+    if api_key == CONSUMER_GROUP_HEARTBEAT and api_version == 1:
+        try:
+            return _fix_848_heartbeat(frame)
+        except (IndexError, struct.error):
+            return frame
+    if api_key != SYNC_GROUP or api_version is None or api_version > 3:
+        return frame
+    at = 8  # api key, version, correlation id
+    (n,) = struct.unpack(">h", frame[at:at + 2])  # client id
+    at += 2 + max(n, 0)
+    (n,) = struct.unpack(">h", frame[at:at + 2])  # group id
+    at += 2 + max(n, 0) + 4  # generation
+    (n,) = struct.unpack(">h", frame[at:at + 2])  # member id
+    at += 2 + max(n, 0)
+    if api_version >= 3:
+        (n,) = struct.unpack(">h", frame[at:at + 2])  # group instance id
+        at += 2 + max(n, 0)
+    if len(frame) >= at + 4 and struct.unpack(">i", frame[at:at + 4])[0] > 0:
+        time.sleep(LEADER_SYNC_DELAY_S)
+    return frame
 
 
 class MockError(Exception):
@@ -56,11 +246,31 @@ class Mock:
         if not self.mc:
             lib.rd_kafka_destroy(self.rk)
             raise MockError("rd_kafka_mock_cluster_new failed")
+        self.proxy = None
 
-    def bootstraps(self):
+    def direct_bootstraps(self):
         return self.lib.rd_kafka_mock_cluster_bootstraps(self.mc).decode()
 
+    def bootstraps(self):
+        if self.proxy is not None:
+            return ",".join(self.proxy.listen_addrs)
+        return self.direct_bootstraps()
+
+    def start_proxy(self):
+        """Fronts broker i (ids 1..N, in the order of the bootstrap list, checked
+        against Metadata) with proxy listener i, and makes it advertise that."""
+        targets = self.direct_bootstraps().split(",")
+        self.proxy = CaptureProxy(targets, None, rewrite=java_compat_rewrite,
+                                  on_request=java_compat_request).start()
+        for broker_id, addr in enumerate(self.proxy.listen_addrs, start=1):
+            host, _, port = addr.rpartition(":")
+            self.fn("rd_kafka_mock_broker_set_host_port")(self.mc, broker_id, host.encode(),
+                                                          int(port))
+
     def destroy(self):
+        if self.proxy is not None:
+            self.proxy.close()
+            self.proxy = None
         if self.mc:
             self.lib.rd_kafka_mock_cluster_destroy(self.mc)
             self.mc = None
@@ -292,6 +502,9 @@ def main():
                     "(librdkafka's own default, 3000 like Kafka, slows every first join "
                     "and never completes it when session.timeout.ms < the delay); "
                     "-1 keeps librdkafka's default")
+    ap.add_argument("--proxy", action="store_true",
+                    help="front each broker with a proxy that repairs the mock's ApiVersions "
+                    "error reply (needed by the Java client); brokers advertise the proxies")
     ap.add_argument("--until-signal", action="store_true",
                     help="ignore stdin (no control channel); run until SIGTERM/SIGINT")
     args = ap.parse_args()
@@ -325,8 +538,13 @@ def main():
         for name, parts, rf in args.topic:
             mock.cmd_create_topic({"topic": name, "partitions": parts,
                                    "replication_factor": rf})
-        out({"bootstrap": mock.bootstraps(), "brokers": args.brokers,
-             "librdkafka": lib.rd_kafka_version_str().decode(), "pid": os.getpid()})
+        if args.proxy:
+            mock.start_proxy()
+        info = {"bootstrap": mock.bootstraps(), "brokers": args.brokers,
+                "librdkafka": lib.rd_kafka_version_str().decode(), "pid": os.getpid()}
+        if args.proxy:
+            info["direct_bootstrap"] = mock.direct_bootstraps()
+        out(info)
         if args.until_signal:
             while True:
                 signal.pause()  # the handlers raise SystemExit

@@ -6,6 +6,8 @@
 //!   `tests/tests/sim_consumer.rs`, and a TCP serve mode for any Kafka client.
 //! - [`rig`]: starts and stops third-party brokers (librdkafka's mock cluster, the
 //!   tansu broker) and librdkafka producers, for end-to-end tests.
+//! - [`peers`]: third-party consumer-group members (the Java client, librdkafka)
+//!   for group interop tests.
 //! - [`workload`]: the deterministic record workload those producers write, and a
 //!   checker for what a consumer read.
 
@@ -14,6 +16,7 @@
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
+pub mod peers;
 pub mod rig;
 pub mod sim;
 pub mod workload;

@@ -9,6 +9,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -78,33 +79,57 @@ impl RigProcess {
     }
 
     /// Sends one control command and returns its answer once it has taken effect.
-    pub fn command(&mut self, mut cmd: Value) -> Value {
-        cmd["id"] = json!(self.next_id);
-        self.next_id += 1;
+    pub fn command(&mut self, cmd: Value) -> Value {
         let stdin = self.stdin.as_mut().expect("open");
-        writeln!(stdin, "{cmd}").expect("control channel");
-        stdin.flush().expect("control channel");
+        let cmd = send_command(stdin, &mut self.next_id, cmd);
         let mut line = String::new();
         self.stdout.read_line(&mut line).expect("control channel");
         let answer: Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("answer {line:?}: {e}"));
-        assert_eq!(answer["ok"], json!(true), "command {cmd} failed: {answer}");
+        check_answer(&answer, &cmd, "rig");
         answer
     }
+}
+
+/// Writes `cmd` with the next id as one line of a rig script's control channel
+/// and returns it as sent.
+pub(crate) fn send_command(stdin: &mut ChildStdin, next_id: &mut u64, mut cmd: Value) -> Value {
+    cmd["id"] = json!(*next_id);
+    *next_id += 1;
+    writeln!(stdin, "{cmd}").expect("control channel");
+    stdin.flush().expect("control channel");
+    cmd
+}
+
+/// Panics unless `answer` is the successful answer to `cmd`.
+pub(crate) fn check_answer(answer: &Value, cmd: &Value, who: &str) {
+    assert_eq!(
+        answer["ok"],
+        json!(true),
+        "{who}: command {cmd} failed: {answer}"
+    );
+    assert_eq!(answer["id"], cmd["id"], "{who}: answers out of order");
+}
+
+/// Closes a rig child's stdin (it then shuts down and exits) and waits up to
+/// `grace` for it to exit; kills it after that.
+pub(crate) fn close_child(child: &mut Child, stdin: &mut Option<ChildStdin>, grace: Duration) {
+    drop(stdin.take());
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 impl Drop for RigProcess {
     fn drop(&mut self) {
         // Closing stdin makes the script stop its broker and exit.
-        drop(self.stdin.take());
-        for _ in 0..50 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        close_child(&mut self.child, &mut self.stdin, Duration::from_secs(5));
     }
 }
 
@@ -134,11 +159,23 @@ impl MockCluster {
     /// Starts a cluster of `brokers` brokers with `topics` (name, partitions,
     /// replication factor).
     pub fn start(brokers: u32, topics: &[(&str, u32, u32)]) -> Self {
+        Self::start_with(brokers, topics, &[])
+    }
+
+    /// [`MockCluster::start`] with the brokers behind mock_cluster.py's repairing
+    /// proxy (`--proxy`), which the Java client needs (scripts/rig/README.md).
+    pub fn start_for_java(brokers: u32, topics: &[(&str, u32, u32)]) -> Self {
+        Self::start_with(brokers, topics, &["--proxy"])
+    }
+
+    /// [`MockCluster::start`] with more mock_cluster.py arguments.
+    pub fn start_with(brokers: u32, topics: &[(&str, u32, u32)], extra: &[&str]) -> Self {
         let mut args = vec!["--brokers".to_string(), brokers.to_string()];
         for (t, p, rf) in topics {
             args.push("--topic".into());
             args.push(format!("{t}:{p}:{rf}"));
         }
+        args.extend(extra.iter().map(|a| a.to_string()));
         MockCluster(RigProcess::start("mock_cluster.py", &args))
     }
 
