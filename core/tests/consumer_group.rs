@@ -59,24 +59,7 @@ fn to_first_join(h: &mut Harness) -> Req<JoinGroupRequest> {
     h.drain();
     h.connect_and_negotiate(-1, &Versions::all());
     h.answer_any_metadata();
-    let find = h.expect::<FindCoordinatorRequest>(-1);
-    assert_eq!(find.body.coordinator_keys, [GROUP]);
-    h.respond(
-        &find,
-        &FindCoordinatorResponse {
-            coordinators: vec![
-                kasio_core::protocol::messages::find_coordinator_response::Coordinator {
-                    key: GROUP.into(),
-                    node_id: 1,
-                    host: "b1".into(),
-                    port: 9092,
-                    error_code: 0,
-                    error_message: None,
-                },
-            ],
-            ..Default::default()
-        },
-    );
+    answer_find(h);
     h.connect_and_negotiate(1, &Versions::all());
     h.expect_api::<JoinGroupRequest>(1)
 }
@@ -464,29 +447,13 @@ fn not_coordinator_on_heartbeat_rediscovers_without_rejoining() {
     );
     h.run_for(ms(1_000));
     // FindCoordinator again (on a data connection), membership kept.
-    let find = h.expect::<FindCoordinatorRequest>(-1);
     assert_eq!(h.c.group_state(), Some(MemberState::Stable));
     assert_eq!(h.c.group_metadata().unwrap().generation_id, 1);
     assert!(
         h.take_events().is_empty(),
         "no Revoked/Lost for a moved coordinator"
     );
-    h.respond(
-        &find,
-        &FindCoordinatorResponse {
-            coordinators: vec![
-                kasio_core::protocol::messages::find_coordinator_response::Coordinator {
-                    key: GROUP.into(),
-                    node_id: 1,
-                    host: "b1".into(),
-                    port: 9092,
-                    error_code: 0,
-                    error_message: None,
-                },
-            ],
-            ..Default::default()
-        },
-    );
+    answer_find(&mut h);
     while h.is_connecting(1) {
         h.connect_and_negotiate(1, &Versions::all());
     }
@@ -641,23 +608,7 @@ fn a_pattern_subscription_asks_for_every_topic_and_joins_with_the_matches() {
     h.connect_and_negotiate(-1, &Versions::all());
     let meta = h.answer_metadata(-1);
     assert_eq!(meta.body.topics, None, "every topic");
-    let find = h.expect::<FindCoordinatorRequest>(-1);
-    h.respond(
-        &find,
-        &FindCoordinatorResponse {
-            coordinators: vec![
-                kasio_core::protocol::messages::find_coordinator_response::Coordinator {
-                    key: GROUP.into(),
-                    node_id: 1,
-                    host: "b1".into(),
-                    port: 9092,
-                    error_code: 0,
-                    error_message: None,
-                },
-            ],
-            ..Default::default()
-        },
-    );
+    answer_find(&mut h);
     h.connect_and_negotiate(1, &Versions::all());
     let join = h.expect_api::<JoinGroupRequest>(1);
     let (sub, _) =
@@ -772,6 +723,7 @@ fn answer_find(h: &mut Harness) {
         })
         .expect("a FindCoordinator pending");
     let find = h.expect_api::<FindCoordinatorRequest>(broker);
+    assert_eq!(find.body.coordinator_keys, [GROUP]);
     h.respond(
         &find,
         &FindCoordinatorResponse {

@@ -2202,40 +2202,28 @@ struct CommittedAnswer {
 }
 
 /// An OffsetFetch answer's top-level error and partitions: per group from v8, at
-/// the top level before.
+/// the top level before (the same fields under other type names).
 fn committed_answers(resp: OffsetFetchResponse) -> (ErrorCode, Vec<CommittedAnswer>) {
-    if let Some(g) = resp.groups.into_iter().next() {
-        let answers = g
-            .topics
-            .into_iter()
-            .flat_map(|t| {
-                let name = t.name;
-                t.partitions.into_iter().map(move |p| CommittedAnswer {
-                    tp: TopicPartition::new(name.clone(), p.partition_index),
-                    offset: p.committed_offset,
-                    epoch: p.committed_leader_epoch,
-                    metadata: p.metadata,
-                    code: ErrorCode::from_code(p.error_code),
+    macro_rules! answers {
+        ($topics:expr) => {
+            $topics
+                .into_iter()
+                .flat_map(|t| {
+                    let name = t.name;
+                    t.partitions.into_iter().map(move |p| CommittedAnswer {
+                        tp: TopicPartition::new(name.clone(), p.partition_index),
+                        offset: p.committed_offset,
+                        epoch: p.committed_leader_epoch,
+                        metadata: p.metadata,
+                        code: ErrorCode::from_code(p.error_code),
+                    })
                 })
-            })
-            .collect();
-        (ErrorCode::from_code(g.error_code), answers)
-    } else {
-        let answers = resp
-            .topics
-            .into_iter()
-            .flat_map(|t| {
-                let name = t.name;
-                t.partitions.into_iter().map(move |p| CommittedAnswer {
-                    tp: TopicPartition::new(name.clone(), p.partition_index),
-                    offset: p.committed_offset,
-                    epoch: p.committed_leader_epoch,
-                    metadata: p.metadata,
-                    code: ErrorCode::from_code(p.error_code),
-                })
-            })
-            .collect();
-        (ErrorCode::from_code(resp.error_code), answers)
+                .collect()
+        };
+    }
+    match resp.groups.into_iter().next() {
+        Some(g) => (ErrorCode::from_code(g.error_code), answers!(g.topics)),
+        None => (ErrorCode::from_code(resp.error_code), answers!(resp.topics)),
     }
 }
 
