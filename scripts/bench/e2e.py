@@ -77,13 +77,19 @@ def main():
         print("produced %d records in %.1fs" % (COUNT, time.perf_counter() - t0), file=sys.stderr)
         kasio_args = ["--bootstrap", bootstrap, "--topic", TOPIC, "--partitions", "1", "--from-beginning",
                       "--count", str(COUNT), "--quiet", "--set", "check.crcs=true"]
-        runs = {"kasio": []}
+        runs = {"kasio": [], "kasio group": []}
         if BEFORE_BIN:
             runs["kasio before"] = []
         runs["librdkafka"] = []
         print("load average %.2f %.2f %.2f" % os.getloadavg(), file=sys.stderr)
         for _ in range(RUNS):
             runs["kasio"].append(measure_isolated([kasio_bin] + kasio_args))
+            # The same in a consumer group of one (a new group each run, so the
+            # committed offsets of the last run do not apply): join, OffsetFetch,
+            # consume, commit and leave on close.
+            group = ["--group", "bench-%d" % len(runs["kasio group"])]
+            group_args = [a for a in kasio_args if a not in ("--partitions", "1")] + group
+            runs["kasio group"].append(measure_isolated([kasio_bin] + group_args))
             if BEFORE_BIN:
                 runs["kasio before"].append(measure_isolated([BEFORE_BIN] + kasio_args))
             runs["librdkafka"].append(measure_isolated([ref_bin, bootstrap, TOPIC, "0", str(COUNT)]))
@@ -114,6 +120,7 @@ def main():
     ]
     for name, m in rows:
         label = {"kasio": "kasio (kasio-std `consume` example, release)",
+                 "kasio group": "kasio in a consumer group (`consume --group`: join, consume, commit, leave)",
                  "kasio before": "kasio before (%s)" % BEFORE_LABEL,
                  "librdkafka": "librdkafka %s (C API, `scripts/bench/ref_consumer.c`)" % librdkafka_version()}[name]
         lines.append("| %s | %.0f | %.3f | %.3f | %.1f |" % (label, m["rate"], m["wall"], m["cpu"], m["rss_mib"]))
