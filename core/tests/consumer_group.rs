@@ -421,6 +421,8 @@ fn sync_unknown_member_id_loses_partitions_and_rejoins_without_a_member_id() {
         Err(UsageError::NotOwned(tp(0)))
     );
     assert!(h.c.assignment().is_empty());
+    // The rejoin waits for the application's ack.
+    assert!(!h.unread().iter().any(|(_, r)| r.starts_with("JoinGroup")));
     h.c.ack_rebalance(token).unwrap();
     h.drain();
     let join = h.expect_api::<JoinGroupRequest>(1);

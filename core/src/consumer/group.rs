@@ -735,7 +735,16 @@ impl Consumer {
                 }
             }
             MemberState::Joining => {
-                if !g.join_in_flight && g.retry.ready(now) {
+                // Lost partitions: the application's ack (or the deadline) gates
+                // the rejoin.
+                let waiting = g
+                    .pending_ack
+                    .as_ref()
+                    .is_some_and(|p| p.lost && !p.acked && now < p.deadline);
+                if !g.join_in_flight && !waiting && g.retry.ready(now) {
+                    if g.pending_ack.as_ref().is_some_and(|p| p.lost) {
+                        self.finish_revoke();
+                    }
                     self.send_join(coordinator);
                 }
             }
@@ -2022,7 +2031,10 @@ impl Consumer {
         }
         let g = self.group_mut();
         g.reset_generation(true);
-        g.pending_ack = None;
+        // Nothing waits for an acknowledgement now; acking it stays harmless.
+        if let Some(p) = g.pending_ack.take() {
+            g.leave_token = Some(p.token);
+        }
         g.leader_join = None;
         g.join_in_flight = false;
         g.sync_in_flight = false;
