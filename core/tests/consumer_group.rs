@@ -631,3 +631,58 @@ fn static_members_do_not_send_leave_group_and_fenced_instance_id_is_fatal() {
         Err(UsageError::GroupFailed(_))
     ));
 }
+
+#[test]
+fn commits_queued_when_the_member_leaves_go_before_leave_group_not_after_it() {
+    // Found by the group simulation (sim_group_consumer, seed 0): with
+    // auto-commit off nothing held LeaveGroup back, and commits the application
+    // had queued went out after it with generation -1 and no member id, which a
+    // group with no members left accepts: stale offsets from a consumer that owns
+    // nothing any more.
+    let mut h = group_harness(&[("enable.auto.commit", "false")], 1);
+    stable(&mut h, &[0], 3);
+    h.take_events();
+    let first = h.c.commit([(tp(0), OffsetAndMetadata::new(4))]).unwrap();
+    let second = h.c.commit([(tp(0), OffsetAndMetadata::new(5))]).unwrap();
+    h.drain();
+    let c1 = h.expect_api::<OffsetCommitRequest>(1);
+    h.c.unsubscribe().unwrap();
+    h.drain();
+    let is_leave = |h: &Harness| h.unread().iter().any(|(_, r)| r.starts_with("LeaveGroup"));
+    assert!(
+        !is_leave(&h),
+        "LeaveGroup before the queued commits: {:?}",
+        h.unread()
+    );
+    h.respond(&c1, &commit_resp(&c1.body, ErrorCode::None));
+    let c2 = h.expect_api::<OffsetCommitRequest>(1);
+    assert_eq!(
+        (
+            c2.body.generation_id_or_member_epoch,
+            c2.body.member_id.as_str()
+        ),
+        (1, "m-1"),
+        "the queued commit goes under the member's generation"
+    );
+    h.respond(&c2, &commit_resp(&c2.body, ErrorCode::None));
+    let leave = h.expect_api::<LeaveGroupRequest>(1);
+    h.respond(&leave, &LeaveGroupResponse::default());
+    h.run_for(ms(1_000));
+    assert!(
+        !h.unread()
+            .iter()
+            .any(|(_, r)| r.starts_with("OffsetCommit")),
+        "{:?}",
+        h.unread()
+    );
+    let events = h.take_events();
+    for id in [first, second] {
+        assert!(
+            events.iter().any(|e| matches!(
+                e,
+                Event::Committed { id: i, results } if *i == id && results[0].1.is_ok()
+            )),
+            "{events:?}"
+        );
+    }
+}

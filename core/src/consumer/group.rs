@@ -1943,8 +1943,13 @@ impl Consumer {
                 token,
             });
         }
-        // The commit goes first, under the generation; then LeaveGroup.
-        self.group_mut().leaving = Some((cause, commit));
+        // The commit goes first, under the generation; then LeaveGroup. So do
+        // commits the application queued before (they go in order, so waiting
+        // for the last one waits for all): after the leave they would go without
+        // a generation, and a group with no members left takes those.
+        let g = self.group_mut();
+        let commit = commit.or_else(|| g.may_commit().then(|| g.commits.last_id()).flatten());
+        g.leaving = Some((cause, commit));
         if commit.is_none() {
             self.finish_leave();
         }
@@ -1960,6 +1965,13 @@ impl Consumer {
         if g.generation >= 0 && !g.is_static() {
             self.send_leave();
         }
+        // Commits that could not go under the generation never go: without it
+        // they are no member's.
+        let refused = self
+            .group_mut()
+            .commits
+            .refuse(|_| true, &CommitError::MembershipLost);
+        self.report_commits(refused);
         let g = self.group_mut();
         g.reset_generation(true);
         g.pending_ack = None;

@@ -176,6 +176,11 @@ impl Commits {
             .any(|c| c.kind == kind)
     }
 
+    /// The newest commit queued or in flight.
+    pub fn last_id(&self) -> Option<CommitId> {
+        self.queue.back().or(self.in_flight.as_ref()).map(|c| c.id)
+    }
+
     /// Whether a commit is in flight.
     pub fn in_flight(&self) -> bool {
         self.in_flight.is_some()
