@@ -686,3 +686,53 @@ fn commits_queued_when_the_member_leaves_go_before_leave_group_not_after_it() {
         );
     }
 }
+
+#[test]
+fn a_commit_queued_behind_a_revocation_is_not_sent_under_the_next_generation() {
+    // Found by the group simulation (sim_group_consumer, seed 7): a commit still
+    // queued when the application acknowledged the revocation went out once the
+    // next generation was stable, under that generation, for a partition the
+    // leader had given to another member; the coordinator took it (it does not
+    // check ownership) and the new owner's committed offset moved.
+    let mut h = group_harness(&[("enable.auto.commit", "false")], 2);
+    stable(&mut h, &[0, 1], 3);
+    h.take_events();
+    h.c.commit([(tp(0), OffsetAndMetadata::new(4))]).unwrap();
+    h.c.commit([(tp(1), OffsetAndMetadata::new(4))]).unwrap();
+    h.drain();
+    let c1 = h.expect_api::<OffsetCommitRequest>(1);
+    // The answer says a rebalance began: an eager member revokes everything; the
+    // commit queued behind goes out meanwhile (the generation is still valid).
+    h.respond(&c1, &commit_resp(&c1.body, ErrorCode::RebalanceInProgress));
+    let token = h
+        .take_events()
+        .iter()
+        .find_map(|e| match e {
+            Event::Revoked { token, .. } => Some(*token),
+            _ => None,
+        })
+        .expect("revoked");
+    let c2 = h.expect_api::<OffsetCommitRequest>(1);
+    // One more commit of a revoked partition (allowed until the ack), queued
+    // behind the one in flight; then the ack.
+    let late = h.c.commit([(tp(0), OffsetAndMetadata::new(5))]).unwrap();
+    h.c.ack_rebalance(token).unwrap();
+    h.drain();
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    h.respond(&c2, &commit_resp(&c2.body, ErrorCode::None));
+    // The new generation gives this member partition 1 only.
+    join_as_leader(&mut h, join, 2, &[1]);
+    h.drain();
+    for (_, r) in h.unread() {
+        assert!(!r.starts_with("OffsetCommit"), "{r} under generation 2");
+    }
+    let events = h.take_events();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Committed { id, results } if *id == late
+                && results == &[(tp(0), Err(CommitError::RebalanceInProgress))]
+        )),
+        "{events:?}"
+    );
+}

@@ -819,6 +819,32 @@ impl Consumer {
             }
         }
         g.revoke_commit = None;
+        self.refuse_not_owned();
+    }
+
+    /// Refuses, in queued commits, partitions that are no longer the member's
+    /// (revoked and acknowledged, lost): sent later they would go under a later
+    /// generation, which may have given them to another member (the coordinator
+    /// does not check ownership), and move that member's committed offset.
+    fn refuse_not_owned(&mut self) {
+        let Some(g) = self.group.as_ref().filter(|g| g.subscribed()) else {
+            return;
+        };
+        let candidates: Vec<TopicPartition> = g
+            .owned
+            .iter()
+            .chain(g.pending_ack.iter().flat_map(|p| p.partitions.iter()))
+            .cloned()
+            .collect();
+        let mine: BTreeSet<TopicPartition> = candidates
+            .into_iter()
+            .filter(|tp| self.may_commit(tp))
+            .collect();
+        let refused = self
+            .group_mut()
+            .commits
+            .refuse(|tp| !mine.contains(tp), &CommitError::RebalanceInProgress);
+        self.report_commits(refused);
     }
 
     /// Removes partitions from fetching (buffers dropped, pause state cleared with
@@ -1036,6 +1062,11 @@ impl Consumer {
         if !g.may_commit() {
             return;
         }
+        // What the queue holds goes under the generation of now: only for
+        // partitions still the member's (a request lost with its connection
+        // comes back to the queue, maybe after the revocation was acknowledged).
+        self.refuse_not_owned();
+        let g = self.group.as_ref().expect("a group");
         let (generation, member_id) = g.generation_for_commit();
         let group_id = g.group_id.clone();
         let instance_id = if g.subscribed() {
