@@ -19,7 +19,7 @@ use crate::group::coordinator::CoordinatorLookup;
 use crate::group::reaction::{self, CommitReaction, FetchReaction, Reaction};
 use crate::group::{
     Cause, CommitError, CommitId, GroupFailure, GroupMetadata, MemberState, OffsetAndMetadata,
-    RebalanceToken, Transition,
+    RebalanceToken, SimBugs, Transition,
 };
 use crate::metadata::{BrokerId, BrokerInfo};
 use crate::protocol::consumer_protocol::{decode_versioned, encode_versioned};
@@ -146,6 +146,8 @@ pub(crate) struct Group {
     api_timeout: Duration,
     require_stable: bool,
     rack: Option<String>,
+    /// Test-only planted bugs (settable only with the `sim-bugs` feature).
+    bugs: SimBugs,
 }
 
 impl Group {
@@ -209,6 +211,7 @@ impl Group {
             api_timeout: config.default_api_timeout,
             require_stable: config.isolation_level == IsolationLevel::ReadCommitted,
             rack: config.client_rack.clone(),
+            bugs: SimBugs::default(),
         }
     }
 
@@ -438,6 +441,21 @@ impl Consumer {
         self.group.iter().flat_map(|g| g.transitions.iter())
     }
 
+    /// Test-only: switches planted group-client bugs on (see [`SimBugs`]).
+    #[cfg(feature = "sim-bugs")]
+    #[doc(hidden)]
+    pub fn set_sim_bugs(&mut self, bugs: SimBugs) {
+        if let Some(g) = self.group.as_mut() {
+            g.bugs = bugs;
+            g.commits.lost_to_back = bugs.lost_commit_to_back;
+        }
+    }
+
+    /// Whether a planted bug is on (never without the `sim-bugs` feature).
+    fn sim_bug(&self, bug: impl Fn(&SimBugs) -> bool) -> bool {
+        cfg!(feature = "sim-bugs") && self.group.as_ref().is_some_and(|g| bug(&g.bugs))
+    }
+
     // ----- helpers for the application calls ------------------------------------------
 
     fn check_open(&self) -> Result<(), UsageError> {
@@ -490,7 +508,10 @@ impl Consumer {
             if !pick(tp) || !self.may_commit(tp) {
                 continue;
             }
-            if let Some(o) = consumed_offset(s) {
+            if let Some(mut o) = consumed_offset(s) {
+                if self.sim_bug(|b| b.commit_ahead) {
+                    o.offset += 1;
+                }
                 out.insert(tp.clone(), o);
             }
         }
@@ -743,7 +764,11 @@ impl Consumer {
         } else {
             None
         };
-        self.drop_partitions(&partitions);
+        if self.sim_bug(|b| b.fetch_after_revoke) {
+            self.group_mut().owned.retain(|tp| !partitions.contains(tp));
+        } else {
+            self.drop_partitions(&partitions);
+        }
         let now = self.now;
         let g = self.group_mut();
         let token = g.token();
@@ -781,12 +806,20 @@ impl Consumer {
         if let Some(p) = self.group_mut().pending_ack.take() {
             all.extend(p.partitions);
         }
+        let commit_lost = self.sim_bug(|b| b.commit_lost);
+        let positions = if commit_lost {
+            self.consumed_offsets(|tp| partitions.contains(tp))
+        } else {
+            BTreeMap::new()
+        };
         self.drop_partitions(&partitions);
-        let finished = self
-            .group_mut()
-            .commits
-            .refuse(|tp| all.contains(tp), &CommitError::MembershipLost);
-        self.report_commits(finished);
+        if !commit_lost {
+            let finished = self
+                .group_mut()
+                .commits
+                .refuse(|tp| all.contains(tp), &CommitError::MembershipLost);
+            self.report_commits(finished);
+        }
         let now = self.now;
         let g = self.group_mut();
         g.revoke_commit = None;
@@ -795,9 +828,9 @@ impl Consumer {
             let deadline = now + g.rebalance_timeout;
             g.pending_ack = Some(PendingAck {
                 token,
-                lost: true,
+                lost: !commit_lost,
                 partitions: all.clone(),
-                positions: BTreeMap::new(),
+                positions,
                 acked: false,
                 deadline,
             });
@@ -1766,6 +1799,14 @@ impl Consumer {
             return;
         }
         match found {
+            Ok(Some(_)) if self.sim_bug(|b| b.ignore_committed) => {
+                self.assignment.update(tp, |s| {
+                    s.request_reset(
+                        crate::config::OffsetReset::Latest,
+                        super::event::ResetReason::NoPosition,
+                    )
+                });
+            }
             Ok(Some(o)) => {
                 self.assignment.update(tp, |s| {
                     s.seek(o.offset, o.leader_epoch);

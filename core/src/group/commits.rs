@@ -144,6 +144,8 @@ pub struct Commits {
     next_id: u64,
     /// The offset last committed per partition (by anyone through this consumer).
     committed: BTreeMap<TopicPartition, i64>,
+    /// Test-only planted bug (`SimBugs::lost_commit_to_back`).
+    pub(crate) lost_to_back: bool,
 }
 
 impl Commits {
@@ -227,7 +229,11 @@ impl Commits {
     /// The request in flight was lost with its connection: it goes again first.
     pub fn lost(&mut self) {
         if let Some(c) = self.in_flight.take() {
-            self.queue.push_front(c);
+            if cfg!(feature = "sim-bugs") && self.lost_to_back {
+                self.queue.push_back(c);
+            } else {
+                self.queue.push_front(c);
+            }
         }
     }
 

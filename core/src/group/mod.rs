@@ -60,6 +60,29 @@ impl fmt::Display for RebalanceToken {
     }
 }
 
+/// Test-only client bugs planted in the group member, so that a simulation can
+/// prove its invariants catch them (switched on with `Consumer::set_sim_bugs`,
+/// which exists only with the `sim-bugs` feature). All off by default; each one
+/// is a mistake a group client could plausibly make.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SimBugs {
+    /// A revocation keeps fetching the revoked partitions: their records are
+    /// still handed out.
+    pub fetch_after_revoke: bool,
+    /// Commits of consumed positions commit one past what was handed out.
+    pub commit_ahead: bool,
+    /// Newly assigned partitions skip their committed offsets and start at the
+    /// end of the log.
+    pub ignore_committed: bool,
+    /// Lost partitions are treated as revoked: they may still be committed until
+    /// the acknowledgement, under whatever generation the commit goes out with.
+    pub commit_lost: bool,
+    /// A commit whose request was lost with its connection goes to the back of
+    /// the queue, behind newer commits.
+    pub lost_commit_to_back: bool,
+}
+
 /// The group could not go on: what the coordinator said, in answer to which API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
