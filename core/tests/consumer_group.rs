@@ -736,3 +736,59 @@ fn a_commit_queued_behind_a_revocation_is_not_sent_under_the_next_generation() {
         "{events:?}"
     );
 }
+
+#[test]
+fn a_cooperative_revocation_commits_what_was_handed_out_of_the_revoked_partitions() {
+    // The positions of partitions a cooperative rebalance takes away were
+    // dropped before the revocation read them: auto-commit committed nothing
+    // for them, nor could commit_consumed, and their next owner handed out
+    // again everything since the last periodic commit.
+    let mut h = group_harness(
+        &[("partition.assignment.strategy", "cooperative-sticky")],
+        2,
+    );
+    stable(&mut h, &[0, 1], 10);
+    h.take_events();
+    h.connect_and_negotiate(1, &Versions::all());
+    let fetch = h.expect_api::<FetchRequest>(1);
+    h.respond(
+        &fetch,
+        &fetch_resp(0, vec![pdata_with(0, 15, batch(10, 5, 5))]),
+    );
+    assert_eq!(h.poll().len(), 5);
+    let start = h.now;
+    h.run_until(start + ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    h.respond(
+        &hb,
+        &HeartbeatResponse {
+            error_code: ErrorCode::RebalanceInProgress.code(),
+            ..Default::default()
+        },
+    );
+    // Cooperative: the member joins keeping its partitions.
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    assert!(
+        !h.take_events()
+            .iter()
+            .any(|e| matches!(e, Event::Revoked { .. })),
+        "nothing revoked before the join"
+    );
+    // The new generation moves partition 0 away.
+    join_as_leader(&mut h, join, 2, &[1]);
+    let events = h.take_events();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Revoked { partitions, .. } if partitions == &[tp(0)])),
+        "{events:?}"
+    );
+    let commit = h.expect_api::<OffsetCommitRequest>(1);
+    let p = &commit.body.topics[0].partitions[0];
+    assert_eq!(
+        (p.partition_index, p.committed_offset),
+        (0, 15),
+        "auto-commit commits the revoked partition's position"
+    );
+    assert_eq!(commit.body.generation_id_or_member_epoch, 2);
+}

@@ -1516,10 +1516,11 @@ impl Consumer {
             let counts = self.subscribed_partition_counts();
             self.group_mut().assigned_counts = counts;
         }
-        // Newly assigned partitions start from their committed offsets.
+        // Newly assigned partitions start from their committed offsets. Revoked
+        // ones stay until `revoke` below has read their positions (for the
+        // revoke-time commit) and drops them.
         let mut keep: BTreeSet<TopicPartition> =
             self.assignment.iter().map(|(tp, _)| tp.clone()).collect();
-        keep.retain(|tp| !revoked.contains(tp));
         keep.extend(added.iter().cloned());
         self.replace_assignment(keep);
         for tp in &added {
