@@ -792,3 +792,79 @@ fn a_cooperative_revocation_commits_what_was_handed_out_of_the_revoked_partition
     );
     assert_eq!(commit.body.generation_id_or_member_epoch, 2);
 }
+
+#[test]
+fn a_commit_lost_with_its_connection_does_not_go_out_under_the_next_generation() {
+    // Found by the group simulation (sim_group_consumer, seed 19): a commit whose
+    // request was lost with the coordinator connection went back to the queue,
+    // and went out once the member was stable again, under the new generation,
+    // which had given it the same partition again meanwhile: the old offset
+    // overwrote what the partition's owner in between had committed.
+    let mut h = group_harness(&[("enable.auto.commit", "false")], 1);
+    stable(&mut h, &[0], 3);
+    h.take_events();
+    let start = h.now;
+    h.run_until(start + ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    let id = h.c.commit([(tp(0), OffsetAndMetadata::new(4))]).unwrap();
+    h.drain();
+    let c1 = h.expect_api::<OffsetCommitRequest>(1);
+    // A rebalance begins; the member revokes and acknowledges at once.
+    h.respond(
+        &hb,
+        &HeartbeatResponse {
+            error_code: ErrorCode::RebalanceInProgress.code(),
+            ..Default::default()
+        },
+    );
+    let token = h
+        .take_events()
+        .iter()
+        .find_map(|e| match e {
+            Event::Revoked { token, .. } => Some(*token),
+            _ => None,
+        })
+        .expect("revoked");
+    h.c.ack_rebalance(token).unwrap();
+    h.drain();
+    let _join = h.expect_api::<JoinGroupRequest>(1);
+    // The connection dies with the commit and the join unanswered.
+    h.disconnect(c1.conn);
+    h.run_for(ms(1_000));
+    let find = h.expect::<FindCoordinatorRequest>(-1);
+    h.respond(
+        &find,
+        &FindCoordinatorResponse {
+            coordinators: vec![
+                kasio_core::protocol::messages::find_coordinator_response::Coordinator {
+                    key: GROUP.into(),
+                    node_id: 1,
+                    host: "b1".into(),
+                    port: 9092,
+                    error_code: 0,
+                    error_message: None,
+                },
+            ],
+            ..Default::default()
+        },
+    );
+    while h.is_connecting(1) {
+        h.connect_and_negotiate(1, &Versions::all());
+    }
+    // The next generation gives the member partition 0 again.
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    join_as_leader(&mut h, join, 2, &[0]);
+    h.drain();
+    for (_, r) in h.unread() {
+        assert!(!r.starts_with("OffsetCommit"), "{r} under generation 2");
+    }
+    let events = h.take_events();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Committed { id: i, results } if *i == id
+                && results == &[(tp(0), Err(CommitError::RebalanceInProgress))]
+        )),
+        "{events:?}"
+    );
+}

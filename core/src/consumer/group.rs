@@ -538,7 +538,9 @@ impl Consumer {
             return Err(UsageError::GroupFailed(failure));
         }
         let deadline = now + g.api_timeout;
-        let id = g.commits.enqueue(kind, offsets, now, deadline);
+        let id = g
+            .commits
+            .enqueue(kind, offsets, g.generation, now, deadline);
         self.timers.set(Timer::CommitDeadline, deadline);
         Ok(id)
     }
@@ -859,10 +861,19 @@ impl Consumer {
     /// (revoked and acknowledged, lost): sent later they would go under a later
     /// generation, which may have given them to another member (the coordinator
     /// does not check ownership), and move that member's committed offset.
+    /// Commits made under an earlier generation are refused too: their
+    /// partitions may have changed hands, or come back to this member, since.
     fn refuse_not_owned(&mut self) {
         let Some(g) = self.group.as_ref().filter(|g| g.subscribed()) else {
             return;
         };
+        let generation = g.generation;
+        let stale = self
+            .group_mut()
+            .commits
+            .refuse_stale(generation, &CommitError::RebalanceInProgress);
+        self.report_commits(stale);
+        let g = self.group.as_ref().expect("a group");
         let candidates: Vec<TopicPartition> = g
             .owned
             .iter()
