@@ -868,3 +868,59 @@ fn a_commit_lost_with_its_connection_does_not_go_out_under_the_next_generation()
         "{events:?}"
     );
 }
+
+#[test]
+fn join_unknown_member_id_loses_what_a_cooperative_member_still_owns() {
+    // Found by the group simulation (sim_group_consumer, seed 1): a cooperative
+    // member rejoining (keeping its partitions) was answered UNKNOWN_MEMBER_ID
+    // (its session had ended meanwhile): it forgot its member id and generation
+    // but kept the partitions, went on fetching and handing them out, offered
+    // them as owned with no generation, and committed them under the next
+    // generation although another member had them by then. Without a
+    // generation the partitions are lost (Java's onJoinPrepare).
+    let mut h = group_harness(
+        &[
+            ("partition.assignment.strategy", "cooperative-sticky"),
+            ("enable.auto.commit", "false"),
+        ],
+        1,
+    );
+    stable(&mut h, &[0], 3);
+    h.take_events();
+    let start = h.now;
+    h.run_until(start + ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    h.respond(
+        &hb,
+        &HeartbeatResponse {
+            error_code: ErrorCode::RebalanceInProgress.code(),
+            ..Default::default()
+        },
+    );
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    assert_eq!(h.c.assignment(), [tp(0)], "cooperative: kept while joining");
+    h.respond(
+        &join,
+        &JoinGroupResponse {
+            error_code: ErrorCode::UnknownMemberId.code(),
+            ..Default::default()
+        },
+    );
+    let events = h.take_events();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Lost { partitions, .. } if partitions == &[tp(0)])),
+        "{events:?}"
+    );
+    assert!(h.c.assignment().is_empty(), "no longer fetched");
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    assert_eq!(join.body.member_id, "");
+    let (sub, _) =
+        decode_versioned::<ConsumerProtocolSubscription>(&join.body.protocols[0].metadata).unwrap();
+    assert!(
+        sub.owned_partitions.is_empty(),
+        "nothing offered as owned: {:?}",
+        sub.owned_partitions
+    );
+}

@@ -1435,9 +1435,12 @@ impl Consumer {
                 }
             }
             Reaction::ResetMemberIdAndRejoin => {
-                // Only if the generation did not move meanwhile.
+                // Only if the generation did not move meanwhile. Without a
+                // generation, what a cooperative member kept while joining is
+                // lost (Java's onJoinPrepare): another member may have it now.
                 if g.generation == generation_sent {
                     g.reset_generation(true);
+                    self.lose_partitions(Cause::MembershipLost);
                 }
             }
             Reaction::RetryAfterBackoff => {
