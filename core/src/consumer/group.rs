@@ -1103,7 +1103,7 @@ impl Consumer {
     fn drive_commits(&mut self, coordinator: BrokerId) {
         let now = self.now;
         let g = self.group.as_ref().expect("a group");
-        if !g.may_commit() {
+        if !g.may_commit() || g.commits.in_flight() || g.commits.is_idle() {
             return;
         }
         // What the queue holds goes under the generation of now: only for
