@@ -924,3 +924,51 @@ fn join_unknown_member_id_loses_what_a_cooperative_member_still_owns() {
         sub.owned_partitions
     );
 }
+
+#[test]
+fn a_subscribed_topic_in_error_is_asked_for_again_soon() {
+    // Found by the group simulation (sim_group_consumer, seeds 41 and 50): the
+    // leader's metadata named its one subscribed topic with LEADER_NOT_AVAILABLE
+    // (the broker leading it was down). Topics in error were asked for again
+    // only when assigned, and the leader had assigned nothing from it: its
+    // partitions stayed with no member until metadata.max.age.ms (here 5 min).
+    let mut h = group_harness(&[("metadata.max.age.ms", "300000")], 1);
+    h.c.subscribe([TOPIC]).unwrap();
+    h.drain();
+    h.connect_and_negotiate(-1, &Versions::all());
+    let md = h.expect::<kasio_core::protocol::messages::MetadataRequest>(-1);
+    let mut resp = h.cluster.metadata(&md.body);
+    for t in &mut resp.topics {
+        t.error_code = ErrorCode::LeaderNotAvailable.code();
+        t.partitions.clear();
+    }
+    h.respond(&md, &resp);
+    let find = h.expect::<FindCoordinatorRequest>(-1);
+    h.respond(
+        &find,
+        &FindCoordinatorResponse {
+            coordinators: vec![
+                kasio_core::protocol::messages::find_coordinator_response::Coordinator {
+                    key: GROUP.into(),
+                    node_id: 1,
+                    host: "b1".into(),
+                    port: 9092,
+                    error_code: 0,
+                    error_message: None,
+                },
+            ],
+            ..Default::default()
+        },
+    );
+    h.connect_and_negotiate(1, &Versions::all());
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    // The leader assigns from what metadata says: nothing.
+    join_as_leader(&mut h, join, 1, &[]);
+    assert!(h.c.assignment().is_empty());
+    h.run_for(ms(2_000));
+    assert!(
+        h.unread().iter().any(|(_, r)| r.starts_with("Metadata")),
+        "no metadata refresh for the subscribed topic in error: {:?}",
+        h.unread()
+    );
+}
