@@ -972,3 +972,79 @@ fn a_subscribed_topic_in_error_is_asked_for_again_soon() {
         h.unread()
     );
 }
+
+#[test]
+fn a_member_that_left_with_a_join_in_flight_waits_for_its_answer_before_joining_again() {
+    // Found by the group simulation (sim_group_consumer, seeds 81, 105, 142): a
+    // static member left the group (here it unsubscribes; there its poll
+    // interval ran out) while its JoinGroup waited at the coordinator, then
+    // joined again at once: a second JoinGroup went out behind the first. It
+    // took the first one's answer for the second's and synced under that member
+    // id, which the second join (the same group.instance.id, no member id) had
+    // fenced meanwhile: FENCED_INSTANCE_ID, fatal.
+    let mut h = group_harness(
+        &[
+            ("group.instance.id", "pod-1"),
+            ("enable.auto.commit", "false"),
+        ],
+        1,
+    );
+    stable(&mut h, &[0], 3);
+    h.take_events();
+    let start = h.now;
+    h.run_until(start + ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    h.respond(
+        &hb,
+        &HeartbeatResponse {
+            error_code: ErrorCode::RebalanceInProgress.code(),
+            ..Default::default()
+        },
+    );
+    let token = h
+        .take_events()
+        .iter()
+        .find_map(|e| match e {
+            Event::Revoked { token, .. } => Some(*token),
+            _ => None,
+        })
+        .expect("revoked");
+    h.c.ack_rebalance(token).unwrap();
+    h.drain();
+    let first = h.expect_api::<JoinGroupRequest>(1);
+    // The member leaves and subscribes again while that join waits.
+    h.c.unsubscribe().unwrap();
+    h.c.subscribe([TOPIC]).unwrap();
+    h.drain();
+    assert!(
+        !h.unread().iter().any(|(_, r)| r.starts_with("JoinGroup")),
+        "a second JoinGroup behind the first: {:?}",
+        h.unread()
+    );
+    // The first join's answer belongs to the membership that was left.
+    h.respond(
+        &first,
+        &JoinGroupResponse {
+            generation_id: 2,
+            protocol_name: Some("range".into()),
+            protocol_type: Some("consumer".into()),
+            leader: "m-1".into(),
+            member_id: "m-1".into(),
+            members: vec![JoinGroupResponseMember {
+                member_id: "m-1".into(),
+                group_instance_id: Some("pod-1".into()),
+                metadata: first.body.protocols[0].metadata.clone(),
+            }],
+            ..Default::default()
+        },
+    );
+    h.drain();
+    assert!(
+        !h.unread().iter().any(|(_, r)| r.starts_with("SyncGroup")),
+        "synced with a stale join's answer: {:?}",
+        h.unread()
+    );
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    assert_eq!(join.body.member_id, "", "a fresh join");
+    assert_eq!(join.body.group_instance_id.as_deref(), Some("pod-1"));
+}

@@ -686,7 +686,10 @@ impl Consumer {
         }
         match g.state {
             MemberState::Unjoined => {
-                if g.subscribed() && !g.poll_expired && g.retry.ready(now) {
+                // A JoinGroup of the membership that was left may still wait at
+                // the coordinator: its answer must not be taken for the next
+                // one's (it comes first on the connection), so the next waits.
+                if g.subscribed() && !g.poll_expired && g.retry.ready(now) && !g.join_in_flight {
                     self.start_rebalance(g.rejoin.unwrap_or(Cause::Subscribed));
                 }
             }
@@ -2063,7 +2066,6 @@ impl Consumer {
         g.reset_generation(true);
         g.pending_ack = None;
         g.leader_join = None;
-        g.join_in_flight = false;
         g.sync_in_flight = false;
         g.move_to(MemberState::Unjoined, cause);
         self.timers.clear(&Timer::Heartbeat);
