@@ -264,12 +264,18 @@ impl Coordinator {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
+        // A member whose join or sync waits has no session running (the
+        // group's deadline bounds the wait): its deadline, passed or not, is
+        // no wake-up (a passed one would be due forever).
         self.groups
             .values()
             .flat_map(|g| {
-                g.deadline
-                    .into_iter()
-                    .chain(g.members.values().map(|m| m.session_deadline))
+                g.deadline.into_iter().chain(
+                    g.members
+                        .values()
+                        .filter(|m| m.join.is_none() && m.sync.is_none())
+                        .map(|m| m.session_deadline),
+                )
             })
             .min()
     }
