@@ -490,6 +490,10 @@ impl Cluster {
             if g.host == now_at {
                 continue;
             }
+            // A group seen for the first time (just made, or back after no
+            // broker could coordinate it) has nobody waiting on an old
+            // coordinator.
+            let moved = g.host.is_some();
             g.host = now_at;
             // The new coordinator loads the group and gives every member a full
             // session from now (Kafka reschedules their heartbeats on load).
@@ -498,7 +502,9 @@ impl Cluster {
                 if now_at.is_some() {
                     m.session_deadline = now + m.session_timeout;
                 }
-                m.fail_waiting(ErrorCode::NotCoordinator, &mut self.coordinator.ready);
+                if moved {
+                    m.fail_waiting(ErrorCode::NotCoordinator, &mut self.coordinator.ready);
+                }
             }
         }
     }
