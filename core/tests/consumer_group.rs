@@ -1048,3 +1048,65 @@ fn a_member_that_left_with_a_join_in_flight_waits_for_its_answer_before_joining_
     assert_eq!(join.body.member_id, "", "a fresh join");
     assert_eq!(join.body.group_instance_id.as_deref(), Some("pod-1"));
 }
+
+#[test]
+fn a_cooperative_revocation_holds_any_rejoin_until_it_is_acknowledged() {
+    // Found by the group simulation (sim_group_consumer, seed 152): a
+    // cooperative round revoked a partition; before the application
+    // acknowledged, a heartbeat answered REBALANCE_IN_PROGRESS and the member
+    // joined at once. The next generation gave the partition to another member
+    // while it was still this one's to commit (unacknowledged): the
+    // application's commit went out under that generation.
+    let mut h = group_harness(
+        &[
+            ("partition.assignment.strategy", "cooperative-sticky"),
+            ("enable.auto.commit", "false"),
+        ],
+        2,
+    );
+    stable(&mut h, &[0, 1], 3);
+    h.take_events();
+    let start = h.now;
+    h.run_until(start + ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    h.respond(
+        &hb,
+        &HeartbeatResponse {
+            error_code: ErrorCode::RebalanceInProgress.code(),
+            ..Default::default()
+        },
+    );
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    join_as_leader(&mut h, join, 2, &[0]);
+    let token = h
+        .take_events()
+        .iter()
+        .find_map(|e| match e {
+            Event::Revoked { partitions, token } if partitions == &[tp(1)] => Some(*token),
+            _ => None,
+        })
+        .expect("partition 1 revoked");
+    // Not acknowledged yet: a heartbeat says another rebalance began.
+    let start = h.now;
+    h.run_until(start + ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    h.respond(
+        &hb,
+        &HeartbeatResponse {
+            error_code: ErrorCode::RebalanceInProgress.code(),
+            ..Default::default()
+        },
+    );
+    h.drain();
+    assert!(
+        !h.unread().iter().any(|(_, r)| r.starts_with("JoinGroup")),
+        "joined before the revocation was acknowledged: {:?}",
+        h.unread()
+    );
+    h.c.ack_rebalance(token).unwrap();
+    h.drain();
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    let (sub, _) =
+        decode_versioned::<ConsumerProtocolSubscription>(&join.body.protocols[0].metadata).unwrap();
+    assert_eq!(sub.owned_partitions[0].partitions, [0]);
+}

@@ -717,6 +717,16 @@ impl Consumer {
             }
             MemberState::Stable => {
                 let g = self.group.as_ref().expect("a group");
+                // Until a cooperative revocation is acknowledged (or its deadline
+                // passes) the revoked partitions are still the member's to
+                // commit: no rejoin, whoever asks for one, before that.
+                let revoking = g
+                    .pending_ack
+                    .as_ref()
+                    .is_some_and(|p| !p.lost && !p.acked && now < p.deadline);
+                if revoking {
+                    return self.maybe_heartbeat(coordinator);
+                }
                 if let Some(cause) = g.rejoin {
                     self.start_rebalance(cause);
                     let g = self.group.as_ref().expect("a group");
