@@ -232,7 +232,7 @@ impl GroupSwarm {
             fragment: pick(&mut rng, &[0.0, 0.1, 0.5]),
             max_fragments: pick(&mut rng, &[2, 4, 16]),
         };
-        let safety = Duration::from_secs(pick(&mut rng, &[8, 15, 25]));
+        let safety = Duration::from_secs(pick(&mut rng, &[5, 10, 15]));
         let n = pick(&mut rng, &[1u64, 2, 2, 3, 3, 3, 4, 4]);
         let common = pick(&mut rng, &ASSIGNORS);
         let members = (0..n)
@@ -264,7 +264,7 @@ impl GroupSwarm {
             consumers: Vec::new(),
             batch_records: pick(&mut rng, &[1, 5, 20]),
             value_size,
-            records: pick(&mut rng, &[100, 500, 1500]),
+            records: pick(&mut rng, &[100, 300, 1000]),
             codecs,
             txn_rate: pick(&mut rng, &[0.0, 0.0, 0.3]),
             produce_every: Duration::from_millis(pick(&mut rng, &[5, 20, 50])),
@@ -355,11 +355,13 @@ fn member_spec(rng: &mut Rng, i: u64, common: &'static str, safety: Duration) ->
     );
     let session = pick(rng, &[1500u64, 3000, 6000]);
     set("session.timeout.ms", session.to_string());
-    set(
-        "heartbeat.interval.ms",
-        (session / pick(rng, &[3, 4])).to_string(),
-    );
-    let max_poll = pick(rng, &[1000u64, 2000, 5000]);
+    let heartbeat = session / pick(rng, &[3, 4]);
+    set("heartbeat.interval.ms", heartbeat.to_string());
+    // The rebalance timeout (max.poll.interval.ms) spans a few heartbeats: a
+    // member learns of a rebalance it did not start from its next heartbeat,
+    // and one that waits longer than the rebalance misses it every time (a
+    // cooperative follow-up round then never includes it).
+    let max_poll = pick(rng, &[1000u64, 2000, 5000]).max(3 * heartbeat);
     set("max.poll.interval.ms", max_poll.to_string());
     let api_timeout = pick(rng, &[5000u64, 15_000]);
     set("default.api.timeout.ms", api_timeout.to_string());
@@ -373,9 +375,12 @@ fn member_spec(rng: &mut Rng, i: u64, common: &'static str, safety: Duration) ->
         .into(),
     );
     set("auto.offset.reset", "earliest".into());
-    set("fetch.max.wait.ms", pick(rng, &[100u32, 500]).to_string());
+    set("fetch.max.wait.ms", pick(rng, &[200u32, 500]).to_string());
     set("fetch.min.bytes", pick(rng, &[1u32, 1, 1000]).to_string());
-    set("max.poll.records", pick(rng, &[5u32, 50, 500]).to_string());
+    set(
+        "max.poll.records",
+        pick(rng, &[50u32, 200, 500]).to_string(),
+    );
     set(
         "request.timeout.ms",
         pick(rng, &[2000u32, 5000, 30_000]).to_string(),
@@ -400,7 +405,7 @@ fn member_spec(rng: &mut Rng, i: u64, common: &'static str, safety: Duration) ->
     };
     MemberSpec {
         props,
-        poll_every: Duration::from_millis(pick(rng, &[5, 20, 100])),
+        poll_every: Duration::from_millis(pick(rng, &[20, 50, 100])),
         start_at,
         commit_chance: pick(rng, &[0.0, 0.02, 0.2, 1.0]),
         max_outstanding: pick(rng, &[1, 2, 4]),
