@@ -447,7 +447,7 @@ impl Consumer {
     pub fn set_sim_bugs(&mut self, bugs: SimBugs) {
         if let Some(g) = self.group.as_mut() {
             g.bugs = bugs;
-            g.commits.lost_to_back = bugs.lost_commit_to_back;
+            g.commits.requeue_behind = bugs.requeue_behind;
         }
     }
 
@@ -773,12 +773,13 @@ impl Consumer {
     fn revoke(&mut self, partitions: BTreeSet<TopicPartition>, cause: Cause) {
         let positions = self.consumed_offsets(|tp| partitions.contains(tp));
         let auto = self.group.as_ref().is_some_and(|g| g.auto_commit.is_some());
-        let revoke_commit = if auto && !positions.is_empty() {
-            self.enqueue_commit(CommitKind::Revoke, positions.clone())
-                .ok()
-        } else {
-            None
-        };
+        let revoke_commit =
+            if auto && !positions.is_empty() && !self.sim_bug(|b| b.skip_revoke_commit) {
+                self.enqueue_commit(CommitKind::Revoke, positions.clone())
+                    .ok()
+            } else {
+                None
+            };
         if self.sim_bug(|b| b.fetch_after_revoke) {
             self.group_mut().owned.retain(|tp| !partitions.contains(tp));
         } else {
@@ -821,20 +822,12 @@ impl Consumer {
         if let Some(p) = self.group_mut().pending_ack.take() {
             all.extend(p.partitions);
         }
-        let commit_lost = self.sim_bug(|b| b.commit_lost);
-        let positions = if commit_lost {
-            self.consumed_offsets(|tp| partitions.contains(tp))
-        } else {
-            BTreeMap::new()
-        };
         self.drop_partitions(&partitions);
-        if !commit_lost {
-            let finished = self
-                .group_mut()
-                .commits
-                .refuse(|tp| all.contains(tp), &CommitError::MembershipLost);
-            self.report_commits(finished);
-        }
+        let finished = self
+            .group_mut()
+            .commits
+            .refuse(|tp| all.contains(tp), &CommitError::MembershipLost);
+        self.report_commits(finished);
         let now = self.now;
         let g = self.group_mut();
         g.revoke_commit = None;
@@ -843,9 +836,9 @@ impl Consumer {
             let deadline = now + g.rebalance_timeout;
             g.pending_ack = Some(PendingAck {
                 token,
-                lost: !commit_lost,
+                lost: true,
                 partitions: all.clone(),
-                positions,
+                positions: BTreeMap::new(),
                 acked: false,
                 deadline,
             });
@@ -880,6 +873,9 @@ impl Consumer {
         let Some(g) = self.group.as_ref().filter(|g| g.subscribed()) else {
             return;
         };
+        if self.sim_bug(|b| b.send_stale_commits) {
+            return;
+        }
         let generation = g.generation;
         let stale = self
             .group_mut()
@@ -1836,8 +1832,9 @@ impl Consumer {
                 });
             }
             Ok(Some(o)) => {
+                let skip = i64::from(self.sim_bug(|b| b.committed_off_by_one));
                 self.assignment.update(tp, |s| {
-                    s.seek(o.offset, o.leader_epoch);
+                    s.seek(o.offset + skip, o.leader_epoch);
                     if o.leader_epoch.is_some() {
                         s.state = FetchState::AwaitValidation;
                     }

@@ -147,8 +147,8 @@ pub struct Commits {
     next_id: u64,
     /// The offset last committed per partition (by anyone through this consumer).
     committed: BTreeMap<TopicPartition, i64>,
-    /// Test-only planted bug (`SimBugs::lost_commit_to_back`).
-    pub(crate) lost_to_back: bool,
+    /// Test-only planted bug (`SimBugs::requeue_behind`).
+    pub(crate) requeue_behind: bool,
 }
 
 impl Commits {
@@ -227,18 +227,23 @@ impl Commits {
             return Some(c);
         }
         c.not_before = retry_at;
-        self.queue.push_front(c);
+        self.requeue(c);
         None
+    }
+
+    /// A commit that must go again goes first (the planted bug puts it last).
+    fn requeue(&mut self, c: Commit) {
+        if cfg!(feature = "sim-bugs") && self.requeue_behind {
+            self.queue.push_back(c);
+        } else {
+            self.queue.push_front(c);
+        }
     }
 
     /// The request in flight was lost with its connection: it goes again first.
     pub fn lost(&mut self) {
         if let Some(c) = self.in_flight.take() {
-            if cfg!(feature = "sim-bugs") && self.lost_to_back {
-                self.queue.push_back(c);
-            } else {
-                self.queue.push_front(c);
-            }
+            self.requeue(c);
         }
     }
 

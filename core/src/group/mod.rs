@@ -75,12 +75,17 @@ pub struct SimBugs {
     /// Newly assigned partitions skip their committed offsets and start at the
     /// end of the log.
     pub ignore_committed: bool,
-    /// Lost partitions are treated as revoked: they may still be committed until
-    /// the acknowledgement, under whatever generation the commit goes out with.
-    pub commit_lost: bool,
-    /// A commit whose request was lost with its connection goes to the back of
-    /// the queue, behind newer commits.
-    pub lost_commit_to_back: bool,
+    /// Queued commits go out under whatever generation the member has then,
+    /// for whatever partitions they name (not checked again when they go).
+    pub send_stale_commits: bool,
+    /// A commit that must go again (its request lost with its connection, or
+    /// partitions answered with a retriable error) goes behind newer ones.
+    pub requeue_behind: bool,
+    /// A committed offset is taken for the last record read: fetching starts
+    /// one past it.
+    pub committed_off_by_one: bool,
+    /// Revocations skip the auto-commit of what was handed out.
+    pub skip_revoke_commit: bool,
 }
 
 /// The group could not go on: what the coordinator said, in answer to which API.
