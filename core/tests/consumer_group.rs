@@ -1110,3 +1110,68 @@ fn a_cooperative_revocation_holds_any_rejoin_until_it_is_acknowledged() {
         decode_versioned::<ConsumerProtocolSubscription>(&join.body.protocols[0].metadata).unwrap();
     assert_eq!(sub.owned_partitions[0].partitions, [0]);
 }
+
+#[test]
+fn a_revoke_time_commit_lost_with_its_connection_goes_again_before_the_join() {
+    // The check of queued commits against ownership when they go out refused a
+    // revoke-time commit that had gone back to the queue (its connection lost)
+    // once the revocation was acknowledged, although no other member can have
+    // the partition within the generation; the join then went on without it.
+    let mut h = group_harness(&[], 1);
+    stable(&mut h, &[0], 10);
+    h.take_events();
+    h.connect_and_negotiate(1, &Versions::all());
+    let fetch = h.expect_api::<FetchRequest>(1);
+    h.respond(
+        &fetch,
+        &fetch_resp(0, vec![pdata_with(0, 15, batch(10, 5, 5))]),
+    );
+    assert_eq!(h.poll().len(), 5);
+    let start = h.now;
+    h.run_until(start + ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    h.respond(
+        &hb,
+        &HeartbeatResponse {
+            error_code: ErrorCode::RebalanceInProgress.code(),
+            ..Default::default()
+        },
+    );
+    let token = h
+        .take_events()
+        .iter()
+        .find_map(|e| match e {
+            Event::Revoked { token, .. } => Some(*token),
+            _ => None,
+        })
+        .expect("revoked");
+    let commit = h.expect_api::<OffsetCommitRequest>(1);
+    h.disconnect(commit.conn);
+    h.c.ack_rebalance(token).unwrap();
+    h.run_for(ms(1_000));
+    let find = h.expect::<FindCoordinatorRequest>(-1);
+    h.respond(
+        &find,
+        &FindCoordinatorResponse {
+            coordinators: vec![
+                kasio_core::protocol::messages::find_coordinator_response::Coordinator {
+                    key: GROUP.into(),
+                    node_id: 1,
+                    host: "b1".into(),
+                    port: 9092,
+                    error_code: 0,
+                    error_message: None,
+                },
+            ],
+            ..Default::default()
+        },
+    );
+    while h.is_connecting(1) {
+        h.connect_and_negotiate(1, &Versions::all());
+    }
+    let commit = h.expect_api::<OffsetCommitRequest>(1);
+    assert_eq!(commit.body.topics[0].partitions[0].committed_offset, 15);
+    assert_eq!(commit.body.generation_id_or_member_epoch, 1);
+    h.respond(&commit, &commit_resp(&commit.body, ErrorCode::None));
+    let _join = h.expect_api::<JoinGroupRequest>(1);
+}

@@ -864,11 +864,9 @@ impl Consumer {
     }
 
     /// Refuses, in queued commits, partitions that are no longer the member's
-    /// (revoked and acknowledged, lost): sent later they would go under a later
-    /// generation, which may have given them to another member (the coordinator
-    /// does not check ownership), and move that member's committed offset.
-    /// Commits made under an earlier generation are refused too: their
-    /// partitions may have changed hands, or come back to this member, since.
+    /// (revoked and acknowledged, lost): the rebalance goes on now, and the next
+    /// generation may give them to another member (the coordinator does not
+    /// check ownership).
     fn refuse_not_owned(&mut self) {
         let Some(g) = self.group.as_ref().filter(|g| g.subscribed()) else {
             return;
@@ -876,13 +874,6 @@ impl Consumer {
         if self.sim_bug(|b| b.send_stale_commits) {
             return;
         }
-        let generation = g.generation;
-        let stale = self
-            .group_mut()
-            .commits
-            .refuse_stale(generation, &CommitError::RebalanceInProgress);
-        self.report_commits(stale);
-        let g = self.group.as_ref().expect("a group");
         let candidates: Vec<TopicPartition> = g
             .owned
             .iter()
@@ -898,6 +889,26 @@ impl Consumer {
             .commits
             .refuse(|tp| !mine.contains(tp), &CommitError::RebalanceInProgress);
         self.report_commits(refused);
+    }
+
+    /// Refuses the queued commits made under another generation than the
+    /// member's now: their partitions may have changed hands, or come back to
+    /// this member, since. (Within a generation nobody else gets a partition
+    /// this member revokes: a revoke-time commit that went back to the queue
+    /// still goes after the acknowledgement.)
+    fn refuse_stale(&mut self) {
+        let Some(g) = self.group.as_ref().filter(|g| g.subscribed()) else {
+            return;
+        };
+        if self.sim_bug(|b| b.send_stale_commits) {
+            return;
+        }
+        let generation = g.generation;
+        let stale = self
+            .group_mut()
+            .commits
+            .refuse_stale(generation, &CommitError::RebalanceInProgress);
+        self.report_commits(stale);
     }
 
     /// Removes partitions from fetching (buffers dropped, pause state cleared with
@@ -1115,10 +1126,10 @@ impl Consumer {
         if !g.may_commit() || g.commits.in_flight() || g.commits.is_idle() {
             return;
         }
-        // What the queue holds goes under the generation of now: only for
-        // partitions still the member's (a request lost with its connection
-        // comes back to the queue, maybe after the revocation was acknowledged).
-        self.refuse_not_owned();
+        // What the queue holds goes under the generation of now: only what was
+        // made under it (a request lost with its connection comes back to the
+        // queue, maybe after the generation moved on).
+        self.refuse_stale();
         let g = self.group.as_ref().expect("a group");
         let (generation, member_id) = g.generation_for_commit();
         let group_id = g.group_id.clone();
