@@ -1175,3 +1175,84 @@ fn a_revoke_time_commit_lost_with_its_connection_goes_again_before_the_join() {
     h.respond(&commit, &commit_resp(&commit.body, ErrorCode::None));
     let _join = h.expect_api::<JoinGroupRequest>(1);
 }
+
+#[test]
+fn a_cooperative_follow_up_round_waits_for_the_revoke_time_commit() {
+    // The eager rebalance waits for the revoke-time auto-commit before
+    // JoinGroup; the cooperative follow-up round waited only for the
+    // acknowledgement. When the commit could not go at once (here its
+    // connection was lost and the coordinator had to be found again), the
+    // JoinGroup went first, the member was then joining (no commits), and the
+    // commit was refused once the next generation came: the next owner of the
+    // revoked partition handed out again what this member had.
+    let mut h = group_harness(
+        &[("partition.assignment.strategy", "cooperative-sticky")],
+        2,
+    );
+    stable(&mut h, &[0, 1], 10);
+    h.take_events();
+    h.connect_and_negotiate(1, &Versions::all());
+    let fetch = h.expect_api::<FetchRequest>(1);
+    h.respond(
+        &fetch,
+        &fetch_resp(0, vec![pdata_with(1, 15, batch(10, 5, 5))]),
+    );
+    assert_eq!(h.poll().len(), 5);
+    let start = h.now;
+    h.run_until(start + ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    h.respond(
+        &hb,
+        &HeartbeatResponse {
+            error_code: ErrorCode::RebalanceInProgress.code(),
+            ..Default::default()
+        },
+    );
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    join_as_leader(&mut h, join, 2, &[0]);
+    let token = h
+        .take_events()
+        .iter()
+        .find_map(|e| match e {
+            Event::Revoked { partitions, token } if partitions == &[tp(1)] => Some(*token),
+            _ => None,
+        })
+        .expect("partition 1 revoked");
+    let commit = h.expect_api::<OffsetCommitRequest>(1);
+    assert_eq!(commit.body.topics[0].partitions[0].committed_offset, 15);
+    // The connection goes with the commit unanswered; the application acks.
+    h.disconnect(commit.conn);
+    h.c.ack_rebalance(token).unwrap();
+    h.run_for(ms(1_000));
+    let find = h.expect::<FindCoordinatorRequest>(-1);
+    h.respond(
+        &find,
+        &FindCoordinatorResponse {
+            coordinators: vec![
+                kasio_core::protocol::messages::find_coordinator_response::Coordinator {
+                    key: GROUP.into(),
+                    node_id: 1,
+                    host: "b1".into(),
+                    port: 9092,
+                    error_code: 0,
+                    error_message: None,
+                },
+            ],
+            ..Default::default()
+        },
+    );
+    while h.is_connecting(1) {
+        h.connect_and_negotiate(1, &Versions::all());
+    }
+    // The revoke-time commit goes again before the follow-up JoinGroup.
+    let commit = h.expect_api::<OffsetCommitRequest>(1);
+    assert_eq!(commit.body.topics[0].partitions[0].committed_offset, 15);
+    assert_eq!(commit.body.generation_id_or_member_epoch, 2);
+    assert!(
+        !h.unread().iter().any(|(_, r)| r.starts_with("JoinGroup")),
+        "joined before the revoke-time commit was answered: {:?}",
+        h.unread()
+    );
+    h.respond(&commit, &commit_resp(&commit.body, ErrorCode::None));
+    let _join = h.expect_api::<JoinGroupRequest>(1);
+}

@@ -719,11 +719,12 @@ impl Consumer {
                 let g = self.group.as_ref().expect("a group");
                 // Until a cooperative revocation is acknowledged (or its deadline
                 // passes) the revoked partitions are still the member's to
-                // commit: no rejoin, whoever asks for one, before that.
-                let revoking = g
-                    .pending_ack
-                    .as_ref()
-                    .is_some_and(|p| !p.lost && !p.acked && now < p.deadline);
+                // commit: no rejoin, whoever asks for one, before that. Nor
+                // before the revoke-time commit is answered (as an eager rebalance
+                // waits for it): once joining, it could not go any more.
+                let revoking = g.pending_ack.as_ref().is_some_and(|p| {
+                    !p.lost && now < p.deadline && (!p.acked || g.revoke_commit.is_some())
+                });
                 if revoking {
                     return self.maybe_heartbeat(coordinator);
                 }
