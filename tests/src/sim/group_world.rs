@@ -264,10 +264,10 @@ impl GroupSwarm {
             consumers: Vec::new(),
             batch_records: pick(&mut rng, &[1, 5, 20]),
             value_size,
-            records: pick(&mut rng, &[100, 300, 1000]),
+            records: pick(&mut rng, &[50, 200, 600]),
             codecs,
             txn_rate: pick(&mut rng, &[0.0, 0.0, 0.3]),
-            produce_every: Duration::from_millis(pick(&mut rng, &[5, 20, 50])),
+            produce_every: Duration::from_millis(pick(&mut rng, &[10, 30, 60])),
             faults: Vec::new(),
             fault_every: Duration::ZERO,
             safety,
@@ -523,11 +523,15 @@ struct App {
     acks: Vec<Ack>,
     /// The application's commits not answered yet.
     outstanding: BTreeSet<CommitId>,
-    /// Partitions it handed records of since the group assigned them.
-    handed: BTreeSet<TopicPartition>,
-    /// Auto-commit: revoked partitions whose revoke-time commit is not answered
-    /// yet, since when.
-    revoked: BTreeMap<TopicPartition, Instant>,
+    /// Partitions it handed records of since the group assigned them, with the
+    /// offset after the last one.
+    handed: BTreeMap<TopicPartition, i64>,
+    /// Auto-commit: revoked partitions whose revoke-time commit was not answered
+    /// yet: since when (at the latest) and what it must cover.
+    revoked: BTreeMap<TopicPartition, (Instant, i64)>,
+    /// When the application last ran (what it takes from the consumer happened
+    /// after).
+    last_tick: Instant,
 }
 
 /// The run's shared state (the World runs the actions that use it).
@@ -583,8 +587,9 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
                 stall_until: Instant::ZERO,
                 acks: Vec::new(),
                 outstanding: BTreeSet::new(),
-                handed: BTreeSet::new(),
+                handed: BTreeMap::new(),
                 revoked: BTreeMap::new(),
+                last_tick: Instant::ZERO,
             }
         })
         .collect();
@@ -763,6 +768,7 @@ fn start(w: &mut World, st: &Shared, i: usize) {
         a.outstanding.clear();
         a.handed.clear();
         a.revoked.clear();
+        a.last_tick = w.now();
         a.stall_until = Instant::ZERO;
         a.epoch += 1;
         a.epoch
@@ -823,19 +829,23 @@ fn tick(w: &mut World, st: &Shared, i: usize, epoch: u64) {
         let mut s = st.borrow_mut();
         s.ledger.handed_out(&recs);
         let a = &mut s.apps[i];
-        a.handed
-            .extend(recs.partitions().iter().map(|b| b.tp.clone()));
+        for b in recs.partitions() {
+            if let Some(r) = b.records.last() {
+                a.handed.insert(b.tp.clone(), r.offset + 1);
+            }
+        }
     }
     for ev in w.take_events(id) {
         on_event(w, st, i, id, ev);
     }
     if let Some((tp, since)) = overdue_revoke_commit(w, &st.borrow().apps[i]) {
         w.fail(format!(
-            "member {i}: auto-commit on, {tp} revoked at {since:?} after records of it were \
+            "member {i}: auto-commit on, {tp} revoked after {since:?} after records of it were \
              handed out, and no commit of it was answered since (revoke-time commit missing)"
         ));
         return;
     }
+    st.borrow_mut().apps[i].last_tick = now;
     let (liveness, auto, chance_of) = {
         let s = st.borrow();
         let a = &s.apps[i];
@@ -890,23 +900,23 @@ fn on_event(w: &mut World, st: &Shared, i: usize, id: ConsumerId, ev: Event) {
         } => {
             let revoked = matches!(ev, Event::Revoked { .. });
             {
-                let now = w.now();
                 let mut s = st.borrow_mut();
                 s.count(if revoked { "revoked" } else { "lost" });
                 let a = &mut s.apps[i];
                 for tp in partitions {
                     // With auto-commit, what was handed out of a revoked
-                    // partition is committed before it goes (its result comes
-                    // as a Committed event); a leave commits too, unless it
-                    // happens mid-rebalance (not judged).
-                    if revoked
-                        && a.spec.auto_commit
-                        && a.status == Status::Running
-                        && a.handed.contains(tp)
-                    {
-                        a.revoked.insert(tp.clone(), now);
+                    // partition is committed before the rebalance goes on (its
+                    // result comes as a Committed event); a leave commits too,
+                    // unless it happens mid-rebalance (not judged).
+                    let handed = a.handed.remove(tp);
+                    if let (true, true, true, Some(pos)) = (
+                        revoked,
+                        a.spec.auto_commit,
+                        a.status == Status::Running,
+                        handed,
+                    ) {
+                        a.revoked.insert(tp.clone(), (a.last_tick, pos));
                     }
-                    a.handed.remove(tp);
                 }
                 if !revoked {
                     a.revoked.clear();
@@ -952,8 +962,19 @@ fn on_event(w: &mut World, st: &Shared, i: usize, id: ConsumerId, ev: Event) {
         Event::Committed { id: cid, results } => {
             let mut s = st.borrow_mut();
             s.apps[i].outstanding.remove(&cid);
-            for (tp, _) in &results {
-                s.apps[i].revoked.remove(tp);
+            for (tp, r) in &results {
+                // A failed commit was tried; a successful one must cover what
+                // was handed out.
+                let covered = match r {
+                    Ok(o) => s.apps[i]
+                        .revoked
+                        .get(tp)
+                        .is_some_and(|(_, p)| o.offset >= *p),
+                    Err(_) => true,
+                };
+                if covered {
+                    s.apps[i].revoked.remove(tp);
+                }
             }
             for (_, r) in &results {
                 s.count(if r.is_ok() {
@@ -984,10 +1005,29 @@ fn on_event(w: &mut World, st: &Shared, i: usize, id: ConsumerId, ev: Event) {
             }
         }
         Event::Assigned { ref partitions } => {
+            let now = w.now();
             let mut s = st.borrow_mut();
             s.count("assigned");
+            let a = &mut s.apps[i];
             for tp in partitions {
-                s.apps[i].handed.remove(tp);
+                a.handed.remove(tp);
+            }
+            // The rebalance went on: a revoke-time commit it did not wait for
+            // is missing, unless the rebalance deadline let it go on without.
+            let max_poll = a.spec.max_poll_interval;
+            let missing = a
+                .revoked
+                .iter()
+                .find(|(_, (since, _))| now < *since + max_poll)
+                .map(|(tp, (since, pos))| (tp.clone(), *since, *pos));
+            a.revoked.clear();
+            drop(s);
+            if let Some((tp, since, pos)) = missing {
+                w.fail(format!(
+                    "member {i}: auto-commit on, {tp} revoked after {since:?} with records up \
+                     to {pos} handed out, and the next generation came without a commit of it \
+                     (revoke-time commit missing)"
+                ));
             }
         }
         Event::Fatal(e) => w.fail(format!("member {i}: unexpected Fatal: {e}")),
@@ -1041,8 +1081,8 @@ fn overdue_revoke_commit(w: &World, a: &App) -> Option<(TopicPartition, Instant)
     let limit = a.spec.api_timeout + request + a.spec.max_poll_interval + Duration::from_secs(2);
     a.revoked
         .iter()
-        .find(|(_, since)| w.now() > **since + limit)
-        .map(|(tp, since)| (tp.clone(), *since))
+        .find(|(_, (since, _))| w.now() > *since + limit)
+        .map(|(tp, (since, _))| (tp.clone(), *since))
 }
 
 fn ack_due(w: &mut World, st: &Shared, i: usize, id: ConsumerId) {
