@@ -89,6 +89,8 @@ pub struct Checker {
     truncations: u64,
     /// The group this consumer is a member of, once it subscribed.
     group: Option<String>,
+    /// Its member id, as it last said.
+    member: String,
 }
 
 impl Checker {
@@ -103,6 +105,7 @@ impl Checker {
             resets: 0,
             truncations: 0,
             group: None,
+            member: String::new(),
         }
     }
 
@@ -110,6 +113,14 @@ impl Checker {
     /// what the group assigned it, starting at the committed offsets.
     pub fn join_group(&mut self, group: &str) {
         self.group = Some(group.into());
+    }
+
+    /// The consumer's member id now (for a group member; checked against the
+    /// coordinator's view).
+    pub fn set_member(&mut self, member: &str) {
+        if self.member != member {
+            self.member = member.into();
+        }
     }
 
     /// The group, for a consumer that subscribed.
@@ -283,6 +294,17 @@ impl Checker {
         gen: u32,
     ) -> Result<Option<i64>, String> {
         let group = self.group.as_deref().unwrap_or_default();
+        // A member the coordinator no longer counts as the owner (its session
+        // ended while it was frozen, say) hands out what it has until it
+        // learns; another member may have moved the committed offset meanwhile.
+        let owner = cluster.group_view(group).is_some_and(|v| {
+            v.members
+                .get(&self.member)
+                .is_some_and(|m| m.partitions().contains(&(tp.topic.clone(), tp.partition)))
+        });
+        if !owner {
+            return Ok(Some(o));
+        }
         let Some(c) = cluster.committed(group, &tp.topic, tp.partition) else {
             return Ok(None); // nothing committed: auto.offset.reset decides
         };

@@ -414,6 +414,9 @@ impl World {
         }
         let a = &mut self.actors[id.0];
         a.polled += recs.len() as u64;
+        if let (Some(ch), Some(m)) = (a.checker.as_mut(), a.consumer.group_metadata()) {
+            ch.set_member(&m.member_id);
+        }
         if let Some(ch) = a.checker.as_mut() {
             if let Err(e) = ch.records(&self.cluster, &recs) {
                 self.fail(format!("consumer {}: {e}", id.0));
