@@ -527,8 +527,9 @@ struct App {
     /// offset after the last one.
     handed: BTreeMap<TopicPartition, i64>,
     /// Auto-commit: revoked partitions whose revoke-time commit was not answered
-    /// yet: since when (at the latest) and what it must cover.
-    revoked: BTreeMap<TopicPartition, (Instant, i64)>,
+    /// yet: since when (at the latest), what it must cover, and the member's
+    /// generation then.
+    revoked: BTreeMap<TopicPartition, (Instant, i64, i32)>,
     /// When the application last ran (what it takes from the consumer happened
     /// after).
     last_tick: Instant,
@@ -838,6 +839,19 @@ fn tick(w: &mut World, st: &Shared, i: usize, epoch: u64) {
     for ev in w.take_events(id) {
         on_event(w, st, i, id, ev);
     }
+    let generation = w
+        .consumer(id)
+        .group_metadata()
+        .map_or(-1, |m| m.generation_id);
+    let skipped = revoke_commit_skipped(w, &mut st.borrow_mut().apps[i], generation);
+    if let Some((tp, since, pos)) = skipped {
+        w.fail(format!(
+            "member {i}: auto-commit on, {tp} revoked after {since:?} with records up to {pos} \
+             handed out, and its next generation came without a commit of it (revoke-time \
+             commit missing)"
+        ));
+        return;
+    }
     if let Some((tp, since)) = overdue_revoke_commit(w, &st.borrow().apps[i]) {
         w.fail(format!(
             "member {i}: auto-commit on, {tp} revoked after {since:?} after records of it were \
@@ -900,6 +914,10 @@ fn on_event(w: &mut World, st: &Shared, i: usize, id: ConsumerId, ev: Event) {
         } => {
             let revoked = matches!(ev, Event::Revoked { .. });
             {
+                let generation = w
+                    .consumer(id)
+                    .group_metadata()
+                    .map_or(-1, |m| m.generation_id);
                 let mut s = st.borrow_mut();
                 s.count(if revoked { "revoked" } else { "lost" });
                 let a = &mut s.apps[i];
@@ -915,7 +933,7 @@ fn on_event(w: &mut World, st: &Shared, i: usize, id: ConsumerId, ev: Event) {
                         a.status == Status::Running,
                         handed,
                     ) {
-                        a.revoked.insert(tp.clone(), (a.last_tick, pos));
+                        a.revoked.insert(tp.clone(), (a.last_tick, pos, generation));
                     }
                 }
                 if !revoked {
@@ -969,7 +987,7 @@ fn on_event(w: &mut World, st: &Shared, i: usize, id: ConsumerId, ev: Event) {
                     Ok(o) => s.apps[i]
                         .revoked
                         .get(tp)
-                        .is_some_and(|(_, p)| o.offset >= *p),
+                        .is_some_and(|(_, p, _)| o.offset >= *p),
                     Err(_) => true,
                 };
                 if covered {
@@ -1005,29 +1023,10 @@ fn on_event(w: &mut World, st: &Shared, i: usize, id: ConsumerId, ev: Event) {
             }
         }
         Event::Assigned { ref partitions } => {
-            let now = w.now();
             let mut s = st.borrow_mut();
             s.count("assigned");
-            let a = &mut s.apps[i];
             for tp in partitions {
-                a.handed.remove(tp);
-            }
-            // The rebalance went on: a revoke-time commit it did not wait for
-            // is missing, unless the rebalance deadline let it go on without.
-            let max_poll = a.spec.max_poll_interval;
-            let missing = a
-                .revoked
-                .iter()
-                .find(|(_, (since, _))| now < *since + max_poll)
-                .map(|(tp, (since, pos))| (tp.clone(), *since, *pos));
-            a.revoked.clear();
-            drop(s);
-            if let Some((tp, since, pos)) = missing {
-                w.fail(format!(
-                    "member {i}: auto-commit on, {tp} revoked after {since:?} with records up \
-                     to {pos} handed out, and the next generation came without a commit of it \
-                     (revoke-time commit missing)"
-                ));
+                s.apps[i].handed.remove(tp);
             }
         }
         Event::Fatal(e) => w.fail(format!("member {i}: unexpected Fatal: {e}")),
@@ -1069,6 +1068,28 @@ fn restart_later(w: &mut World, st: &Shared, i: usize) {
     });
 }
 
+/// A revoked partition (auto-commit on) whose revoke-time commit had no answer
+/// when the member went on to a later generation: the rebalance waits for it,
+/// unless its deadline (`max.poll.interval.ms`) let it go on without.
+fn revoke_commit_skipped(
+    w: &World,
+    a: &mut App,
+    generation: i32,
+) -> Option<(TopicPartition, Instant, i64)> {
+    if generation < 0 {
+        return None;
+    }
+    let max_poll = a.spec.max_poll_interval;
+    let now = w.now();
+    let missing = a
+        .revoked
+        .iter()
+        .find(|(_, (since, _, g))| generation > *g && now < *since + max_poll)
+        .map(|(tp, (since, pos, _))| (tp.clone(), *since, *pos));
+    a.revoked.retain(|_, (_, _, g)| generation <= *g);
+    missing
+}
+
 /// A revoked partition (auto-commit on) whose revoke-time commit was never
 /// answered, though every commit is answered within `default.api.timeout.ms`
 /// (plus a request timeout for one in flight) and the rebalance waits at most
@@ -1081,8 +1102,8 @@ fn overdue_revoke_commit(w: &World, a: &App) -> Option<(TopicPartition, Instant)
     let limit = a.spec.api_timeout + request + a.spec.max_poll_interval + Duration::from_secs(2);
     a.revoked
         .iter()
-        .find(|(_, (since, _))| w.now() > *since + limit)
-        .map(|(tp, (since, _))| (tp.clone(), *since))
+        .find(|(_, (since, _, _))| w.now() > *since + limit)
+        .map(|(tp, (since, _, _))| (tp.clone(), *since))
 }
 
 fn ack_due(w: &mut World, st: &Shared, i: usize, id: ConsumerId) {
