@@ -19,7 +19,7 @@ use crate::group::coordinator::CoordinatorLookup;
 use crate::group::reaction::{self, CommitReaction, FetchReaction, Reaction};
 use crate::group::{
     Cause, CommitError, CommitId, GroupFailure, GroupMetadata, MemberState, OffsetAndMetadata,
-    RebalanceToken, Transition,
+    RebalanceToken, SimBugs, Transition,
 };
 use crate::metadata::{BrokerId, BrokerInfo};
 use crate::protocol::consumer_protocol::{decode_versioned, encode_versioned};
@@ -151,6 +151,8 @@ pub(crate) struct Group {
     api_timeout: Duration,
     require_stable: bool,
     rack: Option<String>,
+    /// Test-only planted bugs (settable only with the `sim-bugs` feature).
+    bugs: SimBugs,
 }
 
 impl Group {
@@ -215,6 +217,7 @@ impl Group {
             api_timeout: config.default_api_timeout,
             require_stable: config.isolation_level == IsolationLevel::ReadCommitted,
             rack: config.client_rack.clone(),
+            bugs: SimBugs::default(),
         }
     }
 
@@ -492,6 +495,21 @@ impl Consumer {
         self.group.iter().flat_map(|g| g.transitions.iter())
     }
 
+    /// Test-only: switches planted group-client bugs on (see [`SimBugs`]).
+    #[cfg(feature = "sim-bugs")]
+    #[doc(hidden)]
+    pub fn set_sim_bugs(&mut self, bugs: SimBugs) {
+        if let Some(g) = self.group.as_mut() {
+            g.bugs = bugs;
+            g.commits.requeue_behind = bugs.requeue_behind;
+        }
+    }
+
+    /// Whether a planted bug is on (never without the `sim-bugs` feature).
+    fn sim_bug(&self, bug: impl Fn(&SimBugs) -> bool) -> bool {
+        cfg!(feature = "sim-bugs") && self.group.as_ref().is_some_and(|g| bug(&g.bugs))
+    }
+
     // ----- helpers for the application calls ------------------------------------------
 
     fn check_open(&self) -> Result<(), UsageError> {
@@ -544,7 +562,10 @@ impl Consumer {
             if !pick(tp) || !self.may_commit(tp) {
                 continue;
             }
-            if let Some(o) = consumed_offset(s) {
+            if let Some(mut o) = consumed_offset(s) {
+                if self.sim_bug(|b| b.commit_ahead) {
+                    o.offset += 1;
+                }
                 out.insert(tp.clone(), o);
             }
         }
@@ -571,7 +592,9 @@ impl Consumer {
             return Err(UsageError::GroupFailed(failure));
         }
         let deadline = now + g.api_timeout;
-        let id = g.commits.enqueue(kind, offsets, now, deadline);
+        let id = g
+            .commits
+            .enqueue(kind, offsets, g.generation, now, deadline);
         self.timers.set(Timer::CommitDeadline, deadline);
         Ok(id)
     }
@@ -717,8 +740,17 @@ impl Consumer {
         }
         match g.state {
             MemberState::Unjoined => {
+                // A JoinGroup of the membership that was left may still wait at
+                // the coordinator: its answer must not be taken for the next
+                // one's (it comes first on the connection), so the next waits.
+                // A pattern subscription joins once metadata was matched.
                 let matched = g.pattern.as_ref().is_none_or(|(_, matched)| *matched);
-                if g.subscribed() && matched && !g.poll_expired && g.retry.ready(now) {
+                if g.subscribed()
+                    && matched
+                    && !g.poll_expired
+                    && g.retry.ready(now)
+                    && !g.join_in_flight
+                {
                     self.start_rebalance(g.rejoin.unwrap_or(Cause::Subscribed));
                 }
             }
@@ -755,6 +787,17 @@ impl Consumer {
             }
             MemberState::Stable => {
                 let g = self.group.as_ref().expect("a group");
+                // Until a cooperative revocation is acknowledged (or its deadline
+                // passes) the revoked partitions are still the member's to
+                // commit: no rejoin, whoever asks for one, before that. Nor
+                // before the revoke-time commit is answered (as an eager rebalance
+                // waits for it): once joining, it could not go any more.
+                let revoking = g.pending_ack.as_ref().is_some_and(|p| {
+                    !p.lost && now < p.deadline && (!p.acked || g.revoke_commit.is_some())
+                });
+                if revoking {
+                    return self.maybe_heartbeat(coordinator);
+                }
                 if let Some(cause) = g.rejoin {
                     self.start_rebalance(cause);
                     let g = self.group.as_ref().expect("a group");
@@ -804,13 +847,18 @@ impl Consumer {
     fn revoke(&mut self, partitions: BTreeSet<TopicPartition>, cause: Cause) {
         let positions = self.consumed_offsets(|tp| partitions.contains(tp));
         let auto = self.group.as_ref().is_some_and(|g| g.auto_commit.is_some());
-        let revoke_commit = if auto && !positions.is_empty() {
-            self.enqueue_commit(CommitKind::Revoke, positions.clone())
-                .ok()
+        let revoke_commit =
+            if auto && !positions.is_empty() && !self.sim_bug(|b| b.skip_revoke_commit) {
+                self.enqueue_commit(CommitKind::Revoke, positions.clone())
+                    .ok()
+            } else {
+                None
+            };
+        if self.sim_bug(|b| b.fetch_after_revoke) {
+            self.group_mut().owned.retain(|tp| !partitions.contains(tp));
         } else {
-            None
-        };
-        self.drop_partitions(&partitions);
+            self.drop_partitions(&partitions);
+        }
         let now = self.now;
         let g = self.group_mut();
         let token = g.token();
@@ -886,6 +934,55 @@ impl Consumer {
             }
         }
         g.revoke_commit = None;
+        self.refuse_not_owned();
+    }
+
+    /// Refuses, in queued commits, partitions that are no longer the member's
+    /// (revoked and acknowledged, lost): the rebalance goes on now, and the next
+    /// generation may give them to another member (the coordinator does not
+    /// check ownership).
+    fn refuse_not_owned(&mut self) {
+        let Some(g) = self.group.as_ref().filter(|g| g.subscribed()) else {
+            return;
+        };
+        if self.sim_bug(|b| b.send_stale_commits) {
+            return;
+        }
+        let candidates: Vec<TopicPartition> = g
+            .owned
+            .iter()
+            .chain(g.pending_ack.iter().flat_map(|p| p.partitions.iter()))
+            .cloned()
+            .collect();
+        let mine: BTreeSet<TopicPartition> = candidates
+            .into_iter()
+            .filter(|tp| self.may_commit(tp))
+            .collect();
+        let refused = self
+            .group_mut()
+            .commits
+            .refuse(|tp| !mine.contains(tp), &CommitError::RebalanceInProgress);
+        self.report_commits(refused);
+    }
+
+    /// Refuses the queued commits made under another generation than the
+    /// member's now: their partitions may have changed hands, or come back to
+    /// this member, since. (Within a generation nobody else gets a partition
+    /// this member revokes: a revoke-time commit that went back to the queue
+    /// still goes after the acknowledgement.)
+    fn refuse_stale(&mut self) {
+        let Some(g) = self.group.as_ref().filter(|g| g.subscribed()) else {
+            return;
+        };
+        if self.sim_bug(|b| b.send_stale_commits) {
+            return;
+        }
+        let generation = g.generation;
+        let stale = self
+            .group_mut()
+            .commits
+            .refuse_stale(generation, &CommitError::RebalanceInProgress);
+        self.report_commits(stale);
     }
 
     /// Removes partitions from fetching (buffers dropped, pause state cleared with
@@ -1100,9 +1197,14 @@ impl Consumer {
     fn drive_commits(&mut self, coordinator: BrokerId) {
         let now = self.now;
         let g = self.group.as_ref().expect("a group");
-        if !g.may_commit() {
+        if !g.may_commit() || g.commits.in_flight() || g.commits.is_idle() {
             return;
         }
+        // What the queue holds goes under the generation of now: only what was
+        // made under it (a request lost with its connection comes back to the
+        // queue, maybe after the generation moved on).
+        self.refuse_stale();
+        let g = self.group.as_ref().expect("a group");
         let (generation, member_id) = g.generation_for_commit();
         let group_id = g.group_id.clone();
         let instance_id = if g.subscribed() {
@@ -1430,9 +1532,12 @@ impl Consumer {
                 }
             }
             Reaction::ResetMemberIdAndRejoin => {
-                // Only if the generation did not move meanwhile.
+                // Only if the generation did not move meanwhile. Without a
+                // generation, what a cooperative member kept while joining is
+                // lost (Java's onJoinPrepare): another member may have it now.
                 if g.generation == generation_sent {
                     g.reset_generation(true);
+                    self.lose_partitions(Cause::MembershipLost);
                 }
             }
             Reaction::RetryAfterBackoff => {
@@ -1522,9 +1627,9 @@ impl Consumer {
             let counts = self.subscribed_partition_counts();
             self.group_mut().assigned_counts = counts;
         }
-        // Newly assigned partitions start from their committed offsets.
-        // Revoked partitions stay until `revoke` below has taken their positions
-        // for the revoke-time commit; it drops them.
+        // Newly assigned partitions start from their committed offsets. Revoked
+        // ones stay until `revoke` below has read their positions (for the
+        // revoke-time commit) and drops them.
         let mut keep: BTreeSet<TopicPartition> =
             self.assignment.iter().map(|(tp, _)| tp.clone()).collect();
         keep.extend(added.iter().cloned());
@@ -1804,9 +1909,18 @@ impl Consumer {
             return;
         }
         match found {
-            Ok(Some(o)) => {
+            Ok(Some(_)) if self.sim_bug(|b| b.ignore_committed) => {
                 self.assignment.update(tp, |s| {
-                    s.seek(o.offset, o.leader_epoch);
+                    s.request_reset(
+                        crate::config::OffsetReset::Latest,
+                        super::event::ResetReason::NoPosition,
+                    )
+                });
+            }
+            Ok(Some(o)) => {
+                let skip = i64::from(self.sim_bug(|b| b.committed_off_by_one));
+                self.assignment.update(tp, |s| {
+                    s.seek(o.offset + skip, o.leader_epoch);
                     if o.leader_epoch.is_some() {
                         s.state = FetchState::AwaitValidation;
                     }
@@ -2012,8 +2126,13 @@ impl Consumer {
                 token,
             });
         }
-        // The commit goes first, under the generation; then LeaveGroup.
-        self.group_mut().leaving = Some((cause, commit));
+        // The commit goes first, under the generation; then LeaveGroup. So do
+        // commits the application queued before (they go in order, so waiting
+        // for the last one waits for all): after the leave they would go without
+        // a generation, and a group with no members left takes those.
+        let g = self.group_mut();
+        let commit = commit.or_else(|| g.may_commit().then(|| g.commits.last_id()).flatten());
+        g.leaving = Some((cause, commit));
         if commit.is_none() {
             self.finish_leave();
         }
@@ -2029,6 +2148,13 @@ impl Consumer {
         if g.generation >= 0 && !g.is_static() {
             self.send_leave();
         }
+        // Commits that could not go under the generation never go: without it
+        // they are no member's.
+        let refused = self
+            .group_mut()
+            .commits
+            .refuse(|_| true, &CommitError::MembershipLost);
+        self.report_commits(refused);
         let g = self.group_mut();
         g.reset_generation(true);
         // Nothing waits for an acknowledgement now; acking it stays harmless.
@@ -2036,7 +2162,6 @@ impl Consumer {
             g.leave_token = Some(p.token);
         }
         g.leader_join = None;
-        g.join_in_flight = false;
         g.sync_in_flight = false;
         g.move_to(MemberState::Unjoined, cause);
         self.timers.clear(&Timer::Heartbeat);

@@ -176,6 +176,11 @@ impl Consumer {
                     topic: name.clone(),
                     code,
                 });
+            } else if code != ErrorCode::None && self.group_topics().any(|g| g == name) {
+                // A subscribed topic in error too: a group leader assigns only
+                // what metadata shows, and nothing else would ask again before
+                // metadata.max.age.ms.
+                self.refresh.request();
             }
         }
         for change in changes {

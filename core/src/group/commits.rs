@@ -113,6 +113,9 @@ pub struct Commit {
     pub not_before: Instant,
     /// Give up at this instant.
     pub deadline: Instant,
+    /// The member's generation when it was made (-1 outside one): it goes out
+    /// under that generation or not at all.
+    pub generation: i32,
 }
 
 impl Commit {
@@ -144,6 +147,8 @@ pub struct Commits {
     next_id: u64,
     /// The offset last committed per partition (by anyone through this consumer).
     committed: BTreeMap<TopicPartition, i64>,
+    /// Test-only planted bug (`SimBugs::requeue_behind`).
+    pub(crate) requeue_behind: bool,
 }
 
 impl Commits {
@@ -152,6 +157,7 @@ impl Commits {
         &mut self,
         kind: CommitKind,
         offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+        generation: i32,
         now: Instant,
         deadline: Instant,
     ) -> CommitId {
@@ -164,6 +170,7 @@ impl Commits {
             done: Vec::new(),
             not_before: now,
             deadline,
+            generation,
         });
         id
     }
@@ -174,6 +181,11 @@ impl Commits {
             .iter()
             .chain(self.in_flight.as_ref())
             .any(|c| c.kind == kind)
+    }
+
+    /// The newest commit queued or in flight.
+    pub fn last_id(&self) -> Option<CommitId> {
+        self.queue.back().or(self.in_flight.as_ref()).map(|c| c.id)
     }
 
     /// Whether a commit is in flight.
@@ -215,14 +227,23 @@ impl Commits {
             return Some(c);
         }
         c.not_before = retry_at;
-        self.queue.push_front(c);
+        self.requeue(c);
         None
+    }
+
+    /// A commit that must go again goes first (the planted bug puts it last).
+    fn requeue(&mut self, c: Commit) {
+        if cfg!(feature = "sim-bugs") && self.requeue_behind {
+            self.queue.push_back(c);
+        } else {
+            self.queue.push_front(c);
+        }
     }
 
     /// The request in flight was lost with its connection: it goes again first.
     pub fn lost(&mut self) {
         if let Some(c) = self.in_flight.take() {
-            self.queue.push_front(c);
+            self.requeue(c);
         }
     }
 
@@ -278,6 +299,20 @@ impl Commits {
         finished
     }
 
+    /// Fails the queued commits made under another generation than `generation`;
+    /// returns them.
+    pub fn refuse_stale(&mut self, generation: i32, error: &CommitError) -> Vec<Commit> {
+        let (mut stale, keep): (VecDeque<Commit>, VecDeque<Commit>) = self
+            .queue
+            .drain(..)
+            .partition(|c| c.generation != generation);
+        self.queue = keep;
+        for c in &mut stale {
+            c.fail_all(error);
+        }
+        stale.into()
+    }
+
     /// The earliest instant after `now` at which a queued commit may be retried
     /// or expires.
     pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
@@ -314,8 +349,8 @@ mod tests {
         let mut c = Commits::default();
         let t = Instant::from_millis(1);
         let far = Instant::from_millis(60_000);
-        let a = c.enqueue(CommitKind::Application, offsets(10), t, far);
-        let b = c.enqueue(CommitKind::Application, offsets(20), t, far);
+        let a = c.enqueue(CommitKind::Application, offsets(10), 1, t, far);
+        let b = c.enqueue(CommitKind::Application, offsets(20), 1, t, far);
         assert_eq!(c.start_next(t).map(|x| x.id), Some(a));
         assert!(c.start_next(t).is_none(), "one in flight");
         c.lost();
@@ -333,7 +368,13 @@ mod tests {
     fn retries_wait_and_queued_commits_expire() {
         let mut c = Commits::default();
         let t = Instant::from_millis(1);
-        c.enqueue(CommitKind::Auto, offsets(5), t, Instant::from_millis(100));
+        c.enqueue(
+            CommitKind::Auto,
+            offsets(5),
+            1,
+            t,
+            Instant::from_millis(100),
+        );
         c.start_next(t);
         assert!(c.answered(Instant::from_millis(50)).is_none());
         assert!(c.start_next(Instant::from_millis(49)).is_none());

@@ -60,6 +60,34 @@ impl fmt::Display for RebalanceToken {
     }
 }
 
+/// Test-only client bugs planted in the group member, so that a simulation can
+/// prove its invariants catch them (switched on with `Consumer::set_sim_bugs`,
+/// which exists only with the `sim-bugs` feature). All off by default; each one
+/// is a mistake a group client could plausibly make.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SimBugs {
+    /// A revocation keeps fetching the revoked partitions: their records are
+    /// still handed out.
+    pub fetch_after_revoke: bool,
+    /// Commits of consumed positions commit one past what was handed out.
+    pub commit_ahead: bool,
+    /// Newly assigned partitions skip their committed offsets and start at the
+    /// end of the log.
+    pub ignore_committed: bool,
+    /// Queued commits go out under whatever generation the member has then,
+    /// for whatever partitions they name (not checked again when they go).
+    pub send_stale_commits: bool,
+    /// A commit that must go again (its request lost with its connection, or
+    /// partitions answered with a retriable error) goes behind newer ones.
+    pub requeue_behind: bool,
+    /// A committed offset is taken for the last record read: fetching starts
+    /// one past it.
+    pub committed_off_by_one: bool,
+    /// Revocations skip the auto-commit of what was handed out.
+    pub skip_revoke_commit: bool,
+}
+
 /// The group could not go on: what the coordinator said, in answer to which API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

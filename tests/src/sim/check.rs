@@ -20,6 +20,19 @@
 //! One gap is allowed without an event: across a truncation, since the
 //! partition's last delivery, below the offset delivered, when some broker gives a
 //! consumer no way to detect it (see `Cluster::detects_truncation`).
+//!
+//! A consumer subscribed to a group ([`Checker::join_group`]) is judged as a
+//! member too:
+//!
+//! - it hands out records of a partition only between an `Assigned` event that
+//!   named it and the `Revoked` or `Lost` event that took it away (a revoked
+//!   partition is dropped at once, before the acknowledgement; nothing of a
+//!   partition is handed out after its `Fatal`);
+//! - the first record it hands out after an `Assigned` is at the partition's
+//!   committed offset at that moment (the coordinator's), or the first record
+//!   to deliver after it: never above it (records skipped: lost), never below
+//!   it (records before the last commit handed out again); with nothing
+//!   committed, where `auto.offset.reset` put it.
 
 use std::collections::BTreeMap;
 
@@ -47,6 +60,13 @@ struct Part {
     listed: Vec<(i64, i64)>,
     /// A Fetch answered OFFSET_OUT_OF_RANGE since the position was last set.
     out_of_range: bool,
+    /// Group member: the group assigned it (and did not take it away since).
+    owned: bool,
+    /// Group member: why it is not owned (for the report).
+    released: Option<&'static str>,
+    /// Group member: assigned, and nothing handed out (or sought) since: the
+    /// first record is judged against the committed offset.
+    awaiting_start: bool,
 }
 
 /// The ListOffsets timestamp a reset policy asks for.
@@ -67,6 +87,10 @@ pub struct Checker {
     delivered: u64,
     resets: u64,
     truncations: u64,
+    /// The group this consumer is a member of, once it subscribed.
+    group: Option<String>,
+    /// Its member id, as it last said.
+    member: String,
 }
 
 impl Checker {
@@ -80,7 +104,37 @@ impl Checker {
             delivered: 0,
             resets: 0,
             truncations: 0,
+            group: None,
+            member: String::new(),
         }
+    }
+
+    /// The consumer subscribed to `group`: from now on it may hand out only
+    /// what the group assigned it, starting at the committed offsets.
+    pub fn join_group(&mut self, group: &str) {
+        self.group = Some(group.into());
+    }
+
+    /// The consumer's member id now (for a group member; checked against the
+    /// coordinator's view).
+    pub fn set_member(&mut self, member: &str) {
+        if self.member != member {
+            self.member = member.into();
+        }
+    }
+
+    /// The group, for a consumer that subscribed.
+    pub fn group(&self) -> Option<&str> {
+        self.group.as_deref()
+    }
+
+    /// Partitions the group assigned and did not take away (group members).
+    pub fn owned(&self) -> Vec<TopicPartition> {
+        self.parts
+            .iter()
+            .filter(|(_, p)| p.owned)
+            .map(|(tp, _)| tp.clone())
+            .collect()
     }
 
     /// The consumer's `auto.offset.reset`: resets must land where ListOffsets
@@ -127,6 +181,7 @@ impl Checker {
         p.reset_asked = false;
         p.listed.clear();
         p.out_of_range = false;
+        p.awaiting_start = false;
     }
 
     /// Checks an event the consumer emitted.
@@ -182,9 +237,96 @@ impl Checker {
                     None => p.awaiting_reset = true,
                 }
             }
+            Event::Assigned { partitions } if self.group.is_some() => {
+                for tp in partitions {
+                    let gen = cluster
+                        .history(&tp.topic, tp.partition)
+                        .map_err(|e| format!("assigned {e}"))?
+                        .generation();
+                    // A new ownership: the position comes from the group (or,
+                    // with nothing committed, from a reset).
+                    self.parts.insert(
+                        tp.clone(),
+                        Part {
+                            owned: true,
+                            awaiting_start: true,
+                            gen,
+                            ..Part::default()
+                        },
+                    );
+                }
+            }
+            Event::Revoked { partitions, .. } | Event::Lost { partitions, .. }
+                if self.group.is_some() =>
+            {
+                let why = if matches!(ev, Event::Revoked { .. }) {
+                    "its revocation"
+                } else {
+                    "it was lost"
+                };
+                for tp in partitions {
+                    let p = self.parts.entry(tp.clone()).or_default();
+                    p.owned = false;
+                    p.released = Some(why);
+                }
+            }
+            Event::Fatal(_) if self.group.is_some() => {
+                for p in self.parts.values_mut() {
+                    if p.owned {
+                        p.owned = false;
+                        p.released = Some("the group failed (Fatal)");
+                    }
+                }
+            }
             _ => {}
         }
         Ok(())
+    }
+
+    /// A group member's first record of a partition since it was assigned:
+    /// at the committed offset, or past only what is not delivered (markers,
+    /// aborted records under read_committed).
+    fn check_start(
+        &self,
+        cluster: &Cluster,
+        tp: &TopicPartition,
+        o: i64,
+        gen: u32,
+    ) -> Result<Option<i64>, String> {
+        let group = self.group.as_deref().unwrap_or_default();
+        // A member the coordinator no longer counts as the owner (its session
+        // ended while it was frozen, say) hands out what it has until it
+        // learns; another member may have moved the committed offset meanwhile.
+        let owner = cluster.group_view(group).is_some_and(|v| {
+            v.members
+                .get(&self.member)
+                .is_some_and(|m| m.partitions().contains(&(tp.topic.clone(), tp.partition)))
+        });
+        if !owner {
+            return Ok(Some(o));
+        }
+        let Some(c) = cluster.committed(group, &tp.topic, tp.partition) else {
+            return Ok(None); // nothing committed: auto.offset.reset decides
+        };
+        let history = cluster
+            .history(&tp.topic, tp.partition)
+            .map_err(|e| e.to_string())?;
+        if o < c {
+            return Err(format!(
+                "{tp}@{o}: the first record handed out after the group assigned the \
+                 partition is below its committed offset {c}: records before the last \
+                 commit handed out again (duplicates only come after the last commit)"
+            ));
+        }
+        if let Some(x) = skipped(history, gen, c, o, self.read_committed) {
+            return Err(format!(
+                "{tp}@{o}: the first record handed out after the group assigned the \
+                 partition is above its committed offset {c}, but {x} held a record to \
+                 deliver (skipped: lost); log: {}",
+                history.describe(x)
+            ));
+        }
+        Ok(Some(c))
     }
 
     /// Whether the brokers (or the application) gave the consumer a reason for
@@ -236,7 +378,29 @@ impl Checker {
             let history = cluster
                 .history(&tp.topic, tp.partition)
                 .map_err(|e| format!("records for {e}"))?;
+            let group_start = match self.parts.get(tp) {
+                Some(p) if self.group.is_some() && p.owned && p.awaiting_start => {
+                    let o = batch.records.first().map_or(0, |r| r.offset);
+                    Some(self.check_start(cluster, tp, o, p.gen)?)
+                }
+                _ => None,
+            };
             let p = self.parts.entry(tp.clone()).or_default();
+            if self.group.is_some() && !p.owned {
+                let o = batch.records.first().map_or(-1, |r| r.offset);
+                return Err(format!(
+                    "{tp}@{o}: handed out after {} (the group has not assigned it again)",
+                    p.released.unwrap_or("never assigned it")
+                ));
+            }
+            if let Some(start) = group_start {
+                p.awaiting_start = false;
+                if let Some(c) = start {
+                    // Judged against the committed offset: from there on, in order.
+                    p.next = Some(c);
+                    p.awaiting_reset = false;
+                }
+            }
             for r in &batch.records {
                 let o = r.offset;
                 let digest = digest_record(r);
@@ -325,7 +489,15 @@ impl Checker {
             if position != Some(end) {
                 return Some(format!("{tp}: position {position:?}, end {end}"));
             }
-            let next = self.parts.get(&tp).and_then(|p| p.next);
+            let next = match self.parts.get(&tp) {
+                // A group member assigned a partition with nothing to hand out
+                // since: it starts at the committed offset.
+                Some(p) if p.awaiting_start && p.next.is_none() => {
+                    let group = self.group.as_deref().unwrap_or_default();
+                    cluster.committed(group, &tp.topic, tp.partition)
+                }
+                p => p.and_then(|p| p.next),
+            };
             let Some(next) = next else {
                 return Some(format!("{tp}: never positioned"));
             };

@@ -37,8 +37,8 @@ use super::record::Digest;
 use super::server::{response_frame, Reply, Req, ServerConn};
 
 /// Kafka's `group.min.session.timeout.ms` / `group.max.session.timeout.ms`.
-const MIN_SESSION: i32 = 6_000;
-const MAX_SESSION: i32 = 1_800_000;
+const MIN_SESSION: Duration = Duration::from_millis(6_000);
+const MAX_SESSION: Duration = Duration::from_millis(1_800_000);
 
 /// Topics with partitions, as OffsetFetch names them.
 type TopicList = Vec<(String, Vec<i32>)>;
@@ -86,6 +86,10 @@ struct Member {
     protocol_type: String,
     protocols: Vec<(String, Bytes)>,
     assignment: Bytes,
+    /// The last assignment it received before this generation's (for the
+    /// checks: a cooperative member may commit what it revokes until someone
+    /// else owns it).
+    previous: Bytes,
     session_deadline: Instant,
     join: Option<Pending>,
     sync: Option<Pending>,
@@ -122,6 +126,15 @@ pub struct CommitRecord {
     pub owned: Vec<(String, i32)>,
     /// The committed offsets.
     pub offsets: Vec<(String, i32, i64)>,
+    /// The group's generation when it accepted the commit.
+    pub group_generation: i32,
+    /// Whether the member was in the group then.
+    pub was_member: bool,
+    /// The last assignment the member received before this generation's
+    /// (empty if none).
+    pub previous: Vec<(String, i32)>,
+    /// Partitions assigned to other members of the group then.
+    pub others: Vec<(String, i32)>,
 }
 
 /// Test-only faults in the coordinator, to prove that the group invariants of
@@ -243,6 +256,9 @@ pub(crate) struct Coordinator {
     moved: BTreeMap<String, i32>,
     /// `group.initial.rebalance.delay.ms`.
     pub initial_delay: Duration,
+    /// `group.min.session.timeout.ms` and `group.max.session.timeout.ms`
+    /// (`None`: Kafka's defaults, 6 s and 30 min).
+    pub session_bounds: Option<(Duration, Duration)>,
     pub commits: Vec<CommitRecord>,
     next_member: u64,
     /// Test-only faults (all off by default).
@@ -264,12 +280,18 @@ impl Coordinator {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
+        // A member whose join or sync waits has no session running (the
+        // group's deadline bounds the wait): its deadline, passed or not, is
+        // no wake-up (a passed one would be due forever).
         self.groups
             .values()
             .flat_map(|g| {
-                g.deadline
-                    .into_iter()
-                    .chain(g.members.values().map(|m| m.session_deadline))
+                g.deadline.into_iter().chain(
+                    g.members
+                        .values()
+                        .filter(|m| m.join.is_none() && m.sync.is_none())
+                        .map(|m| m.session_deadline),
+                )
             })
             .min()
     }
@@ -377,6 +399,10 @@ impl Cluster {
             group: group.to_string(),
             member: String::new(),
             generation: -1,
+            group_generation: g.generation,
+            was_member: false,
+            previous: Vec::new(),
+            others: Vec::new(),
             owned: Vec::new(),
             offsets: offsets
                 .iter()
@@ -417,6 +443,13 @@ impl Cluster {
     #[doc(hidden)]
     pub fn set_coordinator_bugs(&mut self, bugs: CoordinatorBugs) {
         self.coordinator.bugs = bugs;
+    }
+
+    /// `group.min.session.timeout.ms` and `group.max.session.timeout.ms`: a
+    /// JoinGroup asking for a session outside them gets INVALID_SESSION_TIMEOUT
+    /// (Kafka's defaults, 6 s and 30 min, unless set).
+    pub fn set_group_session_bounds(&mut self, min: Duration, max: Duration) {
+        self.coordinator.session_bounds = Some((min, max));
     }
 
     /// `group.initial.rebalance.delay.ms` (Kafka's default is 3 s; 0 here).
@@ -484,6 +517,10 @@ impl Cluster {
             if g.host == now_at {
                 continue;
             }
+            // A group seen for the first time (just made, or back after no
+            // broker could coordinate it) has nobody waiting on an old
+            // coordinator.
+            let moved = g.host.is_some();
             g.host = now_at;
             // The new coordinator loads the group and gives every member a full
             // session from now (Kafka reschedules their heartbeats on load).
@@ -492,7 +529,9 @@ impl Cluster {
                 if now_at.is_some() {
                     m.session_deadline = now + m.session_timeout;
                 }
-                m.fail_waiting(ErrorCode::NotCoordinator, &mut self.coordinator.ready);
+                if moved {
+                    m.fail_waiting(ErrorCode::NotCoordinator, &mut self.coordinator.ready);
+                }
             }
         }
     }
@@ -642,7 +681,12 @@ impl Cluster {
         if r.group_id.is_empty() {
             return fail(ErrorCode::InvalidGroupId, r.member_id);
         }
-        if !(MIN_SESSION..=MAX_SESSION).contains(&r.session_timeout_ms) {
+        let (lo, hi) = self
+            .coordinator
+            .session_bounds
+            .unwrap_or((MIN_SESSION, MAX_SESSION));
+        let session_ms = u64::try_from(r.session_timeout_ms).unwrap_or(0);
+        if !(lo.as_millis()..=hi.as_millis()).contains(&session_ms) {
             return fail(ErrorCode::InvalidSessionTimeout, r.member_id);
         }
         let now = self.now;
@@ -771,6 +815,7 @@ impl Cluster {
                 protocol_type: r.protocol_type.clone(),
                 protocols: protocols.clone(),
                 assignment: Bytes::new(),
+                previous: Bytes::new(),
                 session_deadline: now + session,
                 join: None,
                 sync: None,
@@ -905,7 +950,12 @@ impl Cluster {
         g.deadline = Some(self.now + timeout);
         let snapshot = g.clone();
         for (id, m) in g.members.iter_mut() {
-            m.assignment = Bytes::new();
+            // The last assignment it received (a generation whose sync never
+            // completed gave it none, and left it what it had).
+            let a = std::mem::take(&mut m.assignment);
+            if !a.is_empty() {
+                m.previous = a;
+            }
             m.session_deadline = self.now + m.session_timeout;
             if let Some(p) = m.join.take() {
                 let resp = join_response(&snapshot, id);
@@ -1232,16 +1282,28 @@ impl Cluster {
             if let Some(m) = g.members.get_mut(&r.member_id) {
                 m.session_deadline = now + m.session_timeout;
             }
-            let owned = g
-                .members
-                .get(&r.member_id)
+            let me = g.members.get(&r.member_id);
+            let owned = me
                 .map(|m| owned_partitions(&m.assignment))
                 .unwrap_or_default();
+            let previous = me
+                .map(|m| owned_partitions(&m.previous))
+                .unwrap_or_default();
+            let others = g
+                .members
+                .iter()
+                .filter(|(id, _)| **id != r.member_id)
+                .flat_map(|(_, m)| owned_partitions(&m.assignment))
+                .collect();
             self.coordinator.commits.push(CommitRecord {
                 at: now,
                 group: r.group_id.clone(),
                 member: r.member_id.clone(),
                 generation: r.generation_id_or_member_epoch,
+                group_generation: g.generation,
+                was_member: me.is_some(),
+                previous,
+                others,
                 owned,
                 offsets: accepted,
             });

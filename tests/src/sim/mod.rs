@@ -26,6 +26,12 @@
 //!   members ([`group_member`]) over a small simulated network, with faults, and
 //!   judges the group invariants against the coordinator's state at every event
 //!   ([`group_check`]): what `tests/tests/sim_group.rs` runs by the hundred.
+//! - [`group_world`] runs real kasio consumers as members of a group in the
+//!   [`World`], against the simulated coordinator, with faults on the cluster,
+//!   the coordinator and the members (crashes, restarts, leaves, stalls past
+//!   the poll interval, freezes past the session); each member's
+//!   [`Checker`] and the group's [`group_ledger`] judge every step: what
+//!   `tests/tests/sim_group_consumer.rs` runs by the hundred.
 //! - [`serve::Served`] puts the same cluster behind real TCP listeners, for any
 //!   Kafka client.
 //!
@@ -79,8 +85,10 @@ pub mod cluster;
 mod fetch;
 mod group;
 pub mod group_check;
+pub mod group_ledger;
 pub mod group_member;
 pub mod group_run;
+pub mod group_world;
 pub mod history;
 pub mod log;
 pub mod memory;

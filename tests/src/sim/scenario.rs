@@ -116,11 +116,11 @@ impl ConsumerSpec {
     }
 }
 
-fn pick<T: Copy>(rng: &mut Rng, xs: &[T]) -> T {
+pub(crate) fn pick<T: Copy>(rng: &mut Rng, xs: &[T]) -> T {
     xs[rng.range_inclusive(0, xs.len() as u64 - 1) as usize]
 }
 
-fn chance(rng: &mut Rng, p: f64) -> bool {
+pub(crate) fn chance(rng: &mut Rng, p: f64) -> bool {
     rng.next_f64() < p
 }
 
@@ -441,13 +441,15 @@ pub struct RunOptions {
     pub strict: bool,
 }
 
-struct Counters {
-    produced: u64,
-    batches: u64,
-    faults: u64,
+/// What the producer and the chaos loop did.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) produced: u64,
+    pub(crate) batches: u64,
+    pub(crate) faults: u64,
     /// Faults that took effect, by kind.
-    effective: std::collections::BTreeMap<String, u64>,
-    seq: u64,
+    pub(crate) effective: std::collections::BTreeMap<String, u64>,
+    pub(crate) seq: u64,
 }
 
 /// What moves when consumers make progress: their positions and deliveries.
@@ -658,7 +660,12 @@ pub fn build(swarm: &Swarm) -> World {
 /// Base timestamp of produced records.
 const BASE_TS: i64 = 1_700_000_000_000;
 
-fn make_records(rng: &mut Rng, n: u64, value_size: u64, seq: &mut u64) -> Vec<SimRecord> {
+pub(crate) fn make_records(
+    rng: &mut Rng,
+    n: u64,
+    value_size: u64,
+    seq: &mut u64,
+) -> Vec<SimRecord> {
     (0..n)
         .map(|_| {
             let i = *seq;
@@ -679,7 +686,7 @@ fn make_records(rng: &mut Rng, n: u64, value_size: u64, seq: &mut u64) -> Vec<Si
         .collect()
 }
 
-fn schedule_producer(
+pub(crate) fn schedule_producer(
     world: &mut World,
     swarm: &Swarm,
     counters: std::rc::Rc<std::cell::RefCell<Counters>>,
@@ -754,7 +761,7 @@ fn produce_tick(
 }
 
 /// Somewhere between half and one and a half times `d`.
-fn jitter(rng: &mut Rng, d: Duration) -> Duration {
+pub(crate) fn jitter(rng: &mut Rng, d: Duration) -> Duration {
     let us = d.as_micros();
     Duration::from_micros(rng.range_inclusive(us / 2, us + us / 2).max(1))
 }
@@ -856,7 +863,12 @@ const INJECTABLE: [(ApiKey, &[ErrorCode]); 5] = [
 
 /// Applies one fault; returns what took effect (`None`: nothing to act on, e.g.
 /// no open connection, a broker already down, no other live replica).
-fn apply_fault(w: &mut World, swarm: &Swarm, fault: Fault, until: Instant) -> Option<String> {
+pub(crate) fn apply_fault(
+    w: &mut World,
+    swarm: &Swarm,
+    fault: Fault,
+    until: Instant,
+) -> Option<String> {
     let brokers = w.cluster().broker_ids();
     let broker = pick(w.rng(), &brokers);
     match fault {
@@ -979,7 +991,7 @@ fn apply_fault(w: &mut World, swarm: &Swarm, fault: Fault, until: Instant) -> Op
 
 /// Ends the safety phase: brokers up, the network whole, no injected errors, open
 /// transactions decided, applications polling normally.
-fn heal(w: &mut World, swarm: &Swarm) {
+pub(crate) fn heal(w: &mut World, swarm: &Swarm) {
     w.note("liveness phase: faults off");
     w.heal();
     let brokers = w.cluster().broker_ids();

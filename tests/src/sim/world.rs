@@ -54,6 +54,8 @@ enum Ev {
     Flush(u64, Dir),
     AppPoll(usize),
     Action(Action),
+    /// A frozen consumer runs again (see [`World::freeze`]).
+    Thaw(usize),
 }
 
 struct Actor {
@@ -64,6 +66,39 @@ struct Actor {
     memory: BufferModel,
     auto_poll: Option<Duration>,
     polled: u64,
+    /// Crashed: nothing reaches it and it does nothing until restarted.
+    down: bool,
+    /// Frozen (a GC pause, a stopped VM): neither timers nor inputs reach it;
+    /// what arrives meanwhile waits in `held`, in order.
+    frozen: bool,
+    thaw_at: Instant,
+    held: VecDeque<Ev>,
+    /// Restarts so far (a new `Consumer` each).
+    incarnation: u32,
+}
+
+impl Actor {
+    fn new(consumer: Consumer) -> Self {
+        Self {
+            consumer,
+            timer: None,
+            events: VecDeque::new(),
+            checker: None,
+            memory: BufferModel::default(),
+            auto_poll: None,
+            polled: 0,
+            down: false,
+            frozen: false,
+            thaw_at: Instant::ZERO,
+            held: VecDeque::new(),
+            incarnation: 0,
+        }
+    }
+
+    /// Whether its timers run (not crashed, not frozen).
+    fn running(&self) -> bool {
+        !self.down && !self.frozen
+    }
 }
 
 /// The simulated world. See the [module docs](self) and [`super`] for an example.
@@ -85,6 +120,10 @@ pub struct World {
     pub max_steps: u64,
     steps: u64,
     same_instant: u64,
+    /// The cluster's next timer, once worked out since the cluster was last
+    /// driven (it walks every partition and group: most steps reach only a
+    /// consumer).
+    cluster_timer: std::cell::Cell<Option<Option<Instant>>>,
 }
 
 impl std::fmt::Debug for World {
@@ -118,6 +157,7 @@ impl World {
             max_steps: u64::MAX,
             steps: 0,
             same_instant: 0,
+            cluster_timer: std::cell::Cell::new(None),
         }
     }
 
@@ -174,15 +214,7 @@ impl World {
     pub fn add_consumer(&mut self, config: Config) -> ConsumerId {
         let seed = self.rng.next_u64();
         let consumer = Consumer::new(config, self.now, seed);
-        self.actors.push(Actor {
-            consumer,
-            timer: None,
-            events: VecDeque::new(),
-            checker: None,
-            memory: BufferModel::default(),
-            auto_poll: None,
-            polled: 0,
-        });
+        self.actors.push(Actor::new(consumer));
         let id = ConsumerId(self.actors.len() - 1);
         self.drain_consumer(id.0);
         id
@@ -191,11 +223,119 @@ impl World {
     /// Adds a consumer whose events and records are checked against the cluster's
     /// history as they happen (see [`Checker`]); a violation stops the world.
     pub fn add_checked_consumer(&mut self, config: Config) -> ConsumerId {
-        let rc = config.isolation_level == IsolationLevel::ReadCommitted;
-        let policy = config.auto_offset_reset;
+        let checker = checker_for(&config);
         let id = self.add_consumer(config);
-        self.actors[id.0].checker = Some(Checker::new(rc).with_reset_policy(policy));
+        self.actors[id.0].checker = Some(checker);
         id
+    }
+
+    /// Subscribes a consumer to `topics` (its `group.id` names the group); a
+    /// checked consumer's checker judges it as a group member from now on: it
+    /// may hand out only what the group assigned it, starting where the group
+    /// committed (see [`Checker::join_group`]).
+    pub fn subscribe(
+        &mut self,
+        id: ConsumerId,
+        topics: &[&str],
+    ) -> Result<(), kasio_core::consumer::UsageError> {
+        let group = self.actors[id.0].consumer.config().group_id.clone();
+        self.with_consumer(id, |c| c.subscribe(topics.iter().copied()))?;
+        if let (Some(ch), Some(g)) = (self.actors[id.0].checker.as_mut(), group) {
+            ch.join_group(&g);
+        }
+        Ok(())
+    }
+
+    /// Crashes a consumer: its process is gone. The brokers see its connections
+    /// close (after what it had sent arrives); nothing reaches it any more, and
+    /// it does nothing until [`restart_consumer`](Self::restart_consumer).
+    pub fn crash_consumer(&mut self, id: ConsumerId) {
+        let i = id.0;
+        if self.actors[i].down {
+            return;
+        }
+        let links: Vec<u64> = self
+            .net
+            .links
+            .iter()
+            .filter(|(_, l)| l.consumer == i && l.state != LinkState::Closed)
+            .map(|(id, _)| *id)
+            .collect();
+        for link in links {
+            let now = self.now;
+            let l = self.net.links.get_mut(&link).expect("listed");
+            // A connection still connecting was never accepted; an open one's
+            // in-flight bytes still arrive, then the broker sees it close.
+            l.state = LinkState::Closed;
+            l.held = Default::default();
+            if l.server_open {
+                let at = self.net.arrival(link, Dir::Up, now, &mut self.rng);
+                self.push(at, Ev::Closed(link, Dir::Up));
+            }
+        }
+        // Its connection ids are free for the next incarnation.
+        self.net.by_conn.retain(|(c, _), _| *c != i);
+        let a = &mut self.actors[i];
+        a.down = true;
+        a.frozen = false;
+        a.held.clear();
+        a.timer = None;
+        a.events.clear();
+        a.auto_poll = None;
+        self.trace.line(self.now, format!("c{i} crashes"));
+    }
+
+    /// Starts a new process in a consumer's place: a fresh `Consumer` with
+    /// `config` (crashing the old one first if it still runs); a checked
+    /// consumer gets a fresh checker.
+    pub fn restart_consumer(&mut self, id: ConsumerId, config: Config) {
+        self.crash_consumer(id);
+        let seed = self.rng.next_u64();
+        let i = id.0;
+        let checker = self.actors[i]
+            .checker
+            .is_some()
+            .then(|| checker_for(&config));
+        let a = &mut self.actors[i];
+        a.consumer = Consumer::new(config, self.now, seed);
+        a.checker = checker;
+        a.memory = BufferModel::default();
+        a.down = false;
+        a.incarnation += 1;
+        let n = a.incarnation;
+        self.trace
+            .line(self.now, format!("c{i} restarts (incarnation {n})"));
+        self.drain_consumer(i);
+    }
+
+    /// Whether a consumer is crashed (and not restarted).
+    pub fn is_down(&self, id: ConsumerId) -> bool {
+        self.actors[id.0].down
+    }
+
+    /// How many times a consumer was restarted.
+    pub fn incarnation(&self, id: ConsumerId) -> u32 {
+        self.actors[id.0].incarnation
+    }
+
+    /// Freezes a consumer until `until` (a GC pause, a stopped VM): no timer
+    /// fires and nothing it receives is handled until then; then it catches up
+    /// on everything, in order. A frozen consumer stays frozen until its thaw.
+    pub fn freeze(&mut self, id: ConsumerId, until: Instant) {
+        let a = &mut self.actors[id.0];
+        if a.frozen || a.down || until <= self.now {
+            return;
+        }
+        a.frozen = true;
+        a.thaw_at = until;
+        self.trace
+            .line(self.now, format!("c{} freezes until {until:?}", id.0));
+        self.push(until, Ev::Thaw(id.0));
+    }
+
+    /// Whether a consumer is frozen.
+    pub fn is_frozen(&self, id: ConsumerId) -> bool {
+        self.actors[id.0].frozen
     }
 
     /// Consumer ids.
@@ -274,6 +414,9 @@ impl World {
         }
         let a = &mut self.actors[id.0];
         a.polled += recs.len() as u64;
+        if let (Some(ch), Some(m)) = (a.checker.as_mut(), a.consumer.group_metadata()) {
+            ch.set_member(&m.member_id);
+        }
         if let Some(ch) = a.checker.as_mut() {
             if let Err(e) = ch.records(&self.cluster, &recs) {
                 self.fail(format!("consumer {}: {e}", id.0));
@@ -454,16 +597,18 @@ impl World {
     /// One step. `Ok(false)` when nothing is left to do; `Err` once an invariant
     /// failed.
     pub fn step(&mut self) -> Result<bool, String> {
+        let timers = self.next_timers();
+        self.step_with(timers)
+    }
+
+    /// [`step`](Self::step) with the next timers of the consumers and of the
+    /// cluster known (the cluster's take a while to work out).
+    fn step_with(&mut self, timers: (Option<Instant>, Option<Instant>)) -> Result<bool, String> {
         if let Some(f) = &self.failure {
             return Err(f.clone());
         }
         let queued = self.queue.keys().next().map(|k| k.0);
-        let timer = self
-            .actors
-            .iter()
-            .filter_map(|a| a.timer)
-            .chain(self.cluster.poll_timeout())
-            .min();
+        let timer = timers.0.into_iter().chain(timers.1).min();
         let Some(next) = [queued, timer].into_iter().flatten().min() else {
             return Ok(false);
         };
@@ -471,8 +616,21 @@ impl World {
         if next == self.now {
             self.same_instant += 1;
             if self.same_instant > SAME_INSTANT_LIMIT {
+                let due: Vec<String> = self
+                    .actors
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| a.running())
+                    .flat_map(|(i, a)| {
+                        a.consumer
+                            .timers()
+                            .filter(|(_, t)| *t <= next)
+                            .map(move |(timer, _)| format!("c{i} {timer:?}"))
+                    })
+                    .collect();
                 self.fail(format!(
-                    "livelock: more than {SAME_INSTANT_LIMIT} steps at {:?}",
+                    "livelock: more than {SAME_INSTANT_LIMIT} steps at {:?} (timers due: \
+                     {due:?}; next queued event at {queued:?})",
                     self.now
                 ));
                 return Err(self.failure.clone().unwrap_or_default());
@@ -491,13 +649,13 @@ impl World {
             self.handle(ev);
         } else {
             for i in 0..self.actors.len() {
-                if self.actors[i].timer.is_some_and(|t| t <= self.now) {
+                if self.actors[i].running() && self.actors[i].timer.is_some_and(|t| t <= self.now) {
                     let now = self.now;
                     self.actors[i].consumer.handle_timeout(now);
                     self.drain_consumer(i);
                 }
             }
-            if self.cluster.poll_timeout().is_some_and(|t| t <= self.now) {
+            if timers.1.is_some_and(|t| t <= self.now) {
                 self.cluster.handle_timeout(self.now);
                 self.drain_cluster();
             }
@@ -518,20 +676,21 @@ impl World {
             if done(self) {
                 return Ok(true);
             }
+            let timers = self.next_timers();
             let next = self
                 .queue
                 .keys()
                 .next()
                 .map(|k| k.0)
                 .into_iter()
-                .chain(self.actors.iter().filter_map(|a| a.timer))
-                .chain(self.cluster.poll_timeout())
+                .chain(timers.0)
+                .chain(timers.1)
                 .min();
             if next.is_none_or(|t| t > deadline) {
                 self.now = self.now.max(deadline);
                 return Ok(done(self));
             }
-            self.step()?;
+            self.step_with(timers)?;
         }
     }
 
@@ -543,12 +702,49 @@ impl World {
 
     // ----- internals --------------------------------------------------------------------
 
+    /// The earliest timer of a running consumer, and the cluster's.
+    fn next_timers(&self) -> (Option<Instant>, Option<Instant>) {
+        let consumers = self
+            .actors
+            .iter()
+            .filter(|a| a.running())
+            .filter_map(|a| a.timer)
+            .min();
+        let cluster = match self.cluster_timer.get() {
+            Some(t) => t,
+            None => {
+                let t = self.cluster.poll_timeout();
+                self.cluster_timer.set(Some(t));
+                t
+            }
+        };
+        (consumers, cluster)
+    }
+
+    /// The consumer an event is for, if it only reaches a consumer (bytes or a
+    /// close coming down, a connection completing).
+    fn consumer_of(&self, ev: &Ev) -> Option<usize> {
+        let link = match ev {
+            Ev::Deliver(link, Dir::Down, ..) | Ev::Closed(link, Dir::Down) => *link,
+            Ev::ConnectDone(link) => *link,
+            Ev::Flush(link, Dir::Down) => *link,
+            _ => return None,
+        };
+        self.net.links.get(&link).map(|l| l.consumer)
+    }
+
     fn push(&mut self, at: Instant, ev: Ev) {
         self.seq += 1;
         self.queue.insert((at, self.seq), ev);
     }
 
     fn handle(&mut self, ev: Ev) {
+        if let Some(i) = self.consumer_of(&ev) {
+            if self.actors[i].frozen {
+                self.actors[i].held.push_back(ev);
+                return;
+            }
+        }
         match ev {
             Ev::ConnectDone(link) => self.connect_done(link),
             Ev::Deliver(link, dir, data, carried) => self.deliver(link, dir, data, carried),
@@ -556,7 +752,9 @@ impl World {
             Ev::Closed(link, dir) => self.closed(link, dir),
             Ev::AppPoll(i) => {
                 if let Some(every) = self.actors[i].auto_poll {
-                    self.poll_records(ConsumerId(i));
+                    if self.actors[i].running() {
+                        self.poll_records(ConsumerId(i));
+                    }
                     let at = self.now + every;
                     self.push(at, Ev::AppPoll(i));
                 }
@@ -566,6 +764,24 @@ impl World {
                 self.drain_cluster();
                 for i in 0..self.actors.len() {
                     self.drain_consumer(i);
+                }
+            }
+            Ev::Thaw(i) => {
+                if !self.actors[i].frozen || self.now < self.actors[i].thaw_at {
+                    return; // a thaw of an earlier freeze (crashed meanwhile)
+                }
+                self.actors[i].frozen = false;
+                self.trace.line(self.now, format!("c{i} thaws"));
+                // Overdue timers first (a resumed process finds them due), then
+                // everything that arrived meanwhile, in order.
+                let now = self.now;
+                if self.actors[i].timer.is_some_and(|t| t <= now) {
+                    self.actors[i].consumer.handle_timeout(now);
+                }
+                self.drain_consumer(i);
+                let held = std::mem::take(&mut self.actors[i].held);
+                for ev in held {
+                    self.handle(ev);
                 }
             }
         }
@@ -585,6 +801,7 @@ impl World {
             return;
         }
         let now = self.now;
+        self.cluster_timer.set(None);
         if broker > 0 && self.cluster.handle_connect(now, broker, ServerConn(id)) {
             let l = self.net.links.get_mut(&id).expect("exists");
             l.state = LinkState::Open;
@@ -733,6 +950,9 @@ impl World {
     }
 
     fn drain_cluster(&mut self) {
+        // Every input to the cluster is followed by a drain: its timers may
+        // have moved.
+        self.cluster_timer.set(None);
         let mut leadership: BTreeMap<u64, Vec<(TopicPartition, i32, i32)>> = BTreeMap::new();
         let mut n = 0;
         while let Some(out) = self.cluster.poll_output() {
@@ -816,6 +1036,9 @@ impl World {
     }
 
     fn drain_consumer(&mut self, i: usize) {
+        if self.actors[i].down {
+            return;
+        }
         let mut n = 0;
         while let Some(cmd) = self.actors[i].consumer.poll_conn_command() {
             n += 1;
@@ -964,4 +1187,10 @@ impl World {
         }
         self.actors[i].events.push_back(ev);
     }
+}
+
+/// A checker for a consumer with `config` (its isolation level and reset policy).
+fn checker_for(config: &Config) -> Checker {
+    let rc = config.isolation_level == IsolationLevel::ReadCommitted;
+    Checker::new(rc).with_reset_policy(config.auto_offset_reset)
 }
