@@ -764,3 +764,19 @@ fn cooperative_rebalance_revokes_only_what_moves_then_a_follow_up_round() {
         .group_transitions()
         .any(|t| t.cause == Cause::FollowUpRound));
 }
+
+#[test]
+fn assign_is_refused_while_subscribed_even_to_no_topics() {
+    // Found by the group fuzz target: `subscribe([])` (or a pattern that matches
+    // nothing yet) is a subscription, but `assign` only refused a non-empty one, so
+    // the consumer took partitions by hand while in the group, and a later
+    // `subscribe` kept them.
+    let mut h = group_harness(&[], 1);
+    h.c.subscribe(Vec::<String>::new()).unwrap();
+    assert_eq!(h.c.assign([tp(0)]), Err(UsageError::Subscribed));
+    h.c.subscribe_pattern("nothing-matches.*").unwrap();
+    assert_eq!(h.c.assign([tp(0)]), Err(UsageError::Subscribed));
+    h.c.unsubscribe().unwrap();
+    assert_eq!(h.c.assign([tp(0)]), Ok(()));
+    assert_eq!(h.c.subscribe([TOPIC]), Err(UsageError::AssignedManually));
+}

@@ -237,7 +237,7 @@ impl Group {
         self.coordinator.broker() == Some(broker)
     }
 
-    fn subscribed(&self) -> bool {
+    pub(super) fn subscribed(&self) -> bool {
         self.topics.is_some()
     }
 
