@@ -780,3 +780,38 @@ fn assign_is_refused_while_subscribed_even_to_no_topics() {
     assert_eq!(h.c.assign([tp(0)]), Ok(()));
     assert_eq!(h.c.subscribe([TOPIC]), Err(UsageError::AssignedManually));
 }
+
+#[test]
+fn after_a_fatal_error_unsubscribe_and_close_neither_leave_nor_move_the_member() {
+    // Found by the group fuzz target: unsubscribe (or close) after Event::Fatal went
+    // through leave_group, which moved the member from Fatal to Unjoined (an
+    // illegal transition: Fatal is final) and sent LeaveGroup for a group that had
+    // already failed.
+    let mut h = group_harness(&[("enable.auto.commit", "false")], 1);
+    stable(&mut h, &[0], 0);
+    h.take_events();
+    h.run_for(ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    h.respond(
+        &hb,
+        &HeartbeatResponse {
+            error_code: ErrorCode::GroupAuthorizationFailed.code(),
+            ..Default::default()
+        },
+    );
+    assert!(matches!(h.take_events().as_slice(), [Event::Fatal(_)]));
+    assert_eq!(h.c.group_state(), Some(MemberState::Fatal));
+    h.c.unsubscribe().unwrap();
+    h.drain();
+    assert_eq!(h.c.group_state(), Some(MemberState::Fatal));
+    h.c.close();
+    h.drain();
+    h.run_for(ms(10_000));
+    assert!(h.c.is_closed());
+    assert!(
+        !h.unread().iter().any(|(_, r)| r.starts_with("LeaveGroup")),
+        "{:?}",
+        h.unread()
+    );
+    assert_eq!(h.c.group_state(), Some(MemberState::Fatal));
+}

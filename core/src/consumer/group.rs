@@ -1978,6 +1978,11 @@ impl Consumer {
         let Some(g) = self.group.as_ref() else {
             return;
         };
+        if g.fatal.is_some() {
+            // The group already failed (its partitions are gone, Fatal is final):
+            // nothing to leave, no request to send.
+            return;
+        }
         let owned = g.owned.clone();
         let may_commit = g.may_commit() && g.auto_commit.is_some();
         let mut commit = None;
