@@ -815,3 +815,53 @@ fn after_a_fatal_error_unsubscribe_and_close_neither_leave_nor_move_the_member()
     );
     assert_eq!(h.c.group_state(), Some(MemberState::Fatal));
 }
+
+#[test]
+fn partitions_already_reported_lost_are_not_reported_lost_again() {
+    // Found by the group fuzz target: a second loss (here SyncGroup's
+    // ILLEGAL_GENERATION; there a poll-interval expiry) before the first Lost was
+    // acknowledged reported the same partitions Lost again, with a new token,
+    // although the application no longer held them.
+    let mut h = group_harness(&[("enable.auto.commit", "false")], 1);
+    stable(&mut h, &[0], 0);
+    h.take_events();
+    h.run_for(ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    h.respond(
+        &hb,
+        &HeartbeatResponse {
+            error_code: ErrorCode::UnknownMemberId.code(),
+            ..Default::default()
+        },
+    );
+    let events = h.take_events();
+    assert!(
+        matches!(events.as_slice(), [Event::Lost { partitions, .. }] if partitions == &[tp(0)]),
+        "{events:?}"
+    );
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    h.respond(
+        &join,
+        &JoinGroupResponse {
+            generation_id: 2,
+            protocol_name: Some("range".into()),
+            protocol_type: Some("consumer".into()),
+            leader: "other".into(),
+            member_id: "m-2".into(),
+            ..Default::default()
+        },
+    );
+    let sync = h.expect_api::<SyncGroupRequest>(1);
+    h.respond(
+        &sync,
+        &SyncGroupResponse {
+            error_code: ErrorCode::IllegalGeneration.code(),
+            ..Default::default()
+        },
+    );
+    let events = h.take_events();
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Lost { .. })),
+        "{events:?}"
+    );
+}

@@ -836,8 +836,14 @@ impl Consumer {
             core::mem::take(&mut g.owned)
         };
         let mut all = partitions.clone();
-        if let Some(p) = self.group_mut().pending_ack.take() {
-            all.extend(p.partitions);
+        match self.group_mut().pending_ack.take() {
+            // Already reported lost: not again. Its acknowledgement stays the one
+            // awaited unless more is lost now.
+            Some(p) if p.lost && all.is_empty() => self.group_mut().pending_ack = Some(p),
+            Some(p) if p.lost => {}
+            // Revoked and not yet acknowledged: now lost too.
+            Some(p) => all.extend(p.partitions),
+            None => {}
         }
         self.drop_partitions(&partitions);
         let finished = self
