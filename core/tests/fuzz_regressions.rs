@@ -37,6 +37,9 @@
 //! - `group-unsubscribe-after-fatal.bin`: `unsubscribe`/`close` after `Event::Fatal`
 //!   sent LeaveGroup and moved the member from Fatal to Unjoined
 //!   (`after_a_fatal_error_unsubscribe_and_close_neither_leave_nor_move_the_member`).
+//! - `group-lost-reported-twice.bin`: partitions reported `Lost` (not yet
+//!   acknowledged) were reported `Lost` again by the next loss, here a poll-interval
+//!   expiry (`partitions_already_reported_lost_are_not_reported_lost_again`).
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -363,6 +363,8 @@ pub struct Group {
     pub queries: BTreeSet<QueryId>,
     pub queries_answered: BTreeSet<QueryId>,
     pub close_called: bool,
+    /// `KASIO_FUZZ_DEBUG`: print every op, event and group request.
+    pub debug: bool,
     // --- for KASIO_FUZZ_STATS
     /// Group answers with an error, per API.
     pub errors: BTreeMap<&'static str, usize>,
@@ -803,7 +805,10 @@ fn encode<M: Message>(m: &M, v: i16) -> Option<Bytes> {
 }
 
 impl Ext for Group {
-    fn on_event(&mut self, _c: &Consumer, e: &Event) {
+    fn on_event(&mut self, c: &Consumer, e: &Event) {
+        if self.debug {
+            eprintln!("  event {e:?} (state {:?})", c.group_state());
+        }
         match e {
             Event::Assigned { partitions } => {
                 for tp in partitions {
@@ -867,6 +872,9 @@ impl Ext for Group {
     fn on_request(&mut self, conn: ConnId, req: &Pending) {
         if !GROUP_APIS.contains(&req.api) {
             return;
+        }
+        if self.debug {
+            eprintln!("  request {:?} on {conn:?}", req.api);
         }
         assert!(!self.fatal_armed, "{:?} sent after Event::Fatal", req.api);
         let mut generation = -1;
@@ -1159,7 +1167,8 @@ pub fn run(input: Input) {
         eprintln!("{input:#?}");
     }
     let brokers = usize::from(input.cluster.brokers % 3) + 1;
-    let group = Group::new(&input.group, brokers);
+    let mut group = Group::new(&input.group, brokers);
+    group.debug = std::env::var_os("KASIO_FUZZ_DEBUG").is_some();
     let mut h = Harness::new(
         config(&input.cfg),
         input.cfg.seed,
@@ -1174,6 +1183,9 @@ pub fn run(input: Input) {
     let mut last = h.c.group_state();
     for op in input.ops.into_iter().take(MAX_OPS) {
         h.ext.fatal_armed = h.ext.fatal;
+        if h.ext.debug {
+            eprintln!("op {op:?} at {:?}", h.now);
+        }
         match op {
             Op::Subscribe(s) => subscribe(&mut h, s),
             Op::Unsubscribe => {
