@@ -18,8 +18,11 @@
 # - record_compressed: the uncompressed fixtures' records as payload, each codec,
 #   as a v2 batch and as legacy wrappers.
 # The structure-aware targets (roundtrip_message, record_roundtrip, fetch_session,
-# consumer, assignors) read their input through `arbitrary`; their seeds are a minimized corpus
-# of earlier runs (--minimize), not fixtures.
+# consumer, assignors, group) read their input through `arbitrary`; their seeds are a minimized corpus
+# of earlier runs (--minimize), not fixtures; `group` also gets written scenarios
+# (scripts/fuzz-group-seeds.py: stable, rebalances eager and cooperative, a static
+# member expelled, the coordinator moving, coordinator errors, a fatal error, poll
+# interval expiry) as seed-* files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -209,11 +212,13 @@ for name, data in records:
                 bytes([codec, 1 + magic, 0x00, 4, 2]) + fields + data)
 PY
 
+python3 scripts/fuzz-group-seeds.py fuzz/corpus/group
+
 if [[ "${1:-}" == "--minimize" ]]; then
   # Fold the working corpora of the structure-aware targets (fuzz/target/corpus/,
   # filled by scripts/fuzz.sh) into their checked-in seeds, keeping only inputs
   # that add coverage.
-  for t in roundtrip_message record_roundtrip fetch_session consumer assignors; do
+  for t in roundtrip_message record_roundtrip fetch_session consumer assignors group; do
     work="fuzz/target/corpus/$t"
     [[ -d "$work" ]] || continue
     seeds="fuzz/corpus/$t"

@@ -1566,3 +1566,107 @@ fn a_cooperative_follow_up_round_waits_for_the_revoke_time_commit() {
     h.respond(&commit, &commit_resp(&commit.body, ErrorCode::None));
     let _join = h.expect_api::<JoinGroupRequest>(1);
 }
+
+#[test]
+fn assign_is_refused_while_subscribed_even_to_no_topics() {
+    // Found by the group fuzz target: `subscribe([])` (or a pattern that matches
+    // nothing yet) is a subscription, but `assign` only refused a non-empty one, so
+    // the consumer took partitions by hand while in the group, and a later
+    // `subscribe` kept them.
+    let mut h = group_harness(&[], 1);
+    h.c.subscribe(Vec::<String>::new()).unwrap();
+    assert_eq!(h.c.assign([tp(0)]), Err(UsageError::Subscribed));
+    h.c.subscribe_pattern("nothing-matches.*").unwrap();
+    assert_eq!(h.c.assign([tp(0)]), Err(UsageError::Subscribed));
+    h.c.unsubscribe().unwrap();
+    assert_eq!(h.c.assign([tp(0)]), Ok(()));
+    assert_eq!(h.c.subscribe([TOPIC]), Err(UsageError::AssignedManually));
+}
+
+#[test]
+fn after_a_fatal_error_unsubscribe_and_close_neither_leave_nor_move_the_member() {
+    // Found by the group fuzz target: unsubscribe (or close) after Event::Fatal went
+    // through leave_group, which moved the member from Fatal to Unjoined (an
+    // illegal transition: Fatal is final) and sent LeaveGroup for a group that had
+    // already failed.
+    let mut h = group_harness(&[("enable.auto.commit", "false")], 1);
+    stable(&mut h, &[0], 0);
+    h.take_events();
+    h.run_for(ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    h.respond(
+        &hb,
+        &HeartbeatResponse {
+            error_code: ErrorCode::GroupAuthorizationFailed.code(),
+            ..Default::default()
+        },
+    );
+    assert!(matches!(h.take_events().as_slice(), [Event::Fatal(_)]));
+    assert_eq!(h.c.group_state(), Some(MemberState::Fatal));
+    h.c.unsubscribe().unwrap();
+    h.drain();
+    assert_eq!(h.c.group_state(), Some(MemberState::Fatal));
+    h.c.close();
+    h.drain();
+    h.run_for(ms(10_000));
+    assert!(h.c.is_closed());
+    assert!(
+        !h.unread().iter().any(|(_, r)| r.starts_with("LeaveGroup")),
+        "{:?}",
+        h.unread()
+    );
+    assert_eq!(h.c.group_state(), Some(MemberState::Fatal));
+}
+
+#[test]
+fn partitions_already_reported_lost_are_not_reported_lost_again() {
+    // Found by the group fuzz target: a second loss (here SyncGroup's
+    // ILLEGAL_GENERATION; there a poll-interval expiry) before the first Lost was
+    // acknowledged reported the same partitions Lost again, with a new token,
+    // although the application no longer held them.
+    let mut h = group_harness(&[("enable.auto.commit", "false")], 1);
+    stable(&mut h, &[0], 0);
+    h.take_events();
+    h.run_for(ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    h.respond(
+        &hb,
+        &HeartbeatResponse {
+            error_code: ErrorCode::UnknownMemberId.code(),
+            ..Default::default()
+        },
+    );
+    let events = h.take_events();
+    let token = match events.as_slice() {
+        [Event::Lost { partitions, token }] if partitions == &[tp(0)] => *token,
+        _ => panic!("{events:?}"),
+    };
+    // The rejoin waits for the Lost acknowledgement.
+    h.c.ack_rebalance(token).unwrap();
+    h.drain();
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    h.respond(
+        &join,
+        &JoinGroupResponse {
+            generation_id: 2,
+            protocol_name: Some("range".into()),
+            protocol_type: Some("consumer".into()),
+            leader: "other".into(),
+            member_id: "m-2".into(),
+            ..Default::default()
+        },
+    );
+    let sync = h.expect_api::<SyncGroupRequest>(1);
+    h.respond(
+        &sync,
+        &SyncGroupResponse {
+            error_code: ErrorCode::IllegalGeneration.code(),
+            ..Default::default()
+        },
+    );
+    let events = h.take_events();
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Lost { .. })),
+        "{events:?}"
+    );
+}

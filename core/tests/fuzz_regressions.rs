@@ -14,6 +14,11 @@
 //!   `records/compression/zstd.rs`: windows past the limit are decoded in one pass
 //!   into a buffer of at most the limit).
 //!
+//! The `group` target's logic lives in `fuzz/fuzz_targets/group_common.rs` (with the
+//! broker model it shares with `consumer`, `consumer_common.rs`), included here as
+//! it is: `group-*.bin` inputs replay through the same `run_bytes` the fuzz target
+//! calls, with every check of the target's oracle.
+//!
 //! Found by the `consumer` target, fixed in the consumer:
 //! - `consumer-offsets-for-times-while-closing-spins.bin`: `offsets_for_times` called
 //!   between `close()` and `Event::Closed` was never answered, and once its deadline
@@ -21,7 +26,20 @@
 //!   spun. Queries are now answered with `ConsumerError::Closed`; the scripted test
 //!   `offsets_for_times_during_close_is_answered_with_closed` (consumer_records.rs)
 //!   pins it. The input replays under cargo-fuzz (`cargo +nightly fuzz run consumer
-//!   <file>`); the harness needs `arbitrary`'s derive, so it is not replayed here.
+//!   <file>`); its harness is in the target's own file, so it is not replayed here.
+//!
+//! The `group` target (`group-*.bin`; `group-stable-rebalance.bin` is a seed kept as
+//! a smoke test: stable, a rebalance, commits, unsubscribe), fixed in the consumer,
+//! each with a scripted test in `consumer_group.rs`:
+//! - `group-assign-while-subscribed-to-nothing.bin`: after `subscribe([])` (or a
+//!   pattern matching nothing) `assign` succeeded, so the member held partitions by
+//!   hand inside the group (`assign_is_refused_while_subscribed_even_to_no_topics`).
+//! - `group-unsubscribe-after-fatal.bin`: `unsubscribe`/`close` after `Event::Fatal`
+//!   sent LeaveGroup and moved the member from Fatal to Unjoined
+//!   (`after_a_fatal_error_unsubscribe_and_close_neither_leave_nor_move_the_member`).
+//! - `group-lost-reported-twice.bin`: partitions reported `Lost` (not yet
+//!   acknowledged) were reported `Lost` again by the next loss, here a poll-interval
+//!   expiry (`partitions_already_reported_lost_are_not_reported_lost_again`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -34,6 +52,11 @@ use kasio_core::records::{
 
 #[path = "../../fuzz/fuzz_targets/records_common.rs"]
 mod records_common;
+
+#[path = "../../fuzz/fuzz_targets/consumer_common.rs"]
+mod consumer_common;
+#[path = "../../fuzz/fuzz_targets/group_common.rs"]
+mod group_common;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz")
@@ -62,6 +85,18 @@ fn record_batches_inputs_replay() {
         let run = std::panic::catch_unwind(|| records_common::record_batches(&data));
         assert!(run.is_ok(), "{name} fails again");
     }
+}
+
+#[test]
+fn group_inputs_replay() {
+    let found = inputs("group");
+    assert!(!found.is_empty());
+    let failing: Vec<String> = found
+        .into_iter()
+        .filter(|(_, data)| std::panic::catch_unwind(|| group_common::run_bytes(data)).is_err())
+        .map(|(name, _)| name)
+        .collect();
+    assert!(failing.is_empty(), "failing again: {failing:?}");
 }
 
 /// The peak virtual memory of this process, which a large `malloc` (an `mmap`)

@@ -240,7 +240,7 @@ impl Group {
         self.coordinator.broker() == Some(broker)
     }
 
-    fn subscribed(&self) -> bool {
+    pub(super) fn subscribed(&self) -> bool {
         self.topics.is_some()
     }
 
@@ -893,8 +893,14 @@ impl Consumer {
             core::mem::take(&mut g.owned)
         };
         let mut all = partitions.clone();
-        if let Some(p) = self.group_mut().pending_ack.take() {
-            all.extend(p.partitions);
+        match self.group_mut().pending_ack.take() {
+            // Already reported lost: not again. Its acknowledgement stays the one
+            // awaited unless more is lost now.
+            Some(p) if p.lost && all.is_empty() => self.group_mut().pending_ack = Some(p),
+            Some(p) if p.lost => {}
+            // Revoked and not yet acknowledged: now lost too.
+            Some(p) => all.extend(p.partitions),
+            None => {}
         }
         self.drop_partitions(&partitions);
         let finished = self
@@ -2104,6 +2110,11 @@ impl Consumer {
         let Some(g) = self.group.as_ref() else {
             return;
         };
+        if g.fatal.is_some() {
+            // The group already failed (its partitions are gone, Fatal is final):
+            // nothing to leave, no request to send.
+            return;
+        }
         let owned = g.owned.clone();
         let may_commit = g.may_commit() && g.auto_commit.is_some();
         let mut commit = None;

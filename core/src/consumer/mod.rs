@@ -289,7 +289,9 @@ impl Consumer {
         if self.closing.is_some() || self.closed {
             return Err(UsageError::Closed);
         }
-        if !self.subscription().is_empty() {
+        // Subscribed at all, even to no topic (yet): a pattern that matches nothing
+        // is a subscription too.
+        if self.group.as_ref().is_some_and(Group::subscribed) {
             return Err(UsageError::Subscribed);
         }
         let wanted: BTreeSet<TopicPartition> = partitions.into_iter().collect();

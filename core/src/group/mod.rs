@@ -54,6 +54,15 @@ pub struct GroupMetadata {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct RebalanceToken(pub(crate) u64);
 
+/// Any token, made up: the group fuzz target acknowledges tokens the consumer never
+/// issued, which must be refused as stale.
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for RebalanceToken {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(Self(u.arbitrary()?))
+    }
+}
+
 impl fmt::Display for RebalanceToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "rebalance #{}", self.0)
