@@ -318,3 +318,44 @@ fn kcat_lists_metadata_and_consumes() {
     seqs.sort_unstable();
     assert_eq!(seqs, (0..300).collect::<Vec<u64>>());
 }
+
+/// kasio-std hands the application a rebalance before any record of the partitions
+/// it assigns: `poll` returns (possibly empty) once `Assigned` has arrived, so the
+/// application can pause or seek those partitions first (Java runs
+/// `onPartitionsAssigned` inside `poll`, before returning any of their records).
+/// One `poll` with a long timeout used to hand out the first records while
+/// `Assigned` was still queued.
+#[test]
+fn kasio_std_poll_returns_a_rebalance_before_records_of_its_partitions() {
+    let served = Served::start(ClusterSpec::new(1).topic("assigned", 2, 1)).expect("serve");
+    served.with_cluster(|c| produce(c, "assigned", 2, 100, 0));
+    let config = Config::from_pairs([
+        ("bootstrap.servers", served.bootstrap.as_str()),
+        ("group.id", "poll-first"),
+        ("auto.offset.reset", "earliest"),
+        ("enable.auto.commit", "false"),
+    ])
+    .expect("config");
+    let mut consumer = kasio_std::Consumer::with_seed(config, 1);
+    consumer.subscribe(["assigned"]).unwrap();
+    let mut assigned = Vec::new();
+    let mut read = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while read < 100 && Instant::now() < deadline {
+        let records = consumer.poll(Duration::from_secs(10));
+        for (tp, _) in records.iter() {
+            assert!(
+                assigned.contains(tp),
+                "a record of {tp} before the application saw it assigned"
+            );
+            read += 1;
+        }
+        while let Some(e) = consumer.next_event() {
+            if let kasio_core::consumer::Event::Assigned { partitions } = e {
+                assigned.extend(partitions);
+            }
+        }
+    }
+    assert_eq!(read, 100);
+    consumer.close(Duration::from_secs(2));
+}
