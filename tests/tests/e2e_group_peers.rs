@@ -65,16 +65,7 @@ fn committed(peer: &mut GroupPeer) -> BTreeMap<i32, Option<i64>> {
 }
 
 fn peer_config(broker: &GroupBroker, group: &str) -> PeerConfig {
-    let mut cfg = PeerConfig::new(&broker.bootstrap(), group, TOPIC);
-    cfg.max_poll_records = Some(100);
-    if let GroupBroker::Mock(_) = broker {
-        // A join round on the mock lasts session.timeout.ms - 1 s whoever has
-        // rejoined (tansu holds each JoinGroup for half of it, hence the default
-        // 3 s); 4 s keeps the rounds short while a member slowed down by a loaded
-        // machine (the Java client behind the proxy) is not evicted mid-join.
-        cfg.session_timeout_ms = Some(4_000);
-    }
-    cfg
+    broker.member(&WORKLOAD, group)
 }
 
 /// How a member leaves mid-run.

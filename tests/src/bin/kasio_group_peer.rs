@@ -23,10 +23,14 @@
 //!   committed before the event, and the peer acknowledges. Then `revoked`.
 //! - `Lost`: acknowledged (nothing may be committed), then `lost`.
 //! - Manual commits (`--auto-commit false`, the default): after each poll batch
-//!   `commit_consumed_sync` commits every owned partition's position (the offset
-//!   after the last record handed out, with that record's leader epoch); if it
-//!   fails, the next batch's commit covers it, or an empty poll retries it
-//!   (`retry`). stdout is flushed before every commit. With auto-commit, every
+//!   `commit_sync` commits, for every partition of the batch, the offset after its
+//!   last record (as the other peers do; kasio's records carry no leader epoch, so
+//!   none is sent); offsets of a failed commit stay pending and go with the next
+//!   batch's commit, or an empty poll retries them (`retry`). On close the pending
+//!   offsets are committed (`revoke`, as the others' revoke callbacks do). A revoke
+//!   (`commit_and_ack`) and the `commit` command commit every owned partition's
+//!   position with its leader epoch (`commit_consumed`). stdout is flushed before
+//!   every commit. With auto-commit, every
 //!   commit the core makes (periodic, before a revoke, on close) is reported as
 //!   `auto` when its `Committed` event arrives.
 //! - `gen` is `group_metadata().generation_id` when the event is handled (-1 once
@@ -42,7 +46,7 @@ use std::time::Duration;
 
 use kasio_core::config::Config;
 use kasio_core::consumer::{Event, TopicPartition};
-use kasio_core::group::RebalanceToken;
+use kasio_core::group::{OffsetAndMetadata, RebalanceToken, Transition};
 use kasio_std::{CommitResults, Consumer, SyncError};
 use serde_json::{json, Map, Value};
 
@@ -201,6 +205,17 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// What a commit commits.
+enum Commit {
+    /// The offsets after the records read and not committed yet (`pending`), as
+    /// the other peers commit after each batch.
+    Pending,
+    /// Every owned partition's position, with the leader epoch of its last record
+    /// (`commit_consumed`); with a token, the revoke is acknowledged after it
+    /// (`commit_and_ack`).
+    Consumed(Option<RebalanceToken>),
+}
+
 /// What came in on stdin.
 enum Input {
     Command(Map<String, Value>),
@@ -217,6 +232,8 @@ struct Member {
     records: u64,
     /// The assignment, as the rebalance events made it.
     owned: BTreeSet<TopicPartition>,
+    /// `KASIO_PEER_TRACE` set: the member's state changes go to stderr.
+    trace: Option<(std::time::Instant, Option<Transition>)>,
     /// Next offsets read and not yet known to be committed (manual commits).
     pending: BTreeMap<TopicPartition, i64>,
 }
@@ -278,15 +295,23 @@ impl Member {
         }
     }
 
-    /// Commits what was consumed and waits for the answer; `token`: a revoke to
-    /// acknowledge after it (`commit_and_ack`).
-    fn commit(&mut self, mode: &'static str, token: Option<RebalanceToken>) {
+    /// Commits and waits for the answer: the pending offsets (`Commit::Pending`), or
+    /// what was consumed, then acknowledging a revoke (`Commit::Consumed`).
+    fn commit(&mut self, mode: &'static str, what: Commit) {
         // Records are reported before their offsets are committed: a member killed
         // right after the commit took no committed-but-unreported record with it.
         self.flush();
-        let result = match token {
-            Some(t) => self.c.commit_and_ack(t, WAIT),
-            None => self.c.commit_consumed_sync(WAIT),
+        let result = match what {
+            Commit::Pending => {
+                let offsets: Vec<(TopicPartition, OffsetAndMetadata)> = self
+                    .pending
+                    .iter()
+                    .map(|(tp, o)| (tp.clone(), OffsetAndMetadata::new(*o)))
+                    .collect();
+                self.c.commit_sync(offsets, WAIT)
+            }
+            Commit::Consumed(Some(t)) => self.c.commit_and_ack(t, WAIT),
+            Commit::Consumed(None) => self.c.commit_consumed_sync(WAIT),
         };
         match result {
             Ok(results) => self.report_commit(mode, &results),
@@ -333,7 +358,7 @@ impl Member {
                     // The core committed what was consumed before the event.
                     let _ = self.c.ack_rebalance(token);
                 } else {
-                    self.commit("revoke", Some(token));
+                    self.commit("revoke", Commit::Consumed(Some(token)));
                 }
                 self.drop_partitions(&partitions);
                 self.rebalance("revoked", &partitions, gen);
@@ -370,8 +395,35 @@ impl Member {
         }
     }
 
+    /// With `KASIO_PEER_TRACE`: the group member's last transition, on stderr,
+    /// whenever it changed (several in one poll show as the last).
+    fn trace(&mut self) {
+        let Some((start, last)) = self.trace.as_mut() else {
+            return;
+        };
+        let now = self.c.core().group_transitions().last().copied();
+        if let Some(t) = now.filter(|_| now != *last) {
+            let (gen, member) = self
+                .c
+                .core()
+                .group_metadata()
+                .map(|m| (m.generation_id, m.member_id))
+                .unwrap_or_default();
+            eprintln!(
+                "[{:>8.3}s kasio peer {}] {} -> {} ({:?}), generation {gen} {member}",
+                start.elapsed().as_secs_f64(),
+                std::process::id(),
+                t.from,
+                t.to,
+                t.cause
+            );
+            *last = now;
+        }
+    }
+
     /// One poll: the records, the events, then (manual mode) the commit.
     fn poll(&mut self, timeout: Duration) -> Result<(), ()> {
+        self.trace();
         let batch = self.c.poll(timeout);
         for (tp, r) in batch.iter() {
             let line = json!({
@@ -386,9 +438,9 @@ impl Member {
         if !self.auto_commit {
             self.pending.retain(|tp, _| self.owned.contains(tp));
             if !batch.is_empty() {
-                self.commit("sync", None);
+                self.commit("sync", Commit::Pending);
             } else if !self.pending.is_empty() {
-                self.commit("retry", None);
+                self.commit("retry", Commit::Pending);
             }
         }
         self.events()?;
@@ -401,7 +453,7 @@ impl Member {
     /// (auto-commit) and leaves (dynamic members).
     fn close(&mut self) {
         if !self.auto_commit && !self.pending.is_empty() {
-            self.commit("revoke", None);
+            self.commit("revoke", Commit::Pending);
         }
         let gen = self.generation();
         self.c.core_mut().close();
@@ -472,7 +524,7 @@ impl Member {
                 ans["offsets"] = Value::Array(offsets);
             }
             "commit" => {
-                self.commit("command", None);
+                self.commit("command", Commit::Consumed(None));
                 ans["offsets"] = self
                     .owned
                     .iter()
@@ -572,6 +624,7 @@ fn main() -> ExitCode {
         records: 0,
         owned: BTreeSet::new(),
         pending: BTreeMap::new(),
+        trace: std::env::var_os("KASIO_PEER_TRACE").map(|_| (std::time::Instant::now(), None)),
     };
     m.emit(info);
     m.flush();

@@ -4,6 +4,7 @@
 //! group API versions it cannot parse), or kasio-sim's own cluster in serve mode.
 
 use super::checks::Workload;
+use super::PeerConfig;
 use crate::rig::{produce, MockCluster, ProduceSpec, Tansu};
 use crate::sim::serve::Served;
 use crate::sim::ClusterSpec;
@@ -65,6 +66,28 @@ impl GroupBroker {
             GroupBroker::Mock(m) => m,
             _ => panic!("{} is not the mock cluster", self.name()),
         }
+    }
+
+    /// kasio-sim's served cluster (panics for other brokers).
+    pub fn served(&self) -> &Served {
+        match self {
+            GroupBroker::Sim(s) => s,
+            _ => panic!("{} is not kasio-sim", self.name()),
+        }
+    }
+
+    /// A member of `group` subscribed to `w`'s topic, 100 records per poll. A join
+    /// round on the mock lasts `session.timeout.ms` - 1 s whoever has rejoined
+    /// (tansu holds each JoinGroup for half of it, hence the peers' default 3 s);
+    /// there 4 s keeps the rounds short while a member slowed down by a loaded
+    /// machine (the Java client behind the proxy) is not evicted mid-join.
+    pub fn member(&self, w: &Workload, group: &str) -> PeerConfig {
+        let mut cfg = PeerConfig::new(&self.bootstrap(), group, w.topic);
+        cfg.max_poll_records = Some(100);
+        if let GroupBroker::Mock(_) = self {
+            cfg.session_timeout_ms = Some(4_000);
+        }
+        cfg
     }
 
     /// Records `start..start + count` of the workload, produced by librdkafka.
