@@ -243,15 +243,19 @@ impl Consumer {
     /// The usual answer to [`Event::Revoked`]: commit what was consumed (the
     /// revoked partitions included), wait for the answer (at most `timeout`), then
     /// acknowledge, whatever the commit's outcome, so the rebalance is not held up.
-    /// Returns the commit's per-partition results.
+    /// Returns the commit's per-partition results. If the member lost its
+    /// partitions meanwhile (the commit then says so, and [`Event::Lost`] follows),
+    /// the revoke is over and its token stale: nothing is left to acknowledge.
     pub fn commit_and_ack(
         &mut self,
         token: RebalanceToken,
         timeout: Duration,
     ) -> Result<CommitResults, SyncError> {
         let committed = self.commit_consumed_sync(timeout);
-        self.core.ack_rebalance(token).map_err(SyncError::Usage)?;
-        committed
+        match self.core.ack_rebalance(token) {
+            Ok(()) | Err(UsageError::StaleToken(_)) => committed,
+            Err(e) => Err(SyncError::Usage(e)),
+        }
     }
 
     /// Commits `offsets` (the next offset to read per partition); the answer comes
