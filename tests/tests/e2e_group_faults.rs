@@ -33,6 +33,15 @@ const W: Workload = Workload {
 };
 const RECORDS: u64 = 12_000;
 const COORDINATOR: i32 = 1;
+/// The group errors injected, each API taking those it can answer.
+const CODES: [&str; 6] = [
+    "NOT_COORDINATOR",
+    "COORDINATOR_NOT_AVAILABLE",
+    "COORDINATOR_LOAD_IN_PROGRESS",
+    "REBALANCE_IN_PROGRESS",
+    "UNKNOWN_MEMBER_ID",
+    "ILLEGAL_GENERATION",
+];
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -42,15 +51,7 @@ fn serial() -> MutexGuard<'static, ()> {
 
 /// Every member holds partitions, none twice, all of them held.
 fn settled(peers: &[&mut GroupPeer]) -> bool {
-    let mut union = std::collections::BTreeSet::new();
-    for p in peers {
-        let a = p.assignment();
-        if a.is_empty() || !union.is_disjoint(&a) {
-            return false;
-        }
-        union.extend(a);
-    }
-    union == W.all_partitions()
+    W.settled(peers)
 }
 
 /// Errors for the coordinator broker to answer `api` with, in order.
@@ -232,19 +233,7 @@ fn injected(group: &str, api: &str, errors: &[&str], trigger: Option<(&str, &[&s
 #[test]
 fn heartbeat_errors() {
     let _serial = serial();
-    injected(
-        "kasio-heartbeat-errors",
-        "Heartbeat",
-        &[
-            "NOT_COORDINATOR",
-            "COORDINATOR_NOT_AVAILABLE",
-            "COORDINATOR_LOAD_IN_PROGRESS",
-            "REBALANCE_IN_PROGRESS",
-            "UNKNOWN_MEMBER_ID",
-            "ILLEGAL_GENERATION",
-        ],
-        None,
-    );
+    injected("kasio-heartbeat-errors", "Heartbeat", &CODES, None);
     report("group/errors-heartbeat", "librdkafka-mock", RECORDS);
 }
 
@@ -259,13 +248,7 @@ fn join_group_errors() {
     injected(
         "kasio-join-errors",
         "JoinGroup",
-        &[
-            "NOT_COORDINATOR",
-            "COORDINATOR_NOT_AVAILABLE",
-            "COORDINATOR_LOAD_IN_PROGRESS",
-            "REBALANCE_IN_PROGRESS",
-            "UNKNOWN_MEMBER_ID",
-        ],
+        &CODES[..5],
         Some(("Heartbeat", &["REBALANCE_IN_PROGRESS"])),
     );
     report("group/errors-join-group", "librdkafka-mock", RECORDS);
@@ -281,14 +264,7 @@ fn sync_group_errors() {
     injected(
         "kasio-sync-errors",
         "SyncGroup",
-        &[
-            "NOT_COORDINATOR",
-            "COORDINATOR_NOT_AVAILABLE",
-            "COORDINATOR_LOAD_IN_PROGRESS",
-            "REBALANCE_IN_PROGRESS",
-            "UNKNOWN_MEMBER_ID",
-            "ILLEGAL_GENERATION",
-        ],
+        &CODES,
         Some(("Heartbeat", &["REBALANCE_IN_PROGRESS"])),
     );
     report("group/errors-sync-group", "librdkafka-mock", RECORDS);
@@ -301,19 +277,7 @@ fn sync_group_errors() {
 #[test]
 fn offset_commit_errors() {
     let _serial = serial();
-    injected(
-        "kasio-commit-errors",
-        "OffsetCommit",
-        &[
-            "NOT_COORDINATOR",
-            "COORDINATOR_NOT_AVAILABLE",
-            "COORDINATOR_LOAD_IN_PROGRESS",
-            "REBALANCE_IN_PROGRESS",
-            "UNKNOWN_MEMBER_ID",
-            "ILLEGAL_GENERATION",
-        ],
-        None,
-    );
+    injected("kasio-commit-errors", "OffsetCommit", &CODES, None);
     report("group/errors-offset-commit", "librdkafka-mock", RECORDS);
 }
 
@@ -327,11 +291,7 @@ fn offset_fetch_errors() {
     injected(
         "kasio-fetch-offsets-errors",
         "OffsetFetch",
-        &[
-            "NOT_COORDINATOR",
-            "COORDINATOR_NOT_AVAILABLE",
-            "COORDINATOR_LOAD_IN_PROGRESS",
-        ],
+        &CODES[..3],
         Some(("Heartbeat", &["REBALANCE_IN_PROGRESS"])),
     );
     report("group/errors-offset-fetch", "librdkafka-mock", RECORDS);
@@ -345,11 +305,7 @@ fn offset_fetch_errors() {
 #[test]
 fn find_coordinator_errors() {
     let _serial = serial();
-    let errors = [
-        "COORDINATOR_NOT_AVAILABLE",
-        "COORDINATOR_LOAD_IN_PROGRESS",
-        "NOT_COORDINATOR",
-    ];
+    let errors = &CODES[..3];
     let inject = |m: &mut MockCluster| {
         for b in 1..=3 {
             m.command(json!({"cmd": "broker_push_request_errors", "broker": b, "api": "FindCoordinator", "errors": errors}));

@@ -64,15 +64,7 @@ fn produce_async(broker: &GroupBroker, start: u64, count: u64) -> JoinHandle<()>
 
 /// Every member holds partitions, none twice, all of them held.
 fn settled(peers: &[&mut GroupPeer]) -> bool {
-    let mut union = BTreeSet::new();
-    for p in peers {
-        let a = p.assignment();
-        if a.is_empty() || !union.is_disjoint(&a) {
-            return false;
-        }
-        union.extend(a);
-    }
-    union == W.all_partitions()
+    W.settled(peers)
 }
 
 /// Waits until `peers` share every partition and have read `records` in all

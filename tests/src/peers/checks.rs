@@ -147,6 +147,20 @@ impl Workload {
         }
     }
 
+    /// Every one of `peers` holds partitions, none held twice, all of them held
+    /// (by the last assignment each reported).
+    pub fn settled(&self, peers: &[&mut GroupPeer]) -> bool {
+        let mut union = BTreeSet::new();
+        for p in peers {
+            let a = p.assignment();
+            if a.is_empty() || !union.is_disjoint(&a) {
+                return false;
+            }
+            union.extend(a);
+        }
+        union == self.all_partitions()
+    }
+
     /// The group's committed offsets of every partition, read back through `peer`
     /// (OffsetFetch through its client).
     pub fn committed(&self, peer: &mut GroupPeer) -> BTreeMap<i32, Option<i64>> {
