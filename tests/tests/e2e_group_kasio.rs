@@ -77,8 +77,13 @@ fn settle_and_read(peers: &mut [&mut GroupPeer], gone: &[&GroupPeer], records: u
     });
 }
 
-fn failed_commits(p: &GroupPeer) -> usize {
-    p.commits().filter(|c| c.error.is_some()).count()
+/// How many commits failed, and why (each reason once).
+fn failed_commits(p: &GroupPeer) -> String {
+    let reasons: BTreeSet<&str> = p.commits().filter_map(|c| c.error.as_deref()).collect();
+    match p.commits().filter(|c| c.error.is_some()).count() {
+        0 => "no failed commits".into(),
+        n => format!("{n} failed commits: {reasons:?}"),
+    }
 }
 
 fn summary(peers: &[&GroupPeer]) -> String {
@@ -86,7 +91,7 @@ fn summary(peers: &[&GroupPeer]) -> String {
         .iter()
         .map(|p| {
             format!(
-                "{} read {} ({} failed commits)",
+                "{} read {} ({})",
                 p.label,
                 p.record_count(),
                 failed_commits(p)
