@@ -116,6 +116,11 @@ pub struct Consumer {
     /// the core hears of it once, however many threads notice.
     links: BTreeMap<ConnId, Option<Link>>,
     events: VecDeque<Event>,
+    /// Rebalance events (`Assigned`, `Revoked`, `Lost`) taken from the core so far,
+    /// and how many of them `poll` has returned early for or the application has
+    /// taken: `poll` returns once for each new one (see [`Consumer::poll`]).
+    rebalances: u64,
+    rebalances_seen: u64,
     setup_timeout: Duration,
 }
 
@@ -138,6 +143,8 @@ impl Consumer {
             rx,
             links: BTreeMap::new(),
             events: VecDeque::new(),
+            rebalances: 0,
+            rebalances_seen: 0,
             setup_timeout,
         }
     }
@@ -156,8 +163,14 @@ impl Consumer {
         Instant::from_micros(self.epoch.elapsed().as_micros() as u64)
     }
 
-    /// Runs I/O until records are buffered or `timeout` passes; returns up to
-    /// `max.poll.records` of them (possibly none).
+    /// Runs I/O until records are buffered, a rebalance event arrives, or `timeout`
+    /// passes; returns up to `max.poll.records` records (possibly none).
+    ///
+    /// A rebalance (`Assigned`, `Revoked`, `Lost`) the application has not taken
+    /// with [`next_event`](Self::next_event) ends the poll once, before any record
+    /// of the partitions it assigns can be handed out: the application sees
+    /// `Assigned` first and may pause or seek them (as Java's `poll` runs
+    /// `onPartitionsAssigned` before returning their records).
     pub fn poll(&mut self, timeout: Duration) -> ConsumerRecords {
         let deadline = StdInstant::now() + timeout;
         loop {
@@ -166,6 +179,10 @@ impl Consumer {
             let records = self.core.poll_records(now);
             if !records.is_empty() {
                 self.pump();
+                return records;
+            }
+            if self.rebalances_seen < self.rebalances {
+                self.rebalances_seen = self.rebalances;
                 return records;
             }
             if !self.wait(deadline) {
@@ -192,10 +209,16 @@ impl Consumer {
         }
     }
 
-    /// Application events (errors, resets, EOF, query answers), in order.
+    /// Application events (errors, resets, EOF, query answers, rebalances), in
+    /// order.
     pub fn next_event(&mut self) -> Option<Event> {
         self.pump();
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if !self.events.iter().any(is_rebalance) {
+            // Every rebalance taken: none is left for `poll` to return early for.
+            self.rebalances_seen = self.rebalances;
+        }
+        event
     }
 
     /// Subscribes to `topics` in the group named by `group.id`; partitions come
@@ -220,15 +243,19 @@ impl Consumer {
     /// The usual answer to [`Event::Revoked`]: commit what was consumed (the
     /// revoked partitions included), wait for the answer (at most `timeout`), then
     /// acknowledge, whatever the commit's outcome, so the rebalance is not held up.
-    /// Returns the commit's per-partition results.
+    /// Returns the commit's per-partition results. If the member lost its
+    /// partitions meanwhile (the commit then says so, and [`Event::Lost`] follows),
+    /// the revoke is over and its token stale: nothing is left to acknowledge.
     pub fn commit_and_ack(
         &mut self,
         token: RebalanceToken,
         timeout: Duration,
     ) -> Result<CommitResults, SyncError> {
         let committed = self.commit_consumed_sync(timeout);
-        self.core.ack_rebalance(token).map_err(SyncError::Usage)?;
-        committed
+        match self.core.ack_rebalance(token) {
+            Ok(()) | Err(UsageError::StaleToken(_)) => committed,
+            Err(e) => Err(SyncError::Usage(e)),
+        }
     }
 
     /// Commits `offsets` (the next offset to read per partition); the answer comes
@@ -339,6 +366,9 @@ impl Consumer {
             }
             while let Some(event) = self.core.poll_event() {
                 progressed = true;
+                if is_rebalance(&event) {
+                    self.rebalances += 1;
+                }
                 self.events.push_back(event);
             }
             let now = self.now();
@@ -442,6 +472,13 @@ impl Drop for Consumer {
             link.shutdown();
         }
     }
+}
+
+fn is_rebalance(e: &Event) -> bool {
+    matches!(
+        e,
+        Event::Assigned { .. } | Event::Revoked { .. } | Event::Lost { .. }
+    )
 }
 
 /// Reads `stream` until it ends, handing each read over whole; reports the end.

@@ -1,10 +1,10 @@
-//! Third-party consumer-group members for interop tests: the Java client
-//! (kafka-clients `KafkaConsumer`, `scripts/rig/group_consume_java.sh`) and
-//! librdkafka (confluent-kafka, `scripts/rig/group_consume.py`). Both take the same
-//! options and speak the same JSON lines (scripts/rig/README.md, "Group consumer
-//! peers"); [`GroupPeer`] starts either, collects what it reports (records,
-//! rebalances, commits, errors) and drives it (pause, committed offsets, stop,
-//! SIGKILL).
+//! Consumer-group members for interop tests: the Java client (kafka-clients
+//! `KafkaConsumer`, `scripts/rig/group_consume_java.sh`), librdkafka
+//! (confluent-kafka, `scripts/rig/group_consume.py`) and kasio itself (kasio-std,
+//! `src/bin/kasio_group_peer.rs`). All three take the same options and speak the
+//! same JSON lines (scripts/rig/README.md, "Group consumer peers"); [`GroupPeer`]
+//! starts any of them, collects what it reports (records, rebalances, commits,
+//! errors) and drives it (pause, committed offsets, stop, SIGKILL).
 //!
 //! A peer is a child process that leaves its group and exits when its stdin closes,
 //! so a test that panics takes its peers down too (`Drop` closes stdin, then kills).
@@ -12,6 +12,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -20,6 +21,9 @@ use serde_json::{json, Value};
 
 use crate::rig::{check_answer, close_child, python, repo_root, send_command};
 
+pub mod broker;
+pub mod checks;
+
 /// Which client a peer runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PeerKind {
@@ -27,6 +31,8 @@ pub enum PeerKind {
     Java,
     /// librdkafka through confluent-kafka.
     Rdkafka,
+    /// kasio-std (the `kasio_group_peer` binary of this package).
+    Kasio,
 }
 
 impl PeerKind {
@@ -35,8 +41,24 @@ impl PeerKind {
         match self {
             PeerKind::Java => "java",
             PeerKind::Rdkafka => "rdkafka",
+            PeerKind::Kasio => "kasio",
         }
     }
+}
+
+/// The kasio peer: `$KASIO_GROUP_PEER`, else `kasio_group_peer` beside the running
+/// test (cargo builds a package's binaries for its integration tests, into
+/// `target/<profile>/`, the parent of the tests' `deps/`).
+pub fn kasio_peer_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("KASIO_GROUP_PEER") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("the test's own path");
+    let mut dir = exe.parent().expect("a directory").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join(format!("kasio_group_peer{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// A topic partition as the peers write it.
@@ -361,6 +383,11 @@ impl GroupPeer {
         Self::start(PeerKind::Rdkafka, cfg)
     }
 
+    /// A kasio (kasio-std) member.
+    pub fn kasio(cfg: &PeerConfig) -> Self {
+        Self::start(PeerKind::Kasio, cfg)
+    }
+
     /// Starts a peer and waits for its info line (the consumer exists and has
     /// subscribed; it has not joined yet).
     pub fn start(kind: PeerKind, cfg: &PeerConfig) -> Self {
@@ -379,6 +406,16 @@ impl GroupPeer {
                 let mut c = Command::new(python());
                 c.arg(rig.join("group_consume.py"));
                 c
+            }
+            PeerKind::Kasio => {
+                let bin = kasio_peer_bin();
+                assert!(
+                    bin.exists(),
+                    "{} is missing: cargo builds it for this package's integration tests \
+                     (or: cargo build -p kasio-sim --bin kasio_group_peer)",
+                    bin.display()
+                );
+                Command::new(bin)
             }
         };
         let mut child = cmd
@@ -439,7 +476,7 @@ impl GroupPeer {
         }
     }
 
-    /// Java or librdkafka.
+    /// Java, librdkafka or kasio.
     pub fn kind(&self) -> PeerKind {
         self.kind
     }

@@ -318,3 +318,108 @@ fn kcat_lists_metadata_and_consumes() {
     seqs.sort_unstable();
     assert_eq!(seqs, (0..300).collect::<Vec<u64>>());
 }
+
+/// kasio-std hands the application a rebalance before any record of the partitions
+/// it assigns: `poll` returns (possibly empty) once `Assigned` has arrived, so the
+/// application can pause or seek those partitions first (Java runs
+/// `onPartitionsAssigned` inside `poll`, before returning any of their records).
+/// One `poll` with a long timeout used to hand out the first records while
+/// `Assigned` was still queued.
+#[test]
+fn kasio_std_poll_returns_a_rebalance_before_records_of_its_partitions() {
+    let served = Served::start(ClusterSpec::new(1).topic("assigned", 2, 1)).expect("serve");
+    served.with_cluster(|c| produce(c, "assigned", 2, 100, 0));
+    let config = Config::from_pairs([
+        ("bootstrap.servers", served.bootstrap.as_str()),
+        ("group.id", "poll-first"),
+        ("auto.offset.reset", "earliest"),
+        ("enable.auto.commit", "false"),
+    ])
+    .expect("config");
+    let mut consumer = kasio_std::Consumer::with_seed(config, 1);
+    consumer.subscribe(["assigned"]).unwrap();
+    let mut assigned = Vec::new();
+    let mut read = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while read < 100 && Instant::now() < deadline {
+        let records = consumer.poll(Duration::from_secs(10));
+        for (tp, _) in records.iter() {
+            assert!(
+                assigned.contains(tp),
+                "a record of {tp} before the application saw it assigned"
+            );
+            read += 1;
+        }
+        while let Some(e) = consumer.next_event() {
+            if let kasio_core::consumer::Event::Assigned { partitions } = e {
+                assigned.extend(partitions);
+            }
+        }
+    }
+    assert_eq!(read, 100);
+    consumer.close(Duration::from_secs(2));
+}
+
+/// kasio-std's `commit_and_ack` returns the commit's results even when the member
+/// lost its partitions while the commit was out (UNKNOWN_MEMBER_ID: `Lost` follows,
+/// and the revoke's token is stale by then); it used to return the ack's
+/// `StaleToken` and drop the results.
+#[test]
+fn kasio_std_commit_and_ack_reports_the_commit_when_the_membership_is_lost_meanwhile() {
+    use kasio_core::consumer::Event;
+    use kasio_core::group::CommitError;
+    use kasio_core::protocol::{ApiKey, ErrorCode};
+    use kasio_sim::sim::Injection;
+
+    let served = Served::start(ClusterSpec::new(1).topic("acked", 2, 1)).expect("serve");
+    served.with_cluster(|c| produce(c, "acked", 2, 100, 0));
+    let config = Config::from_pairs([
+        ("bootstrap.servers", served.bootstrap.as_str()),
+        ("group.id", "commit-and-ack"),
+        ("auto.offset.reset", "earliest"),
+        ("enable.auto.commit", "false"),
+        ("heartbeat.interval.ms", "100"),
+    ])
+    .expect("config");
+    let mut consumer = kasio_std::Consumer::with_seed(config, 1);
+    consumer.subscribe(["acked"]).unwrap();
+    let inject = |api, code| {
+        served.with_cluster(|c| {
+            c.inject_error(Injection {
+                api,
+                broker: None,
+                code,
+                count: 1,
+            })
+        })
+    };
+    let mut read = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut revoked = None;
+    while revoked.is_none() && Instant::now() < deadline {
+        read += consumer.poll(Duration::from_millis(100)).len();
+        while let Some(e) = consumer.next_event() {
+            if let Event::Revoked { token, .. } = e {
+                revoked = Some(token);
+            }
+        }
+        // Once the records are read, a rebalance: the member revokes.
+        if read >= 100 && revoked.is_none() {
+            inject(ApiKey::Heartbeat, ErrorCode::RebalanceInProgress);
+            read = 0;
+        }
+    }
+    let token = revoked.expect("a revoke");
+    inject(ApiKey::OffsetCommit, ErrorCode::UnknownMemberId);
+    let results = consumer
+        .commit_and_ack(token, Duration::from_secs(5))
+        .expect("the commit's results");
+    assert!(!results.is_empty());
+    for (tp, r) in &results {
+        assert_eq!(r, &Err(CommitError::MembershipLost), "{tp}");
+    }
+    let lost =
+        std::iter::from_fn(|| consumer.next_event()).any(|e| matches!(e, Event::Lost { .. }));
+    assert!(lost, "no Lost after the commit's UNKNOWN_MEMBER_ID");
+    consumer.close(Duration::from_secs(2));
+}
