@@ -1583,12 +1583,9 @@ fn assign_is_refused_while_subscribed_even_to_no_topics() {
     assert_eq!(h.c.subscribe([TOPIC]), Err(UsageError::AssignedManually));
 }
 
-#[test]
-fn after_a_fatal_error_unsubscribe_and_close_neither_leave_nor_move_the_member() {
-    // Found by the group fuzz target: unsubscribe (or close) after Event::Fatal went
-    // through leave_group, which moved the member from Fatal to Unjoined (an
-    // illegal transition: Fatal is final) and sent LeaveGroup for a group that had
-    // already failed.
+/// Stable with partition 0 (no auto-commit), then the first heartbeat is answered
+/// with `code`.
+fn stable_then_heartbeat_error(code: ErrorCode) -> Harness {
     let mut h = group_harness(&[("enable.auto.commit", "false")], 1);
     stable(&mut h, &[0], 0);
     h.take_events();
@@ -1597,10 +1594,20 @@ fn after_a_fatal_error_unsubscribe_and_close_neither_leave_nor_move_the_member()
     h.respond(
         &hb,
         &HeartbeatResponse {
-            error_code: ErrorCode::GroupAuthorizationFailed.code(),
+            error_code: code.code(),
             ..Default::default()
         },
     );
+    h
+}
+
+#[test]
+fn after_a_fatal_error_unsubscribe_and_close_neither_leave_nor_move_the_member() {
+    // Found with the group fuzz target's harness: unsubscribe (or close) after
+    // Event::Fatal went through leave_group, which moved the member from Fatal to
+    // Unjoined (an illegal transition: Fatal is final) and sent LeaveGroup for a
+    // group that had already failed.
+    let mut h = stable_then_heartbeat_error(ErrorCode::GroupAuthorizationFailed);
     assert!(matches!(h.take_events().as_slice(), [Event::Fatal(_)]));
     assert_eq!(h.c.group_state(), Some(MemberState::Fatal));
     h.c.unsubscribe().unwrap();
@@ -1624,18 +1631,7 @@ fn partitions_already_reported_lost_are_not_reported_lost_again() {
     // ILLEGAL_GENERATION; there a poll-interval expiry) before the first Lost was
     // acknowledged reported the same partitions Lost again, with a new token,
     // although the application no longer held them.
-    let mut h = group_harness(&[("enable.auto.commit", "false")], 1);
-    stable(&mut h, &[0], 0);
-    h.take_events();
-    h.run_for(ms(3_000));
-    let hb = h.expect_api::<HeartbeatRequest>(1);
-    h.respond(
-        &hb,
-        &HeartbeatResponse {
-            error_code: ErrorCode::UnknownMemberId.code(),
-            ..Default::default()
-        },
-    );
+    let mut h = stable_then_heartbeat_error(ErrorCode::UnknownMemberId);
     let events = h.take_events();
     let token = match events.as_slice() {
         [Event::Lost { partitions, token }] if partitions == &[tp(0)] => *token,
