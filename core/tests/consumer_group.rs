@@ -1666,3 +1666,18 @@ fn partitions_already_reported_lost_are_not_reported_lost_again() {
         "{events:?}"
     );
 }
+
+#[test]
+fn a_partition_index_far_outside_the_topic_sizes_nothing() {
+    // The leader sizes its assignor input by how many partitions metadata listed,
+    // never by an index a broker sent: i32::MAX here would have asked for 2^31
+    // entries.
+    let mut h = group_harness(&[], 2);
+    h.cluster.topics[0].partitions[1].index = i32::MAX;
+    let join = to_first_join(&mut h);
+    let sync = join_as_leader(&mut h, join, 1, &[0]);
+    let (a, _) =
+        decode_versioned::<ConsumerProtocolAssignment>(&sync.body.assignments[0].assignment)
+            .unwrap();
+    assert_eq!(a.assigned_partitions[0].partitions, [0, 1]);
+}

@@ -1126,7 +1126,11 @@ impl Consumer {
                 None => return None,
                 Some(info) if info.error != ErrorCode::None || info.partitions.is_empty() => {}
                 Some(info) => {
-                    let count = info.partitions.keys().max().map_or(0, |m| *m as usize + 1);
+                    // Kafka numbers a topic's partitions 0..n. Sized by how many the
+                    // broker listed, never by an index it sent (an index of
+                    // i32::MAX or -1 would size a huge allocation); partitions
+                    // outside 0..n are not assigned.
+                    let count = info.partitions.len();
                     let racks = (0..count)
                         .map(|p| {
                             info.partitions
