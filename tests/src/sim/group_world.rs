@@ -39,7 +39,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use kasio_core::config::Config;
-use kasio_core::consumer::{Event, ResetReason, TopicPartition};
+use kasio_core::consumer::{Event, TopicPartition};
 use kasio_core::group::{CommitId, MemberState, RebalanceToken, SimBugs};
 use kasio_core::protocol::{ApiKey, ErrorCode};
 use kasio_core::records::Compression;
@@ -544,6 +544,8 @@ struct State {
     stats: BTreeMap<String, u64>,
     liveness: bool,
     bugs: SimBugs,
+    /// Static members restarted (their new process took the old one's place).
+    static_restarts: u64,
 }
 
 impl State {
@@ -601,6 +603,7 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
         stats: BTreeMap::new(),
         liveness: false,
         bugs: opts.bugs,
+        static_restarts: 0,
         swarm: swarm.clone(),
     }));
     for (i, m) in swarm.members.iter().enumerate() {
@@ -620,9 +623,7 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
         world.schedule(at, move |w| chaos_tick(w, st2, safety_end));
     }
     let check = |w: &mut World| {
-        if let Err(e) = st.borrow_mut().ledger.after_step(w.cluster()) {
-            w.fail(format!("group: {e}"));
-        }
+        judge_commits(w, &st);
         false
     };
     if let Err(e) = world.run_until(safety_end, check) {
@@ -636,17 +637,35 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
     let budget = Duration::from_secs(120);
     let deadline = world.now() + budget;
     let mut last_look = Instant::ZERO;
-    let mut why = None;
+    let mut unassigned_since = None;
+    let mut nudged = false;
     let settled = world.run_until(deadline, |w| {
-        if let Err(e) = st.borrow_mut().ledger.after_step(w.cluster()) {
-            w.fail(format!("group: {e}"));
+        if !judge_commits(w, &st) {
             return false;
         }
         if w.now() < last_look + Duration::from_millis(20) {
             return false;
         }
         last_look = w.now();
-        why = unsettled(w, &st.borrow());
+        let why = unsettled(w, &st.borrow());
+        // A static member's new process takes the old one's place without a
+        // rebalance (KIP-345), with the assignment the group had: one a
+        // cooperative round left a partition out of (the follow-up round was
+        // the old process's to start), or one made from metadata in error.
+        // Nothing in the protocol assigns that partition until some rebalance:
+        // as an operator would, bounce a member past its session.
+        let unassigned = why.as_ref().is_some_and(|y| y.ends_with("is not assigned"));
+        match unassigned_since {
+            _ if !unassigned => unassigned_since = None,
+            None => unassigned_since = Some(w.now()),
+            Some(since) => {
+                let static_restarts = st.borrow().static_restarts > 0;
+                if !nudged && static_restarts && w.now() > since + Duration::from_secs(10) {
+                    nudged = true;
+                    nudge(w, &st);
+                }
+            }
+        }
         why.is_none()
     });
     match settled {
@@ -699,6 +718,53 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
     })
 }
 
+/// Bounces member 0: it crashes, and its new process starts once its session
+/// ended (so the coordinator rebalances, static member or not).
+fn nudge(w: &mut World, st: &Shared) {
+    let Some(id) = st.borrow().apps[0].id else {
+        return;
+    };
+    w.note("liveness: partitions unassigned after a static rejoin: member 0 is bounced");
+    w.crash_consumer(id);
+    let session = {
+        let mut s = st.borrow_mut();
+        s.count("bounced for unassigned partitions (static rejoin)");
+        let a = &mut s.apps[0];
+        a.status = Status::Down;
+        a.epoch += 1;
+        a.spec.session
+    };
+    let st = st.clone();
+    w.schedule(w.now() + session + Duration::from_millis(500), move |w| {
+        if st.borrow().apps[0].status == Status::Down {
+            start(w, &st, 0);
+        }
+    });
+}
+
+/// Judges the commits the coordinator accepted since the last step (false:
+/// the world failed).
+fn judge_commits(w: &mut World, st: &Shared) -> bool {
+    let floor = |member: &str, tp: &TopicPartition| {
+        w.consumer_ids()
+            .into_iter()
+            .filter(|id| {
+                w.consumer(*id)
+                    .group_metadata()
+                    .is_some_and(|m| m.member_id == member)
+            })
+            .find_map(|id| w.checker(id)?.reset_floor(tp))
+    };
+    let r = st.borrow_mut().ledger.after_step(w.cluster(), floor);
+    match r {
+        Ok(()) => true,
+        Err(e) => {
+            w.fail(format!("group: {e}"));
+            false
+        }
+    }
+}
+
 /// Runs seed `seed` with default options.
 pub fn run_seed(seed: u64) -> Result<Outcome, Box<Failure>> {
     run(seed, RunOptions::default())
@@ -746,10 +812,12 @@ fn start(w: &mut World, st: &Shared, i: usize) {
         let a = &s.apps[i];
         (a.config.clone(), a.id, s.bugs, s.topics.clone())
     };
+    let is_static = config.group_instance_id.is_some();
     let id = match id {
         None => w.add_checked_consumer(config),
         Some(id) => {
             w.restart_consumer(id, config);
+            st.borrow_mut().static_restarts += u64::from(is_static);
             id
         }
     };
@@ -1007,19 +1075,11 @@ fn on_event(w: &mut World, st: &Shared, i: usize, id: ConsumerId, ev: Event) {
                 }
             }
         }
-        Event::OffsetReset {
-            ref tp,
-            offset,
-            reason,
-        } if reason != ResetReason::NoPosition => {
-            // auto.offset.reset moved the position (the broker said it is out
-            // of range): like a seek, later commits may take the committed
-            // offset back.
-            let member = w.consumer(id).group_metadata().map(|m| m.member_id);
-            let mut s = st.borrow_mut();
-            let until = s.ledger.committed(tp).unwrap_or(0);
-            if let Some(member) = member {
-                s.ledger.sought_back(&member, tp, offset, until);
+        Event::OffsetReset { ref tp, offset, .. } => {
+            // The position moved (a broker said it is out of range): what a
+            // revoke-time commit covers moved with it.
+            if let Some(pos) = st.borrow_mut().apps[i].handed.get_mut(tp) {
+                *pos = (*pos).min(offset);
             }
         }
         Event::Assigned { ref partitions } => {
@@ -1408,7 +1468,13 @@ fn apply_group_fault(
             ));
             let until = pos.max(st.borrow().ledger.committed(&tp).unwrap_or(0));
             let member = w.consumer(id).group_metadata().map(|m| m.member_id)?;
-            st.borrow_mut().ledger.sought_back(&member, &tp, to, until);
+            let mut s = st.borrow_mut();
+            s.ledger.sought_back(&member, &tp, to, until);
+            // What a revoke-time commit covers is the position: `to` now.
+            if let Some(pos) = s.apps[i].handed.get_mut(&tp) {
+                *pos = (*pos).min(to);
+            }
+            drop(s);
             w.seek(id, &tp, to);
             Some("seek back".into())
         }
