@@ -35,7 +35,6 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::rc::Rc;
 
 use kasio_core::config::Config;
@@ -58,6 +57,13 @@ use super::world::{ConsumerId, World};
 
 /// The group's id.
 pub const GROUP: &str = "g";
+
+/// The test suite that runs these (for replay commands).
+pub const SUITE: &str = "sim_group_consumer";
+
+/// A failed run (the scenario's: what broke, the configuration, the end of the
+/// trace, and how to replay it).
+pub use super::scenario::Failure;
 
 /// A fault of a group run: the cluster's, or the group's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -447,44 +453,6 @@ pub struct Outcome {
     pub stats: BTreeMap<String, u64>,
 }
 
-/// A failed run: what broke, the configuration, the end of the trace, and how to
-/// replay it.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    /// The seed.
-    pub seed: u64,
-    /// The violated invariant.
-    pub message: String,
-    /// The seed's configuration.
-    pub swarm: String,
-    /// The last trace lines.
-    pub trace: Vec<String>,
-    /// The trace hash at the failure.
-    pub hash: u64,
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "group simulation seed {} failed: {}",
-            self.seed, self.message
-        )?;
-        writeln!(f, "--- configuration ---\n{}", self.swarm)?;
-        writeln!(f, "--- last {} trace lines ---", self.trace.len())?;
-        for l in &self.trace {
-            writeln!(f, "{l}")?;
-        }
-        writeln!(f, "--- trace hash {:016x} ---", self.hash)?;
-        writeln!(
-            f,
-            "replay: SIM_SEED={} cargo test -p kasio-sim --test sim_group_consumer -- seeds \
-             --nocapture (SIM_TRACE=1 prints every line)",
-            self.seed
-        )
-    }
-}
-
 /// Where a member's application is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -564,13 +532,7 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
     world.max_steps = 5_000_000;
     let describe = format!("{swarm:#?}");
     let fail = |world: &World, message: String| {
-        Box::new(Failure {
-            seed,
-            message,
-            swarm: describe.clone(),
-            trace: world.trace().tail().map(str::to_string).collect(),
-            hash: world.trace().hash(),
-        })
+        Failure::new(seed, SUITE, describe.clone(), world, message)
     };
     let bootstrap = world.cluster().bootstrap();
     let apps = swarm
