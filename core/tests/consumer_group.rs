@@ -1093,3 +1093,53 @@ fn a_cooperative_follow_up_round_waits_for_the_revoke_time_commit() {
     h.respond(&commit, &commit_resp(&commit.body, ErrorCode::None));
     let _join = h.expect_api::<JoinGroupRequest>(1);
 }
+
+#[test]
+fn a_commit_lost_after_the_member_left_does_not_go_out_without_a_generation() {
+    // Found by the group simulation (sim_group_consumer, seed 17249): a commit
+    // was in flight when the member, in the middle of a rebalance, left the
+    // group (so the leave did not wait for it); its connection was lost
+    // afterwards and it went back to the queue. Only members still subscribed
+    // had their commits checked against the generation they were made under:
+    // it went out with generation -1, and the group (empty by then) took it.
+    let mut h = stable_harness(&[("enable.auto.commit", "false")], 1, &[0], 3);
+    let start = h.now;
+    h.run_until(start + ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    let id = h.c.commit([(tp(0), OffsetAndMetadata::new(4))]).unwrap();
+    h.drain();
+    let commit = h.expect_api::<OffsetCommitRequest>(1);
+    h.respond(
+        &hb,
+        &HeartbeatResponse {
+            error_code: ErrorCode::RebalanceInProgress.code(),
+            ..Default::default()
+        },
+    );
+    let token = revoked_token(&mut h, None);
+    h.c.ack_rebalance(token).unwrap();
+    h.drain();
+    let _join = h.expect_api::<JoinGroupRequest>(1);
+    // Joining, the member leaves; then the connection goes with the commit.
+    h.c.unsubscribe().unwrap();
+    h.drain();
+    h.disconnect(commit.conn);
+    h.run_for(ms(1_000));
+    coordinator_found_again(&mut h);
+    h.run_for(ms(1_000));
+    assert!(
+        !h.unread()
+            .iter()
+            .any(|(_, r)| r.starts_with("OffsetCommit")),
+        "{:?}",
+        h.unread()
+    );
+    let events = h.take_events();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Committed { id: i, results } if *i == id && results[0].1.is_err()
+        )),
+        "{events:?}"
+    );
+}

@@ -898,7 +898,9 @@ impl Consumer {
     /// this member revokes: a revoke-time commit that went back to the queue
     /// still goes after the acknowledgement.)
     fn refuse_stale(&mut self) {
-        let Some(g) = self.group.as_ref().filter(|g| g.subscribed()) else {
+        // (Also once the member left: a commit made under its generation that
+        // went back to the queue after the leave is no member's any more.)
+        let Some(g) = self.group.as_ref() else {
             return;
         };
         if self.sim_bug(|b| b.send_stale_commits) {
