@@ -1143,3 +1143,41 @@ fn a_commit_lost_after_the_member_left_does_not_go_out_without_a_generation() {
         "{events:?}"
     );
 }
+
+#[test]
+fn a_cooperative_revocation_past_its_deadline_ends_before_the_member_rejoins() {
+    // Found by the group simulation (sim_group_consumer, seed 19418): the
+    // application never acknowledged a cooperative revocation; once its
+    // deadline passed the member rejoined (a rebalance was waiting) without
+    // ending the revocation, so the revoked partition stayed the member's to
+    // commit into the next generation, which gave it to another member: the
+    // application's commit of it went out under that generation.
+    let mut h = stable_harness(
+        &[
+            ("partition.assignment.strategy", "cooperative-sticky"),
+            ("enable.auto.commit", "false"),
+            ("max.poll.interval.ms", "8000"),
+        ],
+        2,
+        &[0, 1],
+        3,
+    );
+    heartbeat_says_rebalance(&mut h);
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    join_as_leader(&mut h, join, 2, &[0]);
+    let _token = revoked_token(&mut h, Some(&[tp(1)]));
+    // Not acknowledged; the coordinator says another rebalance began.
+    heartbeat_says_rebalance(&mut h);
+    let revoked_at = h.now;
+    while h.now < revoked_at + ms(8_000) {
+        h.run_for(ms(500));
+        serve_routine(&mut h);
+        let _ = h.poll(); // the application polls (it never acknowledges)
+    }
+    // The deadline passed: the member rejoins, and partition 1 is not its own.
+    let _join = h.expect_api::<JoinGroupRequest>(1);
+    assert_eq!(
+        h.c.commit([(tp(1), OffsetAndMetadata::new(3))]),
+        Err(UsageError::NotOwned(tp(1)))
+    );
+}

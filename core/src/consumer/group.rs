@@ -728,6 +728,18 @@ impl Consumer {
                 if revoking {
                     return self.maybe_heartbeat(coordinator);
                 }
+                // A cooperative round that revoked partitions: once acknowledged
+                // (or past its deadline) the revocation ends, whatever rejoin is
+                // asked for next, and a follow-up round comes.
+                if g.pending_ack
+                    .as_ref()
+                    .is_some_and(|p| p.acked || now >= p.deadline)
+                {
+                    self.finish_revoke();
+                    let g = self.group_mut();
+                    g.rejoin.get_or_insert(Cause::FollowUpRound);
+                }
+                let g = self.group.as_ref().expect("a group");
                 if let Some(cause) = g.rejoin {
                     self.start_rebalance(cause);
                     let g = self.group.as_ref().expect("a group");
@@ -735,17 +747,6 @@ impl Consumer {
                         self.send_join(coordinator);
                     }
                     return;
-                }
-                // A cooperative round that revoked partitions: the follow-up join
-                // waits for the ack.
-                if g.pending_ack
-                    .as_ref()
-                    .is_some_and(|p| p.acked || now >= p.deadline)
-                {
-                    self.finish_revoke();
-                    let g = self.group_mut();
-                    g.rejoin = Some(Cause::FollowUpRound);
-                    return self.drive_membership(coordinator);
                 }
                 self.maybe_heartbeat(coordinator);
             }
