@@ -512,8 +512,8 @@ struct State {
     stats: BTreeMap<String, u64>,
     liveness: bool,
     bugs: SimBugs,
-    /// Static members restarted (their new process took the old one's place).
-    static_restarts: u64,
+    /// Whether some member is static (`group.instance.id`).
+    statics: bool,
 }
 
 impl State {
@@ -565,7 +565,10 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
         stats: BTreeMap::new(),
         liveness: false,
         bugs: opts.bugs,
-        static_restarts: 0,
+        statics: swarm
+            .members
+            .iter()
+            .any(|m| m.props.iter().any(|(k, _)| k == "group.instance.id")),
         swarm: swarm.clone(),
     }));
     for (i, m) in swarm.members.iter().enumerate() {
@@ -610,10 +613,11 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
         }
         last_look = w.now();
         let why = unsettled(w, &st.borrow());
-        // A static member's new process takes the old one's place without a
-        // rebalance (KIP-345), with the assignment the group had: one a
+        // A static member rejoining (a new process, or the same one after it
+        // left: static members send no LeaveGroup) takes its old place without
+        // a rebalance (KIP-345), with the assignment the group had: one a
         // cooperative round left a partition out of (the follow-up round was
-        // the old process's to start), or one made from metadata in error.
+        // the old membership's to start), or one made from metadata in error.
         // Nothing in the protocol assigns that partition until some rebalance:
         // as an operator would, bounce a member past its session.
         let unassigned = why.as_ref().is_some_and(|y| y.ends_with("is not assigned"));
@@ -621,8 +625,8 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
             _ if !unassigned => unassigned_since = None,
             None => unassigned_since = Some(w.now()),
             Some(since) => {
-                let static_restarts = st.borrow().static_restarts > 0;
-                if !nudged && static_restarts && w.now() > since + Duration::from_secs(10) {
+                let statics = st.borrow().statics;
+                if !nudged && statics && w.now() > since + Duration::from_secs(10) {
                     nudged = true;
                     nudge(w, &st);
                 }
@@ -686,7 +690,7 @@ fn nudge(w: &mut World, st: &Shared) {
     let Some(id) = st.borrow().apps[0].id else {
         return;
     };
-    w.note("liveness: partitions unassigned after a static rejoin: member 0 is bounced");
+    w.note("liveness: partitions unassigned (static members): member 0 is bounced");
     w.crash_consumer(id);
     let session = {
         let mut s = st.borrow_mut();
@@ -774,12 +778,10 @@ fn start(w: &mut World, st: &Shared, i: usize) {
         let a = &s.apps[i];
         (a.config.clone(), a.id, s.bugs, s.topics.clone())
     };
-    let is_static = config.group_instance_id.is_some();
     let id = match id {
         None => w.add_checked_consumer(config),
         Some(id) => {
             w.restart_consumer(id, config);
-            st.borrow_mut().static_restarts += u64::from(is_static);
             id
         }
     };
