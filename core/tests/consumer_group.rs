@@ -6,7 +6,9 @@ mod support;
 
 use bytes::Bytes;
 use kasio_core::consumer::{Event, TopicPartition, UsageError};
-use kasio_core::group::{Cause, CommitError, MemberState, OffsetAndMetadata, Transition};
+use kasio_core::group::{
+    Cause, CommitError, MemberState, OffsetAndMetadata, RebalanceToken, Transition,
+};
 use kasio_core::protocol::consumer_protocol::{decode_versioned, encode_versioned};
 use kasio_core::protocol::messages::consumer_protocol_assignment::TopicPartition as AssignedTopic;
 use kasio_core::protocol::messages::join_group_response::JoinGroupResponseMember;
@@ -62,6 +64,82 @@ fn to_first_join(h: &mut Harness) -> Req<JoinGroupRequest> {
     answer_find(h);
     h.connect_and_negotiate(1, &Versions::all());
     h.expect_api::<JoinGroupRequest>(1)
+}
+
+/// FindCoordinator's answer: broker 1 coordinates the group.
+fn coordinator_is_b1() -> FindCoordinatorResponse {
+    FindCoordinatorResponse {
+        coordinators: vec![
+            kasio_core::protocol::messages::find_coordinator_response::Coordinator {
+                key: GROUP.into(),
+                node_id: 1,
+                host: "b1".into(),
+                port: 9092,
+                error_code: 0,
+                error_message: None,
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+/// The member looks for its coordinator again: FindCoordinator (on a data
+/// connection) names broker 1, and the member connects to it.
+fn coordinator_found_again(h: &mut Harness) {
+    answer_find(h);
+    while h.is_connecting(1) {
+        h.connect_and_negotiate(1, &Versions::all());
+    }
+}
+
+/// A member with `extra` properties, stable with `parts` of `partitions`
+/// assigned from `offset`, its events taken.
+fn stable_harness(extra: &[(&str, &str)], partitions: i32, parts: &[i32], offset: i64) -> Harness {
+    let mut h = group_harness(extra, partitions);
+    stable(&mut h, parts, offset);
+    h.take_events();
+    h
+}
+
+/// Three seconds on, the member's heartbeat is answered REBALANCE_IN_PROGRESS.
+fn heartbeat_says_rebalance(h: &mut Harness) {
+    let start = h.now;
+    h.run_until(start + ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    h.respond(
+        &hb,
+        &HeartbeatResponse {
+            error_code: ErrorCode::RebalanceInProgress.code(),
+            ..Default::default()
+        },
+    );
+}
+
+/// The token of the `Revoked` event among the events so far (of exactly
+/// `partitions`, if given).
+fn revoked_token(h: &mut Harness, partitions: Option<&[TopicPartition]>) -> RebalanceToken {
+    h.take_events()
+        .iter()
+        .find_map(|e| match e {
+            Event::Revoked {
+                partitions: ps,
+                token,
+            } if partitions.is_none_or(|want| ps == want) => Some(*token),
+            _ => None,
+        })
+        .expect("a Revoked event")
+}
+
+/// Partition `p` is fetched from 10 (five records, leader epoch 5) and all five
+/// are handed out.
+fn five_handed_out(h: &mut Harness, p: i32) {
+    h.connect_and_negotiate(1, &Versions::all());
+    let fetch = h.expect_api::<FetchRequest>(1);
+    h.respond(
+        &fetch,
+        &fetch_resp(0, vec![pdata_with(p, 15, batch(10, 5, 5))]),
+    );
+    assert_eq!(h.poll().len(), 5);
 }
 
 /// Joins as the only member (the leader) with generation `generation` and answers
@@ -322,16 +400,7 @@ fn heartbeat_rebalance_in_progress_revokes_with_commit_then_joins_after_the_ack(
     );
     let got = h.poll();
     assert_eq!(got.len(), 5);
-    let start = h.now;
-    h.run_until(start + ms(3_000));
-    let hb = h.expect_api::<HeartbeatRequest>(1);
-    h.respond(
-        &hb,
-        &HeartbeatResponse {
-            error_code: ErrorCode::RebalanceInProgress.code(),
-            ..Default::default()
-        },
-    );
+    heartbeat_says_rebalance(&mut h);
     // Eager: everything is revoked first; auto-commit commits what was handed out.
     let commit = h.expect_api::<OffsetCommitRequest>(1);
     let p = &commit.body.topics[0].partitions[0];
@@ -726,22 +795,7 @@ fn answer_find(h: &mut Harness) {
         .expect("a FindCoordinator pending");
     let find = h.expect_api::<FindCoordinatorRequest>(broker);
     assert_eq!(find.body.coordinator_keys, [GROUP]);
-    h.respond(
-        &find,
-        &FindCoordinatorResponse {
-            coordinators: vec![
-                kasio_core::protocol::messages::find_coordinator_response::Coordinator {
-                    key: GROUP.into(),
-                    node_id: 1,
-                    host: "b1".into(),
-                    port: 9092,
-                    error_code: 0,
-                    error_message: None,
-                },
-            ],
-            ..Default::default()
-        },
-    );
+    h.respond(&find, &coordinator_is_b1());
 }
 
 #[test]
@@ -945,9 +999,7 @@ fn commits_queued_when_the_member_leaves_go_before_leave_group_not_after_it() {
     // had queued went out after it with generation -1 and no member id, which a
     // group with no members left accepts: stale offsets from a consumer that owns
     // nothing any more.
-    let mut h = group_harness(&[("enable.auto.commit", "false")], 1);
-    stable(&mut h, &[0], 3);
-    h.take_events();
+    let mut h = stable_harness(&[("enable.auto.commit", "false")], 1, &[0], 3);
     let first = h.c.commit([(tp(0), OffsetAndMetadata::new(4))]).unwrap();
     let second = h.c.commit([(tp(0), OffsetAndMetadata::new(5))]).unwrap();
     h.drain();
@@ -1000,9 +1052,7 @@ fn a_commit_queued_behind_a_revocation_is_not_sent_under_the_next_generation() {
     // next generation was stable, under that generation, for a partition the
     // leader had given to another member; the coordinator took it (it does not
     // check ownership) and the new owner's committed offset moved.
-    let mut h = group_harness(&[("enable.auto.commit", "false")], 2);
-    stable(&mut h, &[0, 1], 3);
-    h.take_events();
+    let mut h = stable_harness(&[("enable.auto.commit", "false")], 2, &[0, 1], 3);
     h.c.commit([(tp(0), OffsetAndMetadata::new(4))]).unwrap();
     h.c.commit([(tp(1), OffsetAndMetadata::new(4))]).unwrap();
     h.drain();
@@ -1010,14 +1060,7 @@ fn a_commit_queued_behind_a_revocation_is_not_sent_under_the_next_generation() {
     // The answer says a rebalance began: an eager member revokes everything; the
     // commit queued behind goes out meanwhile (the generation is still valid).
     h.respond(&c1, &commit_resp(&c1.body, ErrorCode::RebalanceInProgress));
-    let token = h
-        .take_events()
-        .iter()
-        .find_map(|e| match e {
-            Event::Revoked { token, .. } => Some(*token),
-            _ => None,
-        })
-        .expect("revoked");
+    let token = revoked_token(&mut h, None);
     let c2 = h.expect_api::<OffsetCommitRequest>(1);
     // One more commit of a revoked partition (allowed until the ack), queued
     // behind the one in flight; then the ack.
@@ -1049,29 +1092,14 @@ fn a_cooperative_revocation_commits_what_was_handed_out_of_the_revoked_partition
     // dropped before the revocation read them: auto-commit committed nothing
     // for them, nor could commit_consumed, and their next owner handed out
     // again everything since the last periodic commit.
-    let mut h = group_harness(
+    let mut h = stable_harness(
         &[("partition.assignment.strategy", "cooperative-sticky")],
         2,
+        &[0, 1],
+        10,
     );
-    stable(&mut h, &[0, 1], 10);
-    h.take_events();
-    h.connect_and_negotiate(1, &Versions::all());
-    let fetch = h.expect_api::<FetchRequest>(1);
-    h.respond(
-        &fetch,
-        &fetch_resp(0, vec![pdata_with(0, 15, batch(10, 5, 5))]),
-    );
-    assert_eq!(h.poll().len(), 5);
-    let start = h.now;
-    h.run_until(start + ms(3_000));
-    let hb = h.expect_api::<HeartbeatRequest>(1);
-    h.respond(
-        &hb,
-        &HeartbeatResponse {
-            error_code: ErrorCode::RebalanceInProgress.code(),
-            ..Default::default()
-        },
-    );
+    five_handed_out(&mut h, 0);
+    heartbeat_says_rebalance(&mut h);
     // Cooperative: the member joins keeping its partitions.
     let join = h.expect_api::<JoinGroupRequest>(1);
     assert!(
@@ -1106,9 +1134,7 @@ fn a_commit_lost_with_its_connection_does_not_go_out_under_the_next_generation()
     // and went out once the member was stable again, under the new generation,
     // which had given it the same partition again meanwhile: the old offset
     // overwrote what the partition's owner in between had committed.
-    let mut h = group_harness(&[("enable.auto.commit", "false")], 1);
-    stable(&mut h, &[0], 3);
-    h.take_events();
+    let mut h = stable_harness(&[("enable.auto.commit", "false")], 1, &[0], 3);
     let start = h.now;
     h.run_until(start + ms(3_000));
     let hb = h.expect_api::<HeartbeatRequest>(1);
@@ -1123,40 +1149,14 @@ fn a_commit_lost_with_its_connection_does_not_go_out_under_the_next_generation()
             ..Default::default()
         },
     );
-    let token = h
-        .take_events()
-        .iter()
-        .find_map(|e| match e {
-            Event::Revoked { token, .. } => Some(*token),
-            _ => None,
-        })
-        .expect("revoked");
+    let token = revoked_token(&mut h, None);
     h.c.ack_rebalance(token).unwrap();
     h.drain();
     let _join = h.expect_api::<JoinGroupRequest>(1);
     // The connection dies with the commit and the join unanswered.
     h.disconnect(c1.conn);
     h.run_for(ms(1_000));
-    let find = h.expect::<FindCoordinatorRequest>(-1);
-    h.respond(
-        &find,
-        &FindCoordinatorResponse {
-            coordinators: vec![
-                kasio_core::protocol::messages::find_coordinator_response::Coordinator {
-                    key: GROUP.into(),
-                    node_id: 1,
-                    host: "b1".into(),
-                    port: 9092,
-                    error_code: 0,
-                    error_message: None,
-                },
-            ],
-            ..Default::default()
-        },
-    );
-    while h.is_connecting(1) {
-        h.connect_and_negotiate(1, &Versions::all());
-    }
+    coordinator_found_again(&mut h);
     // The next generation gives the member partition 0 again.
     let join = h.expect_api::<JoinGroupRequest>(1);
     join_as_leader(&mut h, join, 2, &[0]);
@@ -1184,25 +1184,16 @@ fn join_unknown_member_id_loses_what_a_cooperative_member_still_owns() {
     // them as owned with no generation, and committed them under the next
     // generation although another member had them by then. Without a
     // generation the partitions are lost (Java's onJoinPrepare).
-    let mut h = group_harness(
+    let mut h = stable_harness(
         &[
             ("partition.assignment.strategy", "cooperative-sticky"),
             ("enable.auto.commit", "false"),
         ],
         1,
+        &[0],
+        3,
     );
-    stable(&mut h, &[0], 3);
-    h.take_events();
-    let start = h.now;
-    h.run_until(start + ms(3_000));
-    let hb = h.expect_api::<HeartbeatRequest>(1);
-    h.respond(
-        &hb,
-        &HeartbeatResponse {
-            error_code: ErrorCode::RebalanceInProgress.code(),
-            ..Default::default()
-        },
-    );
+    heartbeat_says_rebalance(&mut h);
     let join = h.expect_api::<JoinGroupRequest>(1);
     assert_eq!(h.c.assignment(), [tp(0)], "cooperative: kept while joining");
     h.respond(
@@ -1254,22 +1245,7 @@ fn a_subscribed_topic_in_error_is_asked_for_again_soon() {
     }
     h.respond(&md, &resp);
     let find = h.expect::<FindCoordinatorRequest>(-1);
-    h.respond(
-        &find,
-        &FindCoordinatorResponse {
-            coordinators: vec![
-                kasio_core::protocol::messages::find_coordinator_response::Coordinator {
-                    key: GROUP.into(),
-                    node_id: 1,
-                    host: "b1".into(),
-                    port: 9092,
-                    error_code: 0,
-                    error_message: None,
-                },
-            ],
-            ..Default::default()
-        },
-    );
+    h.respond(&find, &coordinator_is_b1());
     h.connect_and_negotiate(1, &Versions::all());
     let join = h.expect_api::<JoinGroupRequest>(1);
     // The leader assigns from what metadata says: nothing.
@@ -1292,33 +1268,17 @@ fn a_member_that_left_with_a_join_in_flight_waits_for_its_answer_before_joining_
     // took the first one's answer for the second's and synced under that member
     // id, which the second join (the same group.instance.id, no member id) had
     // fenced meanwhile: FENCED_INSTANCE_ID, fatal.
-    let mut h = group_harness(
+    let mut h = stable_harness(
         &[
             ("group.instance.id", "pod-1"),
             ("enable.auto.commit", "false"),
         ],
         1,
+        &[0],
+        3,
     );
-    stable(&mut h, &[0], 3);
-    h.take_events();
-    let start = h.now;
-    h.run_until(start + ms(3_000));
-    let hb = h.expect_api::<HeartbeatRequest>(1);
-    h.respond(
-        &hb,
-        &HeartbeatResponse {
-            error_code: ErrorCode::RebalanceInProgress.code(),
-            ..Default::default()
-        },
-    );
-    let token = h
-        .take_events()
-        .iter()
-        .find_map(|e| match e {
-            Event::Revoked { token, .. } => Some(*token),
-            _ => None,
-        })
-        .expect("revoked");
+    heartbeat_says_rebalance(&mut h);
+    let token = revoked_token(&mut h, None);
     h.c.ack_rebalance(token).unwrap();
     h.drain();
     let first = h.expect_api::<JoinGroupRequest>(1);
@@ -1367,46 +1327,21 @@ fn a_cooperative_revocation_holds_any_rejoin_until_it_is_acknowledged() {
     // joined at once. The next generation gave the partition to another member
     // while it was still this one's to commit (unacknowledged): the
     // application's commit went out under that generation.
-    let mut h = group_harness(
+    let mut h = stable_harness(
         &[
             ("partition.assignment.strategy", "cooperative-sticky"),
             ("enable.auto.commit", "false"),
         ],
         2,
+        &[0, 1],
+        3,
     );
-    stable(&mut h, &[0, 1], 3);
-    h.take_events();
-    let start = h.now;
-    h.run_until(start + ms(3_000));
-    let hb = h.expect_api::<HeartbeatRequest>(1);
-    h.respond(
-        &hb,
-        &HeartbeatResponse {
-            error_code: ErrorCode::RebalanceInProgress.code(),
-            ..Default::default()
-        },
-    );
+    heartbeat_says_rebalance(&mut h);
     let join = h.expect_api::<JoinGroupRequest>(1);
     join_as_leader(&mut h, join, 2, &[0]);
-    let token = h
-        .take_events()
-        .iter()
-        .find_map(|e| match e {
-            Event::Revoked { partitions, token } if partitions == &[tp(1)] => Some(*token),
-            _ => None,
-        })
-        .expect("partition 1 revoked");
+    let token = revoked_token(&mut h, Some(&[tp(1)]));
     // Not acknowledged yet: a heartbeat says another rebalance began.
-    let start = h.now;
-    h.run_until(start + ms(3_000));
-    let hb = h.expect_api::<HeartbeatRequest>(1);
-    h.respond(
-        &hb,
-        &HeartbeatResponse {
-            error_code: ErrorCode::RebalanceInProgress.code(),
-            ..Default::default()
-        },
-    );
+    heartbeat_says_rebalance(&mut h);
     h.drain();
     assert!(
         !h.unread().iter().any(|(_, r)| r.starts_with("JoinGroup")),
@@ -1427,58 +1362,15 @@ fn a_revoke_time_commit_lost_with_its_connection_goes_again_before_the_join() {
     // revoke-time commit that had gone back to the queue (its connection lost)
     // once the revocation was acknowledged, although no other member can have
     // the partition within the generation; the join then went on without it.
-    let mut h = group_harness(&[], 1);
-    stable(&mut h, &[0], 10);
-    h.take_events();
-    h.connect_and_negotiate(1, &Versions::all());
-    let fetch = h.expect_api::<FetchRequest>(1);
-    h.respond(
-        &fetch,
-        &fetch_resp(0, vec![pdata_with(0, 15, batch(10, 5, 5))]),
-    );
-    assert_eq!(h.poll().len(), 5);
-    let start = h.now;
-    h.run_until(start + ms(3_000));
-    let hb = h.expect_api::<HeartbeatRequest>(1);
-    h.respond(
-        &hb,
-        &HeartbeatResponse {
-            error_code: ErrorCode::RebalanceInProgress.code(),
-            ..Default::default()
-        },
-    );
-    let token = h
-        .take_events()
-        .iter()
-        .find_map(|e| match e {
-            Event::Revoked { token, .. } => Some(*token),
-            _ => None,
-        })
-        .expect("revoked");
+    let mut h = stable_harness(&[], 1, &[0], 10);
+    five_handed_out(&mut h, 0);
+    heartbeat_says_rebalance(&mut h);
+    let token = revoked_token(&mut h, None);
     let commit = h.expect_api::<OffsetCommitRequest>(1);
     h.disconnect(commit.conn);
     h.c.ack_rebalance(token).unwrap();
     h.run_for(ms(1_000));
-    let find = h.expect::<FindCoordinatorRequest>(-1);
-    h.respond(
-        &find,
-        &FindCoordinatorResponse {
-            coordinators: vec![
-                kasio_core::protocol::messages::find_coordinator_response::Coordinator {
-                    key: GROUP.into(),
-                    node_id: 1,
-                    host: "b1".into(),
-                    port: 9092,
-                    error_code: 0,
-                    error_message: None,
-                },
-            ],
-            ..Default::default()
-        },
-    );
-    while h.is_connecting(1) {
-        h.connect_and_negotiate(1, &Versions::all());
-    }
+    coordinator_found_again(&mut h);
     let commit = h.expect_api::<OffsetCommitRequest>(1);
     assert_eq!(commit.body.topics[0].partitions[0].committed_offset, 15);
     assert_eq!(commit.body.generation_id_or_member_epoch, 1);
@@ -1495,65 +1387,24 @@ fn a_cooperative_follow_up_round_waits_for_the_revoke_time_commit() {
     // JoinGroup went first, the member was then joining (no commits), and the
     // commit was refused once the next generation came: the next owner of the
     // revoked partition handed out again what this member had.
-    let mut h = group_harness(
+    let mut h = stable_harness(
         &[("partition.assignment.strategy", "cooperative-sticky")],
         2,
+        &[0, 1],
+        10,
     );
-    stable(&mut h, &[0, 1], 10);
-    h.take_events();
-    h.connect_and_negotiate(1, &Versions::all());
-    let fetch = h.expect_api::<FetchRequest>(1);
-    h.respond(
-        &fetch,
-        &fetch_resp(0, vec![pdata_with(1, 15, batch(10, 5, 5))]),
-    );
-    assert_eq!(h.poll().len(), 5);
-    let start = h.now;
-    h.run_until(start + ms(3_000));
-    let hb = h.expect_api::<HeartbeatRequest>(1);
-    h.respond(
-        &hb,
-        &HeartbeatResponse {
-            error_code: ErrorCode::RebalanceInProgress.code(),
-            ..Default::default()
-        },
-    );
+    five_handed_out(&mut h, 1);
+    heartbeat_says_rebalance(&mut h);
     let join = h.expect_api::<JoinGroupRequest>(1);
     join_as_leader(&mut h, join, 2, &[0]);
-    let token = h
-        .take_events()
-        .iter()
-        .find_map(|e| match e {
-            Event::Revoked { partitions, token } if partitions == &[tp(1)] => Some(*token),
-            _ => None,
-        })
-        .expect("partition 1 revoked");
+    let token = revoked_token(&mut h, Some(&[tp(1)]));
     let commit = h.expect_api::<OffsetCommitRequest>(1);
     assert_eq!(commit.body.topics[0].partitions[0].committed_offset, 15);
     // The connection goes with the commit unanswered; the application acks.
     h.disconnect(commit.conn);
     h.c.ack_rebalance(token).unwrap();
     h.run_for(ms(1_000));
-    let find = h.expect::<FindCoordinatorRequest>(-1);
-    h.respond(
-        &find,
-        &FindCoordinatorResponse {
-            coordinators: vec![
-                kasio_core::protocol::messages::find_coordinator_response::Coordinator {
-                    key: GROUP.into(),
-                    node_id: 1,
-                    host: "b1".into(),
-                    port: 9092,
-                    error_code: 0,
-                    error_message: None,
-                },
-            ],
-            ..Default::default()
-        },
-    );
-    while h.is_connecting(1) {
-        h.connect_and_negotiate(1, &Versions::all());
-    }
+    coordinator_found_again(&mut h);
     // The revoke-time commit goes again before the follow-up JoinGroup.
     let commit = h.expect_api::<OffsetCommitRequest>(1);
     assert_eq!(commit.body.topics[0].partitions[0].committed_offset, 15);
@@ -1680,4 +1531,92 @@ fn a_partition_index_far_outside_the_topic_sizes_nothing() {
         decode_versioned::<ConsumerProtocolAssignment>(&sync.body.assignments[0].assignment)
             .unwrap();
     assert_eq!(a.assigned_partitions[0].partitions, [0, 1]);
+}
+
+#[test]
+fn a_commit_lost_after_the_member_left_does_not_go_out_without_a_generation() {
+    // Found by the group simulation (sim_group_consumer, seed 17249): a commit
+    // was in flight when the member, in the middle of a rebalance, left the
+    // group (so the leave did not wait for it); its connection was lost
+    // afterwards and it went back to the queue. Only members still subscribed
+    // had their commits checked against the generation they were made under:
+    // it went out with generation -1, and the group (empty by then) took it.
+    let mut h = stable_harness(&[("enable.auto.commit", "false")], 1, &[0], 3);
+    let start = h.now;
+    h.run_until(start + ms(3_000));
+    let hb = h.expect_api::<HeartbeatRequest>(1);
+    let id = h.c.commit([(tp(0), OffsetAndMetadata::new(4))]).unwrap();
+    h.drain();
+    let commit = h.expect_api::<OffsetCommitRequest>(1);
+    h.respond(
+        &hb,
+        &HeartbeatResponse {
+            error_code: ErrorCode::RebalanceInProgress.code(),
+            ..Default::default()
+        },
+    );
+    let token = revoked_token(&mut h, None);
+    h.c.ack_rebalance(token).unwrap();
+    h.drain();
+    let _join = h.expect_api::<JoinGroupRequest>(1);
+    // Joining, the member leaves; then the connection goes with the commit.
+    h.c.unsubscribe().unwrap();
+    h.drain();
+    h.disconnect(commit.conn);
+    h.run_for(ms(1_000));
+    coordinator_found_again(&mut h);
+    h.run_for(ms(1_000));
+    assert!(
+        !h.unread()
+            .iter()
+            .any(|(_, r)| r.starts_with("OffsetCommit")),
+        "{:?}",
+        h.unread()
+    );
+    let events = h.take_events();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Committed { id: i, results } if *i == id && results[0].1.is_err()
+        )),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn a_cooperative_revocation_past_its_deadline_ends_before_the_member_rejoins() {
+    // Found by the group simulation (sim_group_consumer, seed 19418): the
+    // application never acknowledged a cooperative revocation; once its
+    // deadline passed the member rejoined (a rebalance was waiting) without
+    // ending the revocation, so the revoked partition stayed the member's to
+    // commit into the next generation, which gave it to another member: the
+    // application's commit of it went out under that generation.
+    let mut h = stable_harness(
+        &[
+            ("partition.assignment.strategy", "cooperative-sticky"),
+            ("enable.auto.commit", "false"),
+            ("max.poll.interval.ms", "8000"),
+        ],
+        2,
+        &[0, 1],
+        3,
+    );
+    heartbeat_says_rebalance(&mut h);
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    join_as_leader(&mut h, join, 2, &[0]);
+    let _token = revoked_token(&mut h, Some(&[tp(1)]));
+    // Not acknowledged; the coordinator says another rebalance began.
+    heartbeat_says_rebalance(&mut h);
+    let revoked_at = h.now;
+    while h.now < revoked_at + ms(8_000) {
+        h.run_for(ms(500));
+        serve_routine(&mut h);
+        let _ = h.poll(); // the application polls (it never acknowledges)
+    }
+    // The deadline passed: the member rejoins, and partition 1 is not its own.
+    let _join = h.expect_api::<JoinGroupRequest>(1);
+    assert_eq!(
+        h.c.commit([(tp(1), OffsetAndMetadata::new(3))]),
+        Err(UsageError::NotOwned(tp(1)))
+    );
 }

@@ -17,7 +17,7 @@
 
 use kasio_sim::sim::group_run::{run_group, GroupFailure, GroupRunOptions};
 use kasio_sim::sim::seeds::{
-    assert_same_run, env_u64, run_parallel, seed_file, trace_wanted, Selection,
+    assert_same_run, env_u64, panic_message, run_parallel, seed_file, trace_wanted, Selection,
 };
 use kasio_sim::sim::CoordinatorBugs;
 
@@ -36,11 +36,7 @@ fn opts() -> GroupRunOptions {
 fn run_all(seeds: &[u64], opts: GroupRunOptions) -> Vec<GroupFailure> {
     run_parallel(seeds, |seed| {
         std::panic::catch_unwind(|| run_group(seed, opts)).unwrap_or_else(|p| {
-            let message = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
+            let message = panic_message(&*p);
             Err(GroupFailure {
                 seed,
                 report: format!("group seed {seed} panicked: {message}"),

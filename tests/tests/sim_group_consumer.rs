@@ -21,9 +21,9 @@
 use std::collections::BTreeMap;
 
 use kasio_core::group::SimBugs;
-use kasio_sim::sim::group_world::{run, Failure, Outcome, RunOptions};
+use kasio_sim::sim::group_world::{run, Failure, Outcome, RunOptions, SUITE};
 use kasio_sim::sim::seeds::{
-    assert_same_run, env_u64, run_parallel, seed_file, trace_wanted, Selection,
+    assert_same_run, env_u64, panic_message, run_parallel, seed_file, trace_wanted, Selection,
 };
 
 /// Seeds in a normal `cargo test` run.
@@ -49,20 +49,8 @@ fn run_all(seeds: &[u64], opts: RunOptions) -> Vec<(u64, Result<Outcome, Box<Fai
     let long = seeds.len() >= 2_000;
     run_parallel(seeds, |seed| {
         let t = std::time::Instant::now();
-        let r = std::panic::catch_unwind(|| run(seed, opts)).unwrap_or_else(|p| {
-            let message = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            Err(Box::new(Failure {
-                seed,
-                message: format!("panic: {message}"),
-                swarm: String::new(),
-                trace: Vec::new(),
-                hash: 0,
-            }))
-        });
+        let r = std::panic::catch_unwind(|| run(seed, opts))
+            .unwrap_or_else(|p| Err(Failure::panicked(seed, SUITE, &panic_message(&*p))));
         if std::env::var("SIM_TIMING").is_ok() {
             let (steps, hash) = match &r {
                 Ok(o) => (o.steps, o.hash),

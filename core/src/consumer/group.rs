@@ -798,6 +798,18 @@ impl Consumer {
                 if revoking {
                     return self.maybe_heartbeat(coordinator);
                 }
+                // A cooperative round that revoked partitions: once acknowledged
+                // (or past its deadline) the revocation ends, whatever rejoin is
+                // asked for next, and a follow-up round comes.
+                if g.pending_ack
+                    .as_ref()
+                    .is_some_and(|p| p.acked || now >= p.deadline)
+                {
+                    self.finish_revoke();
+                    let g = self.group_mut();
+                    g.rejoin.get_or_insert(Cause::FollowUpRound);
+                }
+                let g = self.group.as_ref().expect("a group");
                 if let Some(cause) = g.rejoin {
                     self.start_rebalance(cause);
                     let g = self.group.as_ref().expect("a group");
@@ -805,20 +817,6 @@ impl Consumer {
                         self.send_join(coordinator);
                     }
                     return;
-                }
-                // A cooperative round that revoked partitions: the follow-up join
-                // waits for the ack and the revoke-time commit (else the next
-                // owner could start below what was consumed), or the deadline.
-                let past = g.pending_ack.as_ref().is_some_and(|p| now >= p.deadline);
-                let done = g
-                    .pending_ack
-                    .as_ref()
-                    .is_some_and(|p| p.acked && g.revoke_commit.is_none());
-                if past || done {
-                    self.finish_revoke();
-                    let g = self.group_mut();
-                    g.rejoin = Some(Cause::FollowUpRound);
-                    return self.drive_membership(coordinator);
                 }
                 self.maybe_heartbeat(coordinator);
             }
@@ -977,7 +975,9 @@ impl Consumer {
     /// this member revokes: a revoke-time commit that went back to the queue
     /// still goes after the acknowledgement.)
     fn refuse_stale(&mut self) {
-        let Some(g) = self.group.as_ref().filter(|g| g.subscribed()) else {
+        // (Also once the member left: a commit made under its generation that
+        // went back to the queue after the leave is no member's any more.)
+        let Some(g) = self.group.as_ref() else {
             return;
         };
         if self.sim_bug(|b| b.send_stale_commits) {

@@ -91,6 +91,9 @@ pub struct Checker {
     group: Option<String>,
     /// Its member id, as it last said.
     member: String,
+    /// Per partition, the lowest offset an `OffsetReset` moved the position
+    /// back to on a broker's say (out of range, truncation).
+    reset_floor: BTreeMap<TopicPartition, i64>,
 }
 
 impl Checker {
@@ -106,6 +109,7 @@ impl Checker {
             truncations: 0,
             group: None,
             member: String::new(),
+            reset_floor: BTreeMap::new(),
         }
     }
 
@@ -121,6 +125,13 @@ impl Checker {
         if self.member != member {
             self.member = member.into();
         }
+    }
+
+    /// The lowest offset an `OffsetReset` for a broker's reason (out of range,
+    /// truncation; not a missing position) moved `tp` to: commits may take the
+    /// committed offset back to it, as after a seek.
+    pub fn reset_floor(&self, tp: &TopicPartition) -> Option<i64> {
+        self.reset_floor.get(tp).copied()
     }
 
     /// The group, for a consumer that subscribed.
@@ -202,6 +213,10 @@ impl Checker {
                 }
                 let gen = history.generation();
                 self.check_reset(tp, *offset, *reason)?;
+                if *reason != ResetReason::NoPosition {
+                    let floor = self.reset_floor.entry(tp.clone()).or_insert(*offset);
+                    *floor = (*floor).min(*offset);
+                }
                 self.seeked(tp, *offset);
                 self.parts.entry(tp.clone()).or_default().gen = gen;
             }

@@ -86,10 +86,10 @@ struct Member {
     protocol_type: String,
     protocols: Vec<(String, Bytes)>,
     assignment: Bytes,
-    /// The last assignment it received before this generation's (for the
-    /// checks: a cooperative member may commit what it revokes until someone
-    /// else owns it).
-    previous: Bytes,
+    /// Every partition a leader ever assigned it (for the checks: a member
+    /// may commit what it is revoking, or still holds from an assignment it
+    /// never heard was replaced, until someone else owns it).
+    ever: BTreeSet<(String, i32)>,
     session_deadline: Instant,
     join: Option<Pending>,
     sync: Option<Pending>,
@@ -130,9 +130,8 @@ pub struct CommitRecord {
     pub group_generation: i32,
     /// Whether the member was in the group then.
     pub was_member: bool,
-    /// The last assignment the member received before this generation's
-    /// (empty if none).
-    pub previous: Vec<(String, i32)>,
+    /// Every partition a leader ever assigned the member.
+    pub ever: Vec<(String, i32)>,
     /// Partitions assigned to other members of the group then.
     pub others: Vec<(String, i32)>,
 }
@@ -401,7 +400,7 @@ impl Cluster {
             generation: -1,
             group_generation: g.generation,
             was_member: false,
-            previous: Vec::new(),
+            ever: Vec::new(),
             others: Vec::new(),
             owned: Vec::new(),
             offsets: offsets
@@ -815,7 +814,7 @@ impl Cluster {
                 protocol_type: r.protocol_type.clone(),
                 protocols: protocols.clone(),
                 assignment: Bytes::new(),
-                previous: Bytes::new(),
+                ever: BTreeSet::new(),
                 session_deadline: now + session,
                 join: None,
                 sync: None,
@@ -950,12 +949,7 @@ impl Cluster {
         g.deadline = Some(self.now + timeout);
         let snapshot = g.clone();
         for (id, m) in g.members.iter_mut() {
-            // The last assignment it received (a generation whose sync never
-            // completed gave it none, and left it what it had).
-            let a = std::mem::take(&mut m.assignment);
-            if !a.is_empty() {
-                m.previous = a;
-            }
+            m.assignment = Bytes::new();
             m.session_deadline = self.now + m.session_timeout;
             if let Some(p) = m.join.take() {
                 let resp = join_response(&snapshot, id);
@@ -1063,6 +1057,7 @@ impl Cluster {
                             .find(|a| a.member_id == *id)
                             .map(|a| a.assignment.clone())
                             .unwrap_or_default();
+                        m.ever.extend(owned_partitions(&m.assignment));
                     }
                     g.state = GroupState::Stable;
                     g.deadline = None;
@@ -1286,8 +1281,8 @@ impl Cluster {
             let owned = me
                 .map(|m| owned_partitions(&m.assignment))
                 .unwrap_or_default();
-            let previous = me
-                .map(|m| owned_partitions(&m.previous))
+            let ever = me
+                .map(|m| m.ever.iter().cloned().collect())
                 .unwrap_or_default();
             let others = g
                 .members
@@ -1302,7 +1297,7 @@ impl Cluster {
                 generation: r.generation_id_or_member_epoch,
                 group_generation: g.generation,
                 was_member: me.is_some(),
-                previous,
+                ever,
                 others,
                 owned,
                 offsets: accepted,

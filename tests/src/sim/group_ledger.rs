@@ -11,11 +11,14 @@
 //!   ([`final_check`](GroupLedger::final_check));
 //! - **commits only from the owner**: an accepted commit comes from a member of
 //!   the group, under the group's current generation, for partitions it owns in
-//!   it — or, for a cooperative member revoking them, partitions it owned in its
-//!   generation before that nobody owns yet;
+//!   it — or that a leader assigned it before and no other member owns now (a
+//!   cooperative member revoking them; a member that never heard its last
+//!   assignment was replaced);
 //! - **committed offsets move back only by an explicit seek**: a lower offset is
-//!   accepted only after a member sought that partition back (to at most that
-//!   offset), until the committed offset is back where it was.
+//!   accepted only after the committing member sought that partition back (to
+//!   at most that offset), until the committed offset is back where it was, or
+//!   after its position was reset there on a broker's say (`auto.offset.reset`
+//!   after OFFSET_OUT_OF_RANGE: a policy's seek).
 //!
 //! Records count as "to hand out" as a read_uncommitted member sees them, less
 //! aborted ones: committed transactions and plain records, and records of
@@ -113,7 +116,13 @@ impl GroupLedger {
     }
 
     /// Judges the commits the coordinator accepted since the last call.
-    pub fn after_step(&mut self, cluster: &Cluster) -> Result<(), String> {
+    /// `reset_floor(member, tp)` says how far an `OffsetReset` on a broker's
+    /// say moved that member's position back (a policy's seek).
+    pub fn after_step(
+        &mut self,
+        cluster: &Cluster,
+        reset_floor: impl Fn(&str, &TopicPartition) -> Option<i64>,
+    ) -> Result<(), String> {
         let commits = cluster.commits();
         if commits.len() <= self.seen {
             return Ok(());
@@ -130,7 +139,8 @@ impl GroupLedger {
             for (t, p, o) in &c.offsets {
                 let tp = TopicPartition::new(t.clone(), *p);
                 self.check_covered(cluster, &tp, *o, c)?;
-                self.check_forward(&tp, *o, c)?;
+                let floor = reset_floor(&c.member, &tp);
+                self.check_forward(&tp, *o, c, floor)?;
             }
         }
         Ok(())
@@ -163,14 +173,14 @@ impl GroupLedger {
             if c.owned.contains(&key) {
                 continue;
             }
-            if c.previous.contains(&key) && !c.others.contains(&key) {
+            if c.ever.contains(&key) && !c.others.contains(&key) {
                 self.revoking_commits += 1;
                 continue;
             }
             return Err(format!(
                 "commit of {t}-{p} accepted from {who}, which does not own it: it owns \
-                 {:?}, owned {:?} in its generation before, and others own {:?}",
-                c.owned, c.previous, c.others
+                 {:?}, was ever assigned {:?}, and others own {:?}",
+                c.owned, c.ever, c.others
             ));
         }
         Ok(())
@@ -222,10 +232,15 @@ impl GroupLedger {
         tp: &TopicPartition,
         offset: i64,
         c: &CommitRecord,
+        reset_floor: Option<i64>,
     ) -> Result<(), String> {
         let before = self.committed.insert(tp.clone(), offset);
         let seeks = self.seeks.entry(tp.clone()).or_default();
         if let Some(before) = before.filter(|b| offset < *b) {
+            if reset_floor.is_some_and(|f| f <= offset) {
+                self.regressions += 1;
+                return Ok(());
+            }
             let Some(seek) = seeks
                 .iter_mut()
                 .find(|s| s.member == c.member && s.to <= offset)

@@ -35,11 +35,10 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::rc::Rc;
 
 use kasio_core::config::Config;
-use kasio_core::consumer::{Event, ResetReason, TopicPartition};
+use kasio_core::consumer::{Event, TopicPartition};
 use kasio_core::group::{CommitId, MemberState, RebalanceToken, SimBugs};
 use kasio_core::protocol::{ApiKey, ErrorCode};
 use kasio_core::records::Compression;
@@ -58,6 +57,13 @@ use super::world::{ConsumerId, World};
 
 /// The group's id.
 pub const GROUP: &str = "g";
+
+/// The test suite that runs these (for replay commands).
+pub const SUITE: &str = "sim_group_consumer";
+
+/// A failed run (the scenario's: what broke, the configuration, the end of the
+/// trace, and how to replay it).
+pub use super::scenario::Failure;
 
 /// A fault of a group run: the cluster's, or the group's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -447,44 +453,6 @@ pub struct Outcome {
     pub stats: BTreeMap<String, u64>,
 }
 
-/// A failed run: what broke, the configuration, the end of the trace, and how to
-/// replay it.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    /// The seed.
-    pub seed: u64,
-    /// The violated invariant.
-    pub message: String,
-    /// The seed's configuration.
-    pub swarm: String,
-    /// The last trace lines.
-    pub trace: Vec<String>,
-    /// The trace hash at the failure.
-    pub hash: u64,
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "group simulation seed {} failed: {}",
-            self.seed, self.message
-        )?;
-        writeln!(f, "--- configuration ---\n{}", self.swarm)?;
-        writeln!(f, "--- last {} trace lines ---", self.trace.len())?;
-        for l in &self.trace {
-            writeln!(f, "{l}")?;
-        }
-        writeln!(f, "--- trace hash {:016x} ---", self.hash)?;
-        writeln!(
-            f,
-            "replay: SIM_SEED={} cargo test -p kasio-sim --test sim_group_consumer -- seeds \
-             --nocapture (SIM_TRACE=1 prints every line)",
-            self.seed
-        )
-    }
-}
-
 /// Where a member's application is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -544,6 +512,8 @@ struct State {
     stats: BTreeMap<String, u64>,
     liveness: bool,
     bugs: SimBugs,
+    /// Whether some member is static (`group.instance.id`).
+    statics: bool,
 }
 
 impl State {
@@ -562,13 +532,7 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
     world.max_steps = 5_000_000;
     let describe = format!("{swarm:#?}");
     let fail = |world: &World, message: String| {
-        Box::new(Failure {
-            seed,
-            message,
-            swarm: describe.clone(),
-            trace: world.trace().tail().map(str::to_string).collect(),
-            hash: world.trace().hash(),
-        })
+        Failure::new(seed, SUITE, describe.clone(), world, message)
     };
     let bootstrap = world.cluster().bootstrap();
     let apps = swarm
@@ -601,6 +565,10 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
         stats: BTreeMap::new(),
         liveness: false,
         bugs: opts.bugs,
+        statics: swarm
+            .members
+            .iter()
+            .any(|m| m.props.iter().any(|(k, _)| k == "group.instance.id")),
         swarm: swarm.clone(),
     }));
     for (i, m) in swarm.members.iter().enumerate() {
@@ -620,9 +588,7 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
         world.schedule(at, move |w| chaos_tick(w, st2, safety_end));
     }
     let check = |w: &mut World| {
-        if let Err(e) = st.borrow_mut().ledger.after_step(w.cluster()) {
-            w.fail(format!("group: {e}"));
-        }
+        judge_commits(w, &st);
         false
     };
     if let Err(e) = world.run_until(safety_end, check) {
@@ -636,17 +602,36 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
     let budget = Duration::from_secs(120);
     let deadline = world.now() + budget;
     let mut last_look = Instant::ZERO;
-    let mut why = None;
+    let mut unassigned_since = None;
+    let mut nudged = false;
     let settled = world.run_until(deadline, |w| {
-        if let Err(e) = st.borrow_mut().ledger.after_step(w.cluster()) {
-            w.fail(format!("group: {e}"));
+        if !judge_commits(w, &st) {
             return false;
         }
         if w.now() < last_look + Duration::from_millis(20) {
             return false;
         }
         last_look = w.now();
-        why = unsettled(w, &st.borrow());
+        let why = unsettled(w, &st.borrow());
+        // A static member rejoining (a new process, or the same one after it
+        // left: static members send no LeaveGroup) takes its old place without
+        // a rebalance (KIP-345), with the assignment the group had: one a
+        // cooperative round left a partition out of (the follow-up round was
+        // the old membership's to start), or one made from metadata in error.
+        // Nothing in the protocol assigns that partition until some rebalance:
+        // as an operator would, bounce a member past its session.
+        let unassigned = why.as_ref().is_some_and(|y| y.ends_with("is not assigned"));
+        match unassigned_since {
+            _ if !unassigned => unassigned_since = None,
+            None => unassigned_since = Some(w.now()),
+            Some(since) => {
+                let statics = st.borrow().statics;
+                if !nudged && statics && w.now() > since + Duration::from_secs(10) {
+                    nudged = true;
+                    nudge(w, &st);
+                }
+            }
+        }
         why.is_none()
     });
     match settled {
@@ -697,6 +682,53 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
             .map_or(0, |v| v.generation),
         stats: s.stats.clone(),
     })
+}
+
+/// Bounces member 0: it crashes, and its new process starts once its session
+/// ended (so the coordinator rebalances, static member or not).
+fn nudge(w: &mut World, st: &Shared) {
+    let Some(id) = st.borrow().apps[0].id else {
+        return;
+    };
+    w.note("liveness: partitions unassigned (static members): member 0 is bounced");
+    w.crash_consumer(id);
+    let session = {
+        let mut s = st.borrow_mut();
+        s.count("bounced for unassigned partitions (static rejoin)");
+        let a = &mut s.apps[0];
+        a.status = Status::Down;
+        a.epoch += 1;
+        a.spec.session
+    };
+    let st = st.clone();
+    w.schedule(w.now() + session + Duration::from_millis(500), move |w| {
+        if st.borrow().apps[0].status == Status::Down {
+            start(w, &st, 0);
+        }
+    });
+}
+
+/// Judges the commits the coordinator accepted since the last step (false:
+/// the world failed).
+fn judge_commits(w: &mut World, st: &Shared) -> bool {
+    let floor = |member: &str, tp: &TopicPartition| {
+        w.consumer_ids()
+            .into_iter()
+            .filter(|id| {
+                w.consumer(*id)
+                    .group_metadata()
+                    .is_some_and(|m| m.member_id == member)
+            })
+            .find_map(|id| w.checker(id)?.reset_floor(tp))
+    };
+    let r = st.borrow_mut().ledger.after_step(w.cluster(), floor);
+    match r {
+        Ok(()) => true,
+        Err(e) => {
+            w.fail(format!("group: {e}"));
+            false
+        }
+    }
 }
 
 /// Runs seed `seed` with default options.
@@ -1007,19 +1039,11 @@ fn on_event(w: &mut World, st: &Shared, i: usize, id: ConsumerId, ev: Event) {
                 }
             }
         }
-        Event::OffsetReset {
-            ref tp,
-            offset,
-            reason,
-        } if reason != ResetReason::NoPosition => {
-            // auto.offset.reset moved the position (the broker said it is out
-            // of range): like a seek, later commits may take the committed
-            // offset back.
-            let member = w.consumer(id).group_metadata().map(|m| m.member_id);
-            let mut s = st.borrow_mut();
-            let until = s.ledger.committed(tp).unwrap_or(0);
-            if let Some(member) = member {
-                s.ledger.sought_back(&member, tp, offset, until);
+        Event::OffsetReset { ref tp, offset, .. } => {
+            // The position moved (a broker said it is out of range): what a
+            // revoke-time commit covers moved with it.
+            if let Some(pos) = st.borrow_mut().apps[i].handed.get_mut(tp) {
+                *pos = (*pos).min(offset);
             }
         }
         Event::Assigned { ref partitions } => {
@@ -1408,7 +1432,13 @@ fn apply_group_fault(
             ));
             let until = pos.max(st.borrow().ledger.committed(&tp).unwrap_or(0));
             let member = w.consumer(id).group_metadata().map(|m| m.member_id)?;
-            st.borrow_mut().ledger.sought_back(&member, &tp, to, until);
+            let mut s = st.borrow_mut();
+            s.ledger.sought_back(&member, &tp, to, until);
+            // What a revoke-time commit covers is the position: `to` now.
+            if let Some(pos) = s.apps[i].handed.get_mut(&tp) {
+                *pos = (*pos).min(to);
+            }
+            drop(s);
             w.seek(id, &tp, to);
             Some("seek back".into())
         }

@@ -412,11 +412,50 @@ pub struct Failure {
     pub trace: Vec<String>,
     /// The trace hash at the failure.
     pub hash: u64,
+    /// The test suite that runs it (for the replay command).
+    pub suite: &'static str,
+}
+
+impl Failure {
+    /// `message` broke seed `seed` of `suite` (configuration `swarm`) in
+    /// `world`.
+    pub fn new(
+        seed: u64,
+        suite: &'static str,
+        swarm: String,
+        world: &World,
+        message: String,
+    ) -> Box<Self> {
+        Box::new(Self {
+            seed,
+            message,
+            swarm,
+            trace: world.trace().tail().map(str::to_string).collect(),
+            hash: world.trace().hash(),
+            suite,
+        })
+    }
+
+    /// Seed `seed` of `suite` panicked with `message`.
+    pub fn panicked(seed: u64, suite: &'static str, message: &str) -> Box<Self> {
+        Box::new(Self {
+            seed,
+            message: format!("panic: {message}"),
+            swarm: String::new(),
+            trace: Vec::new(),
+            hash: 0,
+            suite,
+        })
+    }
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "simulation seed {} failed: {}", self.seed, self.message)?;
+        writeln!(
+            f,
+            "{} seed {} failed: {}",
+            self.suite, self.seed, self.message
+        )?;
         writeln!(f, "--- configuration ---\n{}", self.swarm)?;
         writeln!(f, "--- last {} trace lines ---", self.trace.len())?;
         for l in &self.trace {
@@ -425,9 +464,9 @@ impl fmt::Display for Failure {
         writeln!(f, "--- trace hash {:016x} ---", self.hash)?;
         writeln!(
             f,
-            "replay: SIM_SEED={} cargo test -p kasio-sim --test sim_consumer -- --nocapture \
+            "replay: SIM_SEED={} cargo test -p kasio-sim --test {} -- seeds --nocapture \
              (SIM_TRACE=1 prints every line)",
-            self.seed
+            self.seed, self.suite
         )
     }
 }
@@ -478,13 +517,7 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
     world.strict = opts.strict;
     world.max_steps = 5_000_000;
     let fail = |world: &World, message: String| {
-        Box::new(Failure {
-            seed,
-            message,
-            swarm: format!("{swarm:#?}"),
-            trace: world.trace().tail().map(str::to_string).collect(),
-            hash: world.trace().hash(),
-        })
+        Failure::new(seed, "sim_consumer", format!("{swarm:#?}"), world, message)
     };
     let counters = std::rc::Rc::new(std::cell::RefCell::new(Counters {
         produced: 0,

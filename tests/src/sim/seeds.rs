@@ -98,6 +98,14 @@ pub fn assert_same_run<O, F>(
     }
 }
 
+/// What a caught panic said (its message, if it was a string).
+pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
 /// Runs `run` for every seed on every core (each run is independent and
 /// single-threaded); returns the results in seed order. A run that panics
 /// panics here, after the others finished, naming its seed. Long runs (2,000
@@ -122,14 +130,7 @@ pub fn run_parallel<T: Send>(seeds: &[u64], run: impl Fn(u64) -> T + Sync) -> Ve
                 let Some(&seed) = seeds.get(i) else { break };
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(seed))) {
                     Ok(r) => results.lock().unwrap().push((seed, r)),
-                    Err(p) => {
-                        let msg = p
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_default();
-                        panicked.lock().unwrap().push((seed, msg));
-                    }
+                    Err(p) => panicked.lock().unwrap().push((seed, panic_message(&*p))),
                 }
                 let n = done.fetch_add(1, Ordering::SeqCst) + 1;
                 if n % progress_every == 0 {
