@@ -12,7 +12,7 @@ fi
 # Each end-to-end test leaves its interop-matrix row in target/interop when it passes.
 rm -rf target/interop
 status=0
-cargo test --workspace --all-targets || status=$?
+cargo test --workspace --all-targets --no-fail-fast || status=$?
 if [ "$status" -eq 0 ]; then
   cargo test --workspace --doc || status=$?
 fi
