@@ -78,6 +78,12 @@ impl RigProcess {
             .to_string()
     }
 
+    /// How the script's process ended, if it has (a broker that crashed: the mock
+    /// cluster aborts the whole process on some of its internal assertions).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// Sends one control command and returns its answer once it has taken effect.
     pub fn command(&mut self, cmd: Value) -> Value {
         let stdin = self.stdin.as_mut().expect("open");

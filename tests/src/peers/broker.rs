@@ -42,6 +42,16 @@ impl GroupBroker {
         GroupBroker::Sim(Served::start(spec).expect("serve the simulated cluster"))
     }
 
+    /// How the broker's process ended, if it has crashed (kasio-sim's cluster runs
+    /// in this process: never).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        match self {
+            GroupBroker::Tansu(t) => t.0.exited(),
+            GroupBroker::Mock(m) => m.0.exited(),
+            GroupBroker::Sim(_) => None,
+        }
+    }
+
     /// The bootstrap servers.
     pub fn bootstrap(&self) -> String {
         match self {
