@@ -6,6 +6,7 @@ mod support;
 
 use bytes::Bytes;
 use kasio_core::consumer::{Event, TopicPartition, UsageError};
+use kasio_core::group::assignor::sticky_user_data;
 use kasio_core::group::{
     Cause, CommitError, MemberState, OffsetAndMetadata, RebalanceToken, Transition,
 };
@@ -1619,4 +1620,94 @@ fn a_cooperative_revocation_past_its_deadline_ends_before_the_member_rejoins() {
         h.c.commit([(tp(1), OffsetAndMetadata::new(3))]),
         Err(UsageError::NotOwned(tp(1)))
     );
+}
+
+#[test]
+fn an_eager_sticky_member_sends_its_previous_assignment_in_the_sticky_user_data() {
+    // An eager member owns nothing when it joins (it revoked everything), so
+    // Java's StickyAssignor keeps the previous assignment and its generation in
+    // the `sticky` protocol's user data; without them the leader assigns from
+    // scratch at every rebalance. The other protocols' metadata carries none.
+    let mut h = stable_harness(
+        &[
+            ("partition.assignment.strategy", "sticky,range"),
+            ("enable.auto.commit", "false"),
+        ],
+        3,
+        &[0, 2],
+        0,
+    );
+    heartbeat_says_rebalance(&mut h);
+    let token = revoked_token(&mut h, None);
+    h.c.ack_rebalance(token).unwrap();
+    h.drain();
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    let names: Vec<&str> = join
+        .body
+        .protocols
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(names, ["sticky", "range"]);
+    let (sticky, _) =
+        decode_versioned::<ConsumerProtocolSubscription>(&join.body.protocols[0].metadata).unwrap();
+    assert!(sticky.owned_partitions.is_empty(), "eager: owns nothing");
+    let data = sticky_user_data::decode(sticky.user_data.as_deref().expect("user data")).unwrap();
+    assert_eq!(data.partitions, [tp(0), tp(2)]);
+    assert_eq!(data.generation, Some(1));
+    let (range, _) =
+        decode_versioned::<ConsumerProtocolSubscription>(&join.body.protocols[1].metadata).unwrap();
+    assert_eq!(range.user_data, None);
+}
+
+#[test]
+fn an_eager_sticky_leader_keeps_partitions_where_the_members_user_data_says_they_were() {
+    // The leader reads what `sticky` members owned from their user data (as
+    // Java's leader does): the other member had partitions 1 and 3 in generation
+    // 4, so it keeps them; a fresh assignment would have dealt it 0 and 2.
+    let mut h = group_harness(&[("partition.assignment.strategy", "sticky")], 4);
+    let join = to_first_join(&mut h);
+    let mine = join.body.protocols[0].metadata.clone();
+    let (mut other, _) = decode_versioned::<ConsumerProtocolSubscription>(&mine).unwrap();
+    other.user_data = Some(Bytes::from(sticky_user_data::encode(&[tp(1), tp(3)], 4)));
+    let other = encode_versioned(&other, 3).unwrap();
+    h.respond(
+        &join,
+        &JoinGroupResponse {
+            generation_id: 5,
+            protocol_name: Some("sticky".into()),
+            protocol_type: Some("consumer".into()),
+            leader: "m-1".into(),
+            member_id: "m-1".into(),
+            members: vec![
+                JoinGroupResponseMember {
+                    member_id: "java".into(),
+                    group_instance_id: None,
+                    metadata: other,
+                },
+                JoinGroupResponseMember {
+                    member_id: "m-1".into(),
+                    group_instance_id: None,
+                    metadata: mine,
+                },
+            ],
+            ..Default::default()
+        },
+    );
+    let sync = h.expect_api::<SyncGroupRequest>(1);
+    let assigned = |member: &str| -> Vec<i32> {
+        let a = sync
+            .body
+            .assignments
+            .iter()
+            .find(|a| a.member_id == member)
+            .expect("an assignment");
+        let (a, _) = decode_versioned::<ConsumerProtocolAssignment>(&a.assignment).unwrap();
+        a.assigned_partitions
+            .iter()
+            .flat_map(|t| t.partitions.clone())
+            .collect()
+    };
+    assert_eq!(assigned("java"), [1, 3]);
+    assert_eq!(assigned("m-1"), [0, 2]);
 }

@@ -13,7 +13,9 @@ use bytes::Bytes;
 
 use crate::backoff::Backoff;
 use crate::config::{Config, GroupProtocol, IsolationLevel};
-use crate::group::assignor::{Assignor, RebalanceProtocol, Subscription, TopicMetadata};
+use crate::group::assignor::{
+    sticky_user_data, Assignor, RebalanceProtocol, Subscription, TopicMetadata,
+};
 use crate::group::commits::{Commit, CommitKind, Commits};
 use crate::group::coordinator::CoordinatorLookup;
 use crate::group::reaction::{self, CommitReaction, FetchReaction, Reaction};
@@ -132,6 +134,9 @@ pub(crate) struct Group {
     assigned_counts: BTreeMap<String, usize>,
     /// The generation's assignment (owned partitions).
     owned: BTreeSet<TopicPartition>,
+    /// The last assignment SyncGroup gave and its generation, kept through eager
+    /// revokes: the `sticky` protocol's user data (Java's `StickyAssignor`).
+    last_assigned: Option<(Vec<TopicPartition>, i32)>,
     /// The poll interval ran out: rejoin on the next poll.
     poll_expired: bool,
     commits: Commits,
@@ -201,6 +206,7 @@ impl Group {
             leader_join: None,
             assigned_counts: BTreeMap::new(),
             owned: BTreeSet::new(),
+            last_assigned: None,
             poll_expired: false,
             commits: Commits::default(),
             revoke_commit: None,
@@ -1011,7 +1017,25 @@ impl Consumer {
         }
     }
 
-    fn subscription_bytes(&self) -> Bytes {
+    /// The subscription for the eager `sticky` protocol: the previous assignment
+    /// and its generation in the user data, where Java's leader reads them (an
+    /// eager member owns nothing when it joins). `None` before any assignment, or
+    /// when `sticky` is not offered.
+    fn sticky_subscription_bytes(&self) -> Option<Bytes> {
+        let g = self.group.as_ref().expect("a group");
+        if !g.assignors.contains(&Assignor::Sticky) {
+            return None;
+        }
+        let (partitions, generation) = g.last_assigned.as_ref()?;
+        Some(
+            self.subscription_bytes(Some(Bytes::from(sticky_user_data::encode(
+                partitions,
+                *generation,
+            )))),
+        )
+    }
+
+    fn subscription_bytes(&self, user_data: Option<Bytes>) -> Bytes {
         let g = self.group.as_ref().expect("a group");
         let topics: Vec<String> = g
             .topics
@@ -1033,7 +1057,7 @@ impl Consumer {
         };
         let sub = ConsumerProtocolSubscription {
             topics,
-            user_data: None,
+            user_data,
             owned_partitions: owned,
             generation_id: g.generation,
             rack_id: g.rack.clone(),
@@ -1042,7 +1066,8 @@ impl Consumer {
     }
 
     fn send_join(&mut self, coordinator: BrokerId) {
-        let metadata = self.subscription_bytes();
+        let metadata = self.subscription_bytes(None);
+        let sticky_metadata = self.sticky_subscription_bytes();
         let Some(version) = self.coordinator_version(coordinator, ApiKey::JoinGroup) else {
             return;
         };
@@ -1064,7 +1089,10 @@ impl Consumer {
                 .iter()
                 .map(|a| JoinGroupRequestProtocol {
                     name: a.name().into(),
-                    metadata: metadata.clone(),
+                    metadata: match (a, &sticky_metadata) {
+                        (Assignor::Sticky, Some(m)) => m.clone(),
+                        _ => metadata.clone(),
+                    },
                 })
                 .collect(),
             reason: None,
@@ -1506,12 +1534,20 @@ impl Consumer {
                 g.leader_join = None;
                 if resp.leader == resp.member_id && !resp.skip_assignment {
                     let mut members = BTreeMap::new();
+                    let eager_sticky =
+                        resp.protocol_name.as_deref() == Some(Assignor::Sticky.name());
                     for m in &resp.members {
                         // A member whose metadata does not decode subscribes to
                         // nothing (it gets nothing) rather than failing the group.
                         let sub = decode_versioned::<ConsumerProtocolSubscription>(&m.metadata)
                             .map(|(s, _)| {
-                                Subscription::from_protocol(&s, m.group_instance_id.as_deref())
+                                let sub =
+                                    Subscription::from_protocol(&s, m.group_instance_id.as_deref());
+                                if eager_sticky {
+                                    sub.with_sticky_user_data(s.user_data.as_deref())
+                                } else {
+                                    sub
+                                }
                             })
                             .unwrap_or_default();
                         members.insert(m.member_id.clone(), sub);
@@ -1630,6 +1666,7 @@ impl Consumer {
             let g = self.group_mut();
             g.move_to(MemberState::Stable, Cause::Synced);
             g.owned = synced.assigned.clone();
+            g.last_assigned = Some((synced.assigned.iter().cloned().collect(), g.generation));
             // The leader remembers what it assigned from, to notice changes.
             g.assigned_counts.clear();
         }

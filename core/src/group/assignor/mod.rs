@@ -62,6 +62,7 @@ pub mod rack;
 pub mod range;
 pub mod roundrobin;
 pub mod sticky;
+pub mod sticky_user_data;
 
 /// The leader's result: every member id with the partitions it is to consume, each
 /// list sorted (by topic, then partition). Members that get nothing are present with
@@ -103,9 +104,11 @@ impl Subscription {
     /// which fills the fields its version lacks with their defaults), with the
     /// member's `group.instance.id` from the JoinGroup response.
     ///
-    /// Reads the generation and the rack from their fields; the older places for
-    /// them (the user data of Java's `StickyAssignor` and of cooperative-sticky
-    /// before subscription v2) are not read.
+    /// Reads the generation and the rack from their fields. For the eager
+    /// `sticky` assignor, [`Subscription::with_sticky_user_data`] then takes what
+    /// the member owned from its user data. (The generation cooperative-sticky
+    /// members put in their user data before subscription v2 is not read: a
+    /// member that old counts as generation -1.)
     pub fn from_protocol(sub: &ConsumerProtocolSubscription, instance_id: Option<&str>) -> Self {
         Self {
             instance_id: instance_id.map(String::from),
@@ -122,6 +125,20 @@ impl Subscription {
             generation: (sub.generation_id != -1).then_some(sub.generation_id),
             rack: sub.rack_id.clone(),
         }
+    }
+
+    /// What the eager `sticky` assignor reads as owned: the previous assignment
+    /// and generation in `user_data` (see [`sticky_user_data`]), whatever the
+    /// subscription's own fields say, as Java's `StickyAssignor` does. No or
+    /// undecodable user data: the member owns nothing.
+    pub fn with_sticky_user_data(mut self, user_data: Option<&[u8]>) -> Self {
+        let data = user_data.and_then(sticky_user_data::decode);
+        self.owned = data
+            .as_ref()
+            .map(|d| d.partitions.clone())
+            .unwrap_or_default();
+        self.generation = data.and_then(|d| d.generation);
+        self
     }
 
     /// The rack, if it names one.
