@@ -47,6 +47,9 @@ use kasio_core::consumer::{Consumer, Event, QueryId, TopicPartition, UsageError}
 use kasio_core::group::{CommitId, MemberState, OffsetAndMetadata, RebalanceToken};
 use kasio_core::protocol::consumer_protocol::{decode_versioned, encode_versioned};
 use kasio_core::protocol::messages::consumer_protocol_assignment::TopicPartition as AssignedTopic;
+use kasio_core::protocol::messages::describe_groups_response::{
+    DescribedGroup, DescribedGroupMember,
+};
 use kasio_core::protocol::messages::find_coordinator_response::Coordinator;
 use kasio_core::protocol::messages::join_group_response::JoinGroupResponseMember;
 use kasio_core::protocol::messages::leave_group_response::MemberResponse;
@@ -95,7 +98,7 @@ pub const GROUP_ERRORS: [ErrorCode; 24] = [
     ErrorCode::NotLeaderOrFollower,
 ];
 
-const GROUP_APIS: [ApiKey; 7] = [
+const GROUP_APIS: [ApiKey; 8] = [
     ApiKey::FindCoordinator,
     ApiKey::JoinGroup,
     ApiKey::SyncGroup,
@@ -103,6 +106,7 @@ const GROUP_APIS: [ApiKey; 7] = [
     ApiKey::LeaveGroup,
     ApiKey::OffsetCommit,
     ApiKey::OffsetFetch,
+    ApiKey::DescribeGroups,
 ];
 
 const PATTERNS: [&str; 7] = ["t", "t|u", ".*", "u.*", "(", "gone|t", "x"];
@@ -177,6 +181,7 @@ pub enum Op {
     Commit(Vec<(Tp, i16)>),
     CommitConsumed,
     Committed(Vec<Tp>),
+    DescribeGroup,
     Ack(Token),
     Pause(Vec<Tp>),
     Resume(Vec<Tp>),
@@ -631,6 +636,53 @@ impl Group {
         }
     }
 
+    /// The group as the coordinator would describe it: this member (with the
+    /// tweak's assignment bits as raw bytes when it asks for a bad assignment) and
+    /// the others.
+    fn describe(&self, req: &DescribeGroupsRequest) -> DescribeGroupsResponse {
+        let error = self.tweak.error.map_or(0, |e| group_error(e).code());
+        let assignment = if self.tweak.bad_assignment {
+            Bytes::from_static(&[0, 3, 0xff, 0xff, 0xff, 0xff])
+        } else {
+            Bytes::new()
+        };
+        let members: Vec<DescribedGroupMember> = self
+            .member
+            .iter()
+            .cloned()
+            .chain((0..self.others.len()).map(|i| format!("other-{i}")))
+            .map(|member_id| DescribedGroupMember {
+                member_id,
+                member_assignment: assignment.clone(),
+                ..Default::default()
+            })
+            .collect();
+        DescribeGroupsResponse {
+            groups: req
+                .groups
+                .iter()
+                .map(|g| DescribedGroup {
+                    error_code: error,
+                    group_id: g.clone(),
+                    group_state: if self.rebalancing {
+                        "PreparingRebalance"
+                    } else {
+                        "Stable"
+                    }
+                    .into(),
+                    protocol_type: "consumer".into(),
+                    members: if error == 0 {
+                        members.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
     fn heartbeat(&self, req: &HeartbeatRequest) -> HeartbeatResponse {
         let error = match self.tweak.error {
             Some(e) => Some(group_error(e)),
@@ -853,7 +905,7 @@ impl Ext for Group {
                     );
                 }
             }
-            Event::CommittedOffsets { id, .. } => {
+            Event::CommittedOffsets { id, .. } | Event::GroupDescribed { id, .. } => {
                 assert!(self.queries.contains(id), "query {id:?} was not asked");
                 assert!(
                     self.queries_answered.insert(*id),
@@ -978,6 +1030,10 @@ impl Group {
             ApiKey::OffsetFetch => {
                 let r = OffsetFetchRequest::decode(v, &body).ok()?;
                 encode(&self.offset_fetch(&r, v), v)
+            }
+            ApiKey::DescribeGroups => {
+                let r = DescribeGroupsRequest::decode(v, &body).ok()?;
+                encode(&self.describe(&r), v)
             }
             _ => None,
         }
@@ -1205,6 +1261,12 @@ pub fn run(input: Input) {
                     assert!(h.ext.queries.insert(id), "query id {id:?} reused");
                 }
                 Err(e) => assert!(h.ext.close_called, "committed: {e:?}"),
+            },
+            Op::DescribeGroup => match h.c.describe_group() {
+                Ok(id) => {
+                    assert!(h.ext.queries.insert(id), "query id {id:?} reused");
+                }
+                Err(e) => assert!(h.ext.close_called, "describe_group: {e:?}"),
             },
             Op::Ack(t) => ack(&mut h, t),
             Op::Pause(v) => {

@@ -212,6 +212,13 @@ pub enum Event {
             Result<Option<OffsetAndMetadata>, ConsumerError>,
         )>,
     },
+    /// Answer to a [`describe_group`](super::Consumer::describe_group) query.
+    GroupDescribed {
+        /// The query.
+        id: QueryId,
+        /// The group, or why it could not be described.
+        result: Result<crate::group::GroupDescription, ConsumerError>,
+    },
     /// Something went wrong; what the consumer did about it is in the error's docs.
     Error(ConsumerError),
     /// The consumer cannot go on (a fenced static member, for instance): close it.

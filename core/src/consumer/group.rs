@@ -100,7 +100,7 @@ struct CommittedQuery {
 /// One member of a consumer group, and the group's committed offsets.
 #[derive(Debug)]
 pub(crate) struct Group {
-    group_id: String,
+    pub(super) group_id: String,
     instance_id: Option<String>,
     assignors: Vec<Assignor>,
     protocol: RebalanceProtocol,
@@ -145,6 +145,8 @@ pub(crate) struct Group {
     /// Leaving (unsubscribe, close): LeaveGroup waits for this commit.
     leaving: Option<(Cause, Option<CommitId>)>,
     committed_queries: BTreeMap<QueryId, CommittedQuery>,
+    /// `describe_group` queries, and whether each has been sent.
+    pub(super) describes: BTreeMap<QueryId, bool>,
     /// An OffsetFetch for assigned partitions is in flight.
     position_fetch_in_flight: bool,
     fatal: Option<GroupFailure>,
@@ -212,6 +214,7 @@ impl Group {
             revoke_commit: None,
             leaving: None,
             committed_queries: BTreeMap::new(),
+            describes: BTreeMap::new(),
             position_fetch_in_flight: false,
             fatal: None,
             session_timeout: config.session_timeout,
@@ -518,7 +521,7 @@ impl Consumer {
 
     // ----- helpers for the application calls ------------------------------------------
 
-    fn check_open(&self) -> Result<(), UsageError> {
+    pub(super) fn check_open(&self) -> Result<(), UsageError> {
         if self.closing.is_some() || self.closed {
             Err(UsageError::Closed)
         } else {
@@ -619,6 +622,7 @@ impl Consumer {
         let wants_coordinator = g.subscribed()
             || !g.commits.is_idle()
             || !g.committed_queries.is_empty()
+            || !g.describes.is_empty()
             || self.awaiting_committed();
         if !wants_coordinator && g.state == MemberState::Unjoined {
             return;
@@ -654,6 +658,7 @@ impl Consumer {
         }
         self.drive_commits(coordinator);
         self.drive_committed_fetch(coordinator);
+        self.drive_describes(coordinator);
     }
 
     /// The coordinator, once known; sends FindCoordinator when due.
@@ -698,12 +703,12 @@ impl Consumer {
         None
     }
 
-    fn group_mut(&mut self) -> &mut Group {
+    pub(super) fn group_mut(&mut self) -> &mut Group {
         self.group.as_mut().expect("a group")
     }
 
     /// Sends a request on the coordinator connection.
-    fn send_to_coordinator<R: Request>(
+    pub(super) fn send_to_coordinator<R: Request>(
         &mut self,
         coordinator: BrokerId,
         req: &R,
@@ -1439,7 +1444,7 @@ impl Consumer {
     }
 
     /// The coordinator moved or went away: find it again, keeping the membership.
-    fn coordinator_unknown(&mut self) {
+    pub(super) fn coordinator_unknown(&mut self) {
         let now = self.now;
         let g = self.group.as_mut().expect("a group");
         let until = g.coordinator.mark_unknown(now, &mut self.rng);
@@ -1449,6 +1454,9 @@ impl Consumer {
         g.position_fetch_in_flight = false;
         for q in g.committed_queries.values_mut() {
             q.sent = false;
+        }
+        for sent in g.describes.values_mut() {
+            *sent = false;
         }
         self.timers.set(Timer::GroupCoordinator, until);
         // Close the old coordinator connection: its answers (if any) are stale.
@@ -1478,6 +1486,7 @@ impl Consumer {
                 | Purpose::Heartbeat { .. }
                 | Purpose::OffsetCommit { .. }
                 | Purpose::OffsetFetch { .. }
+                | Purpose::DescribeGroup { .. }
         );
         self.on_request_lost_quietly(purpose);
         if coordinator_request
@@ -1511,6 +1520,11 @@ impl Consumer {
                 }
                 None => g.position_fetch_in_flight = false,
             },
+            Purpose::DescribeGroup { query } => {
+                if let Some(sent) = g.describes.get_mut(&query) {
+                    *sent = false;
+                }
+            }
             Purpose::LeaveGroup => {}
             _ => {}
         }
@@ -2346,6 +2360,7 @@ impl Consumer {
 
     /// Ends the group on close: what is still queued fails.
     pub(super) fn end_group(&mut self) {
+        self.end_describes();
         if let Some(g) = self.group.as_mut() {
             let failed = g.commits.fail_all(&CommitError::Closed);
             let queries: Vec<QueryId> = g.committed_queries.keys().copied().collect();
@@ -2376,7 +2391,7 @@ impl Consumer {
         });
     }
 
-    fn queries_next_id(&mut self) -> u64 {
+    pub(super) fn queries_next_id(&mut self) -> u64 {
         self.queries.take_id()
     }
 }

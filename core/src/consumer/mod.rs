@@ -66,6 +66,7 @@ mod error;
 mod event;
 mod fetcher;
 mod group;
+mod group_describe;
 mod leadership;
 mod partition;
 mod poll;
@@ -94,9 +95,9 @@ use crate::config::{Config, IsolationLevel, OffsetReset};
 use crate::conn::{Completion, ConnError, ConnId, Incoming};
 use crate::metadata::{BrokerId, Metadata};
 use crate::protocol::messages::{
-    FetchResponse, FindCoordinatorResponse, HeartbeatResponse, JoinGroupResponse,
-    ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetFetchResponse,
-    OffsetForLeaderEpochResponse, SyncGroupResponse,
+    DescribeGroupsResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
+    JoinGroupResponse, ListOffsetsResponse, MetadataResponse, OffsetCommitResponse,
+    OffsetFetchResponse, OffsetForLeaderEpochResponse, SyncGroupResponse,
 };
 use crate::protocol::{ApiKey, ErrorCode, Message, Request};
 use crate::records::DecodeOptions;
@@ -159,6 +160,7 @@ enum Response {
     Heartbeat(HeartbeatResponse),
     OffsetCommit(OffsetCommitResponse),
     OffsetFetch(OffsetFetchResponse),
+    DescribeGroups(DescribeGroupsResponse),
     /// An answer nothing waits for (a fetch session's close, LeaveGroup).
     Ignored,
 }
@@ -185,6 +187,9 @@ impl Response {
             }
             Purpose::OffsetFetch { .. } => {
                 Self::OffsetFetch(OffsetFetchResponse::decode(version, body)?)
+            }
+            Purpose::DescribeGroup { .. } => {
+                Self::DescribeGroups(DescribeGroupsResponse::decode(version, body)?)
             }
             Purpose::CloseSession | Purpose::LeaveGroup => Self::Ignored,
         })
@@ -516,7 +521,7 @@ impl Consumer {
                     });
                 }
                 Timer::Query(id) => {
-                    if !self.expire_committed_query(id) {
+                    if !self.expire_committed_query(id) && !self.expire_describe(id) {
                         self.expire_query(id);
                     }
                 }
@@ -830,6 +835,9 @@ impl Consumer {
             }
             (Purpose::OffsetFetch { partitions, query }, Response::OffsetFetch(r)) => {
                 self.on_offset_fetch_response(partitions, query, r)
+            }
+            (Purpose::DescribeGroup { query }, Response::DescribeGroups(r)) => {
+                self.on_describe_response(query, r)
             }
             (_, Response::Ignored) => {}
             // `Response::decode` follows the purpose, so this cannot happen; if it

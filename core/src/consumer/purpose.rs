@@ -46,6 +46,8 @@ pub(crate) enum Purpose {
     LeaveGroup,
     /// OffsetCommit of the commit in flight, under this generation.
     OffsetCommit { generation: i32 },
+    /// DescribeGroups for a `describe_group` query.
+    DescribeGroup { query: QueryId },
     /// OffsetFetch for assigned partitions' positions (`query: None`) or for an
     /// application's `committed` query.
     OffsetFetch {

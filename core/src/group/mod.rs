@@ -6,6 +6,7 @@
 //! - [`coordinator`]: finding the group coordinator;
 //! - [`reaction`]: what each error code of each group API makes the member do;
 //! - [`commits`]: committed offsets: the queue, one commit in flight, results;
+//! - [`description`]: a group as DescribeGroups describes it;
 //! - [`assignor`]: the client-side assignors the group leader runs.
 //!
 //! What the application sees of a group is the same whatever the protocol (the
@@ -20,6 +21,7 @@
 pub mod assignor;
 pub mod commits;
 pub mod coordinator;
+pub mod description;
 pub mod reaction;
 pub mod state;
 
@@ -29,6 +31,7 @@ use core::fmt;
 use crate::protocol::ErrorCode;
 
 pub use commits::{CommitError, CommitId, OffsetAndMetadata};
+pub use description::{GroupDescription, MemberDescription};
 pub use state::{Cause, MemberState, Transition};
 
 /// The group membership a transactional producer needs to commit offsets with
