@@ -654,9 +654,11 @@ impl Parsed {
                     "dump" => self.dump = true,
                     _ => match s.split_once('=') {
                         Some((name, value)) => self.property(name, value, Origin::Flag),
-                        None => return usage(format!(
+                        None => {
+                            return usage(format!(
                             "-X: expected property=value, not '{s}' (-X list shows the properties)"
-                        )),
+                        ))
+                        }
                     },
                 }
             }

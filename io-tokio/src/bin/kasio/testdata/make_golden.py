@@ -8,7 +8,8 @@ creates topic `golden` with 5 partitions, produces the same records into every
 partition, partition i with codec CODECS[i] (none, gzip, snappy, lz4, zstd), then
 reads each partition with the real kcat (`-C -p P -o beginning -e`) under every
 case of CASES and writes kcat's stdout to DIR/<case>.out (partitions 0..4 in
-order, concatenated). Also: DIR/records.txt (what was produced, from the delivery
+order, concatenated) and the cases' kcat arguments to DIR/cases.txt (a line a
+case: its name, then each argument in hex). Also: DIR/records.txt (what was produced, from the delivery
 reports), DIR/eof_stderr.txt (kcat's stderr for `-e` without `-q` on one
 partition), DIR/metadata*.out (`-L`, `-L -J`) and DIR/query*.out (`-Q`).
 
@@ -152,6 +153,11 @@ def run(a, bootstrap):
         return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, timeout=60).stdout
 
     # kcat's -e exit takes ~0.5 s a run, mostly waiting: run them side by side.
+    # The cases for the Rust side: name, then each kcat argument in hex.
+    with open(os.path.join(a.out, "cases.txt"), "w") as f:
+        for name, extra in CASES.items():
+            f.write(" ".join([name] + [x.encode().hex() for x in extra]) + "\n")
+
     jobs = [(name, part) for name in CASES for part in range(len(CODECS))]
     with ThreadPoolExecutor(8) as pool:
         outs = dict(zip(jobs, pool.map(consume, jobs)))
