@@ -12,6 +12,8 @@ mod format;
 mod golden;
 #[cfg_attr(not(test), allow(dead_code))]
 mod json;
+#[cfg_attr(not(test), allow(dead_code))]
+mod metadata;
 mod offsets;
 #[cfg_attr(not(test), allow(dead_code))]
 mod record;
