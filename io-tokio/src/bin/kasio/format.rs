@@ -860,6 +860,60 @@ mod tests {
         assert_eq!(tail(&with(Some("%s\\n"), "\n")), b"");
     }
 
+    /// Counts this thread's allocations, to check that rendering makes none.
+    struct Counting;
+
+    thread_local! {
+        static ALLOCS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    unsafe impl std::alloc::GlobalAlloc for Counting {
+        unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+            ALLOCS.with(|a| a.set(a.get() + 1));
+            unsafe { std::alloc::System.alloc(l) }
+        }
+        unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+            unsafe { std::alloc::System.dealloc(p, l) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    #[test]
+    fn rendering_allocates_nothing_once_the_buffer_has_grown() {
+        let formats = [
+            fmt("%t|%p|%o|%T|%K|%S|%R|%h|%k|%s\\n"),
+            OutputOptions {
+                time: TimeFormat::Iso,
+                null_str: true,
+                ..fmt("%T %k %s\\n")
+            },
+            OutputOptions {
+                json: true,
+                ..Default::default()
+            },
+            OutputOptions {
+                json: true,
+                encoding: JsonEncoding::Base64,
+                time: TimeFormat::Iso,
+                ..Default::default()
+            },
+        ];
+        for o in &formats {
+            let f = Formatter::new(o).unwrap();
+            let r = rec();
+            let mut out = Vec::with_capacity(4096);
+            let before = ALLOCS.with(|a| a.get());
+            for _ in 0..1000 {
+                out.clear();
+                f.render(&r, &mut out);
+            }
+            assert_eq!(ALLOCS.with(|a| a.get()) - before, 0, "{o:?}");
+            assert!(!out.is_empty());
+        }
+    }
+
     #[test]
     fn eof_notice_text() {
         assert_eq!(
