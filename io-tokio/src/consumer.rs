@@ -536,7 +536,7 @@ fn to_item(shared: &Arc<Shared>, event: Event) -> Result<Item, Error> {
         }
         Event::PartitionEof { tp, offset } => Item::Eof { tp, offset },
         Event::Error(e) => Item::Error(e),
-        Event::Fatal(e) => return Err(Error::Fatal(e)),
+        Event::Fatal(e) => return Err(Error::Fatal(Box::new(e))),
         other => Item::Event(other),
     })
 }

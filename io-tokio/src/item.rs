@@ -77,10 +77,11 @@ pub enum Error {
     Usage(UsageError),
     /// The consumer cannot go on (a fenced static member, a failed group): close
     /// it. `recv` returns this once, where the failure happened in the sequence.
-    Fatal(ConsumerError),
+    /// (Boxed, as the other variant with an error, to keep `Result`s small.)
+    Fatal(Box<ConsumerError>),
     /// A non-fatal error, from [`records`](crate::Consumer::records), which has no
     /// item to carry it (`recv` returns it as [`Item::Error`]).
-    Consumer(ConsumerError),
+    Consumer(Box<ConsumerError>),
     /// No answer within the time allowed.
     Timeout,
     /// The consumer is closed (or was dropped): nothing more comes.

@@ -131,7 +131,9 @@ impl Stream for RecordStream<'_> {
             match ready!(Pin::new(&mut this.items).poll_next(cx)) {
                 None => return Poll::Ready(None),
                 Some(Ok(Item::Records(records))) => this.rest = records.into_iter(),
-                Some(Ok(Item::Error(e))) => return Poll::Ready(Some(Err(Error::Consumer(e)))),
+                Some(Ok(Item::Error(e))) => {
+                    return Poll::Ready(Some(Err(Error::Consumer(Box::new(e)))))
+                }
                 // Guards acknowledge as they drop here.
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Poll::Ready(Some(Err(e))),
