@@ -10,7 +10,7 @@
 //! next timer earlier than the one the driver sleeps on.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -120,6 +120,8 @@ pub(crate) struct Shared {
     /// whoever takes it next applies them (so dropping a guard never waits for,
     /// nor deadlocks on, the lock).
     deferred_acks: Mutex<Vec<RebalanceToken>>,
+    /// Whether `deferred_acks` may hold any: spares every call its lock.
+    has_deferred: AtomicBool,
     epoch: TokioInstant,
     /// Counted outside the lock, on the application's side of it.
     pub(crate) records: AtomicU64,
@@ -148,6 +150,7 @@ impl Shared {
             app: Notify::new(),
             driver: Notify::new(),
             deferred_acks: Mutex::new(Vec::new()),
+            has_deferred: AtomicBool::new(false),
             epoch: TokioInstant::now(),
             records: AtomicU64::new(0),
             record_bytes: AtomicU64::new(0),
@@ -173,6 +176,9 @@ impl Shared {
     /// Applies acknowledgements deferred by [`ack_soon`](Self::ack_soon); the
     /// caller drains the core afterwards.
     fn apply_deferred(&self, st: &mut State) {
+        if !self.has_deferred.swap(false, Ordering::AcqRel) {
+            return;
+        }
         let deferred =
             std::mem::take(&mut *self.deferred_acks.lock().unwrap_or_else(|e| e.into_inner()));
         for token in deferred {
@@ -195,6 +201,7 @@ impl Shared {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .push(token);
+                self.has_deferred.store(true, Ordering::Release);
                 self.driver.notify_one();
             }
         }
