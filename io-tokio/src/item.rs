@@ -173,7 +173,10 @@ impl RebalanceGuard {
     /// Commits what was consumed (the revoked partitions included), waits for the
     /// answer, then acknowledges whatever the outcome, so the rebalance is not held
     /// up. Dropping this future acknowledges too; the commit still completes and
-    /// its answer then arrives as an [`Item::Event`].
+    /// its answer then arrives as an [`Item::Event`]. The `Revoked` that
+    /// [`close`](crate::Consumer::close) itself causes comes when commits are
+    /// refused already (`Error::Usage(UsageError::Closed)`): closing commits on
+    /// its own with auto-commit, so commit before closing otherwise.
     pub async fn commit_and_ack(self) -> Result<CommitResults, Error> {
         let committed = self.shared.commit_consumed().await;
         // `self` is dropped here: the acknowledgement.
