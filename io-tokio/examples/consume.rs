@@ -2,7 +2,7 @@
 //! kasio-tokio.
 //!
 //! ```text
-//! cargo run -p kasio-tokio --example consume -- [--bootstrap HOST:PORT --topic T] \
+//! cargo run -p kasio-tokio --example consume-tokio -- [--bootstrap HOST:PORT --topic T] \
 //!     [--group ID | --partitions N] [--from-beginning] [--count N] [--quiet] \
 //!     [--set name=value]...
 //! ```
