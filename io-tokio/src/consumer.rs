@@ -546,7 +546,7 @@ impl Shared {
     /// waiter is registered before the core is drained, so the answer cannot
     /// slip past it.
     pub(crate) fn request<T>(
-        &self,
+        self: &Arc<Self>,
         key: fn(u64) -> Answer,
         send: impl FnOnce(&mut Core) -> Result<u64, UsageError>,
         answer: fn(Event) -> Option<T>,
@@ -565,12 +565,12 @@ impl Shared {
             Ok(())
         });
         match sent {
-            Ok(()) => Pending::waiting(rx, answer),
+            Ok(()) => Pending::waiting(rx, answer, Arc::clone(self)),
             Err(e) => Pending::done(Err(e)),
         }
     }
 
-    pub(crate) fn commit_consumed(&self) -> Pending<CommitResults> {
+    pub(crate) fn commit_consumed(self: &Arc<Self>) -> Pending<CommitResults> {
         self.request(
             Answer::Commit,
             |core| core.commit_consumed().map(|id| id.0),

@@ -74,6 +74,15 @@ impl Link {
     }
 }
 
+/// Handed over by a `Drop` impl (see [`Shared::defer`]).
+pub(crate) enum Deferred {
+    /// A rebalance guard was dropped or acknowledged.
+    Ack(RebalanceToken),
+    /// A [`Pending`](crate::Pending) was dropped with its answer in it: the
+    /// answer goes to the application as an item, as if nobody had awaited it.
+    Answer(Event),
+}
+
 /// An answer someone awaits, by the id the core gave its request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Answer {
@@ -116,11 +125,12 @@ pub(crate) struct Shared {
     pub(crate) app: Notify,
     /// Wakes the driver task: re-arm the timer, or stop.
     pub(crate) driver: Notify,
-    /// Acknowledgements from rebalance guards dropped while the lock was taken;
-    /// whoever takes it next applies them (so dropping a guard never waits for,
-    /// nor deadlocks on, the lock).
-    deferred_acks: Mutex<Vec<RebalanceToken>>,
-    /// Whether `deferred_acks` may hold any: spares every call its lock.
+    /// What `Drop` impls hand over (rebalance acknowledgements, answers a dropped
+    /// future received): whoever takes the lock next applies it, so that dropping
+    /// a guard or a future never waits for, nor deadlocks on, the lock (even when
+    /// it happens under the lock, inside `with_core`).
+    deferred: Mutex<Vec<Deferred>>,
+    /// Whether `deferred` may hold anything: spares every call its lock.
     has_deferred: AtomicBool,
     epoch: TokioInstant,
     /// Counted outside the lock, on the application's side of it.
@@ -149,7 +159,7 @@ impl Shared {
             state: Mutex::new(state),
             app: Notify::new(),
             driver: Notify::new(),
-            deferred_acks: Mutex::new(Vec::new()),
+            deferred: Mutex::new(Vec::new()),
             has_deferred: AtomicBool::new(false),
             epoch: TokioInstant::now(),
             records: AtomicU64::new(0),
@@ -173,38 +183,39 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Applies acknowledgements deferred by [`ack_soon`](Self::ack_soon); the
-    /// caller drains the core afterwards.
-    fn apply_deferred(&self, st: &mut State) {
+    /// Applies what [`defer`](Self::defer) handed over; the caller drains the
+    /// core afterwards. Returns whether an answer went to the application.
+    fn apply_deferred(&self, st: &mut State) -> bool {
         if !self.has_deferred.swap(false, Ordering::AcqRel) {
-            return;
+            return false;
         }
         let deferred =
-            std::mem::take(&mut *self.deferred_acks.lock().unwrap_or_else(|e| e.into_inner()));
-        for token in deferred {
-            // A stale token: the rebalance moved on without it.
-            let _ = st.core.ack_rebalance(token);
+            std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut answers = false;
+        for d in deferred {
+            match d {
+                // A stale token: the rebalance moved on without it.
+                Deferred::Ack(token) => {
+                    let _ = st.core.ack_rebalance(token);
+                }
+                Deferred::Answer(event) => {
+                    st.events.push_back(event);
+                    answers = true;
+                }
+            }
         }
+        answers
     }
 
-    /// Acknowledges a rebalance without ever waiting for the lock (from `Drop`).
-    pub(crate) fn ack_soon(&self, token: RebalanceToken) {
-        match self.state.try_lock() {
-            Ok(st) => {
-                drop(st);
-                self.call(true, |st, _| {
-                    let _ = st.core.ack_rebalance(token);
-                });
-            }
-            Err(_) => {
-                self.deferred_acks
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(token);
-                self.has_deferred.store(true, Ordering::Release);
-                self.driver.notify_one();
-            }
-        }
+    /// Hands `d` over to whoever takes the lock next (the driver, woken for it,
+    /// or an application call), without taking it.
+    pub(crate) fn defer(&self, d: Deferred) {
+        self.deferred
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(d);
+        self.has_deferred.store(true, Ordering::Release);
+        self.driver.notify_one();
     }
 
     /// An application call: runs `f` on the state, drains the core, and wakes the
@@ -214,9 +225,9 @@ impl Shared {
         let (r, wake, rearm) = {
             let mut st = self.lock();
             let now = self.now();
-            self.apply_deferred(&mut st);
+            let answers = self.apply_deferred(&mut st);
             let r = f(&mut st, now);
-            let wake = st.pump(now) || wake_app;
+            let wake = st.pump(now) || wake_app || answers;
             let rearm = match (st.core.poll_timeout(), st.armed) {
                 (Some(t), Some(armed)) => t < armed,
                 (Some(_), None) => true,

@@ -14,7 +14,7 @@ use kasio_core::group::{CommitError, OffsetAndMetadata, RebalanceToken};
 use kasio_core::records::Record;
 use tokio::sync::oneshot;
 
-use crate::driver::Shared;
+use crate::driver::{Deferred, Shared};
 
 /// Per-partition results of a commit.
 pub type CommitResults = Vec<(TopicPartition, Result<OffsetAndMetadata, CommitError>)>;
@@ -185,7 +185,7 @@ impl RebalanceGuard {
 
     fn ack_now(&mut self) {
         if let Some(token) = self.token.take() {
-            self.shared.ack_soon(token);
+            self.shared.defer(Deferred::Ack(token));
         }
     }
 }
@@ -238,6 +238,7 @@ enum PendingInner<T> {
     Waiting {
         rx: oneshot::Receiver<Event>,
         answer: fn(Event) -> Option<T>,
+        shared: Arc<Shared>,
     },
 }
 
@@ -248,9 +249,27 @@ impl<T> Pending<T> {
         }
     }
 
-    pub(crate) fn waiting(rx: oneshot::Receiver<Event>, answer: fn(Event) -> Option<T>) -> Self {
+    pub(crate) fn waiting(
+        rx: oneshot::Receiver<Event>,
+        answer: fn(Event) -> Option<T>,
+        shared: Arc<Shared>,
+    ) -> Self {
         Self {
-            inner: PendingInner::Waiting { rx, answer },
+            inner: PendingInner::Waiting { rx, answer, shared },
+        }
+    }
+}
+
+impl<T> Drop for Pending<T> {
+    /// The answer may have arrived between the request and this drop (the
+    /// driver runs on another thread): it must not go down with the future.
+    fn drop(&mut self) {
+        if let PendingInner::Waiting { rx, shared, .. } = &mut self.inner {
+            // From here on the driver's send fails, and it queues the answer itself.
+            rx.close();
+            if let Ok(event) = rx.try_recv() {
+                shared.defer(Deferred::Answer(event));
+            }
         }
     }
 }
@@ -266,7 +285,7 @@ impl<T> Future for Pending<T> {
             PendingInner::Done(result) => {
                 Poll::Ready(result.take().expect("Pending polled after completion"))
             }
-            PendingInner::Waiting { rx, answer } => {
+            PendingInner::Waiting { rx, answer, .. } => {
                 let result = match ready!(Pin::new(rx).poll(cx)) {
                     Ok(event) => answer(event).ok_or(Error::Closed),
                     // The consumer closed or was dropped before the answer came.

@@ -68,7 +68,8 @@
 //! - `recv` takes records from the core inside the one poll that completes it;
 //!   until then they stay buffered in the core.
 //! - `commit` & co. send their request when called; a dropped [`Pending`] lets the
-//!   answer arrive as an [`Item::Event`] instead.
+//!   answer arrive as an [`Item::Event`] instead (also when the answer had
+//!   arrived already and the future was dropped unpolled).
 //! - A dropped [`RecordStream`] moves the positions of the records it took but
 //!   never yielded back, so they are read again.
 //! - A dropped [`RebalanceGuard`] (or `commit_and_ack` future) acknowledges.
@@ -85,8 +86,9 @@
 //! The application's calls take the same lock for a synchronous section — call
 //! the core, drain it — and return. The lock is never held across an `.await`,
 //! and nothing waits for anything while holding it, so there is nothing to
-//! deadlock on; a rebalance guard dropped while the lock is taken (even on the
-//! same thread) defers its acknowledgement instead of waiting. Wake-ups go
+//! deadlock on. `Drop` impls never take it: a rebalance guard's acknowledgement,
+//! or the answer a dropped [`Pending`] already held, is handed to whoever takes
+//! the lock next (the driver is woken for it). Wake-ups go
 //! through `tokio::sync::Notify`: the driver wakes the application's waiters
 //! after each round; an application call that needs an earlier timer wakes the
 //! driver.
