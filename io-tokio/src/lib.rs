@@ -86,7 +86,7 @@
 //! The application's calls take the same lock for a synchronous section — call
 //! the core, drain it — and return. The lock is never held across an `.await`,
 //! and nothing waits for anything while holding it, so there is nothing to
-//! deadlock on. `Drop` impls never take it: a rebalance guard's acknowledgement,
+//! deadlock on. Guards and futures never take it in `Drop`: a guard's acknowledgement,
 //! or the answer a dropped [`Pending`] already held, is handed to whoever takes
 //! the lock next (the driver is woken for it). Wake-ups go
 //! through `tokio::sync::Notify`: the driver wakes the application's waiters
