@@ -1,0 +1,277 @@
+//! Consumes a topic and prints its records: io-std's `consume` example on
+//! kasio-tokio.
+//!
+//! ```text
+//! cargo run -p kasio-tokio --example consume-tokio -- [--bootstrap HOST:PORT --topic T] \
+//!     [--group ID | --partitions N] [--from-beginning] [--count N] [--quiet] \
+//!     [--set name=value]...
+//! ```
+//!
+//! Without `--bootstrap`, an in-process simulated cluster (kasio-sim, served on
+//! 127.0.0.1) with a `demo` topic is started and read from the beginning.
+//!
+//! With `--group ID` the consumer joins group `ID` (subscribe; auto-commit on by
+//! default) and prints rebalances on stderr; a revoke commits what was consumed
+//! before it is acknowledged. Otherwise, without `--partitions`, every partition of
+//! the topic (from metadata) is assigned.
+//! `--count N` stops after N records; `--quiet` prints only a summary (for
+//! benchmarks: every value is still touched).
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use kasio_core::config::Config;
+use kasio_core::consumer::TopicPartition;
+use kasio_core::records::Compression;
+use kasio_sim::sim::serve::Served;
+use kasio_sim::sim::{ClusterSpec, SimRecord};
+use kasio_tokio::{Consumer, Error, Item};
+
+struct Args {
+    bootstrap: String,
+    topic: String,
+    partitions: Option<i32>,
+    group: Option<String>,
+    from_beginning: bool,
+    count: Option<u64>,
+    quiet: bool,
+    set: Vec<(String, String)>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = std::env::args().skip(1);
+    let mut a = Args {
+        bootstrap: String::new(),
+        topic: String::new(),
+        partitions: None,
+        group: None,
+        from_beginning: false,
+        count: None,
+        quiet: false,
+        set: Vec::new(),
+    };
+    while let Some(flag) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        match flag.as_str() {
+            "--bootstrap" => a.bootstrap = value("--bootstrap")?,
+            "--topic" => a.topic = value("--topic")?,
+            "--partitions" => {
+                a.partitions = Some(
+                    value("--partitions")?
+                        .parse()
+                        .map_err(|e| format!("--partitions: {e}"))?,
+                )
+            }
+            "--count" => {
+                a.count = Some(
+                    value("--count")?
+                        .parse()
+                        .map_err(|e| format!("--count: {e}"))?,
+                )
+            }
+            "--group" => a.group = Some(value("--group")?),
+            "--from-beginning" => a.from_beginning = true,
+            "--quiet" => a.quiet = true,
+            "--set" => {
+                let kv = value("--set")?;
+                let (k, v) = kv.split_once('=').ok_or("--set takes name=value")?;
+                a.set.push((k.to_string(), v.to_string()));
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if !a.bootstrap.is_empty() && a.topic.is_empty() {
+        return Err("usage: consume [--bootstrap HOST:PORT --topic T] [--group ID | --partitions N] [--from-beginning] [--count N] [--quiet] [--set name=value]".into());
+    }
+    if a.group.is_some() && a.partitions.is_some() {
+        return Err("--group and --partitions exclude each other".into());
+    }
+    Ok(a)
+}
+
+/// Records the simulated cluster holds: 3 partitions of 20, with keys, headers,
+/// a null value now and then, each partition in another codec.
+fn demo_cluster() -> std::io::Result<Served> {
+    let served = Served::start(ClusterSpec::new(3).topic(DEMO_TOPIC, 3, 3))?;
+    let codecs = [Compression::None, Compression::Lz4, Compression::Zstd];
+    served.with_cluster(|cluster| {
+        for (p, codec) in codecs.into_iter().enumerate() {
+            let records: Vec<SimRecord> = (0..20)
+                .map(|i| {
+                    let key = format!("user-{}", i % 5);
+                    let value = (i % 7 != 6).then(|| format!("event {i} on partition {p}"));
+                    SimRecord::new(
+                        1_700_000_000_000 + i,
+                        Some(key.as_bytes()),
+                        value.as_deref().map(str::as_bytes),
+                    )
+                    .with_header("source", Some(b"kasio-sim"))
+                })
+                .collect();
+            cluster
+                .produce(DEMO_TOPIC, p as i32, &records, codec)
+                .expect("demo topic exists");
+        }
+    });
+    Ok(served)
+}
+
+/// Assigns every partition of the topic (or `--partitions N`) by hand.
+async fn assign_all(consumer: &Consumer, args: &Args) -> Result<(), ExitCode> {
+    let partitions = match args.partitions {
+        Some(n) => n,
+        None => match consumer
+            .partitions_for(&args.topic, Duration::from_secs(30))
+            .await
+        {
+            Ok(ps) => ps.len() as i32,
+            Err(_) => {
+                eprintln!("topic {} not found", args.topic);
+                return Err(ExitCode::from(1));
+            }
+        },
+    };
+    consumer
+        .assign((0..partitions).map(|p| TopicPartition::new(args.topic.clone(), p)))
+        .expect("a new consumer takes an assignment");
+    Ok(())
+}
+
+fn list(partitions: &[TopicPartition]) -> String {
+    let names: Vec<String> = partitions.iter().map(ToString::to_string).collect();
+    format!("[{}]", names.join(", "))
+}
+
+const DEMO_TOPIC: &str = "demo";
+const DEMO_RECORDS: u64 = 60;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let mut args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Kept alive until the end: the simulated cluster, when no broker was given.
+    let _served = if args.bootstrap.is_empty() {
+        let served = match demo_cluster() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("cannot start the simulated cluster: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        eprintln!(
+            "no --bootstrap given: serving a simulated cluster (kasio-sim) at {} with topic '{DEMO_TOPIC}' ({DEMO_RECORDS} records)",
+            served.bootstrap
+        );
+        args.bootstrap = served.bootstrap.clone();
+        args.topic = DEMO_TOPIC.into();
+        args.from_beginning = true;
+        args.count = args.count.or(Some(DEMO_RECORDS));
+        Some(served)
+    } else {
+        None
+    };
+    let mut props = vec![("bootstrap.servers".to_string(), args.bootstrap.clone())];
+    if args.from_beginning {
+        props.push(("auto.offset.reset".into(), "earliest".into()));
+    }
+    if let Some(group) = &args.group {
+        props.push(("group.id".into(), group.clone()));
+    }
+    props.extend(args.set.iter().cloned());
+    let config = match Config::from_pairs(props.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let consumer = Consumer::new(config);
+    if args.group.is_some() {
+        if let Err(e) = consumer.subscribe([args.topic.clone()]) {
+            eprintln!("subscribe: {e}");
+            return ExitCode::from(2);
+        }
+    } else if let Err(code) = assign_all(&consumer, &args).await {
+        return code;
+    }
+    let started = Instant::now();
+    let (mut records, mut bytes) = (0u64, 0u64);
+    let mut checksum = 0u64;
+    while args.count.is_none_or(|n| records < n) {
+        let item = match consumer.recv().await {
+            Ok(item) => item,
+            Err(Error::Fatal(e)) => {
+                eprintln!("fatal: {e}");
+                let _ = consumer.close(Duration::from_secs(5)).await;
+                return ExitCode::from(1);
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(1);
+            }
+        };
+        match item {
+            Item::Records(polled) => {
+                for (tp, r) in polled.iter() {
+                    records += 1;
+                    let value = r.value.as_deref().unwrap_or_default();
+                    bytes += value.len() as u64;
+                    // Touch every value byte, as a real application would.
+                    checksum = value.iter().fold(checksum, |h, &b| {
+                        h.wrapping_mul(31).wrapping_add(u64::from(b))
+                    });
+                    if !args.quiet {
+                        let key = r.key.as_deref().map(String::from_utf8_lossy);
+                        let headers: Vec<String> = r
+                            .headers()
+                            .map(|h| {
+                                format!(
+                                    "{}={}",
+                                    h.key,
+                                    String::from_utf8_lossy(h.value.unwrap_or_default())
+                                )
+                            })
+                            .collect();
+                        println!(
+                            "{tp}@{} ts={} key={} value={} headers=[{}]",
+                            r.offset,
+                            r.timestamp,
+                            key.as_deref().unwrap_or("null"),
+                            r.value
+                                .as_deref()
+                                .map(String::from_utf8_lossy)
+                                .as_deref()
+                                .unwrap_or("null"),
+                            headers.join(",")
+                        );
+                    }
+                }
+            }
+            Item::Assigned(partitions) => eprintln!("assigned: {}", list(&partitions)),
+            Item::Revoked(guard) => {
+                eprintln!("revoked: {}", list(guard.partitions()));
+                if let Err(e) = guard.commit_and_ack().await {
+                    eprintln!("commit before the revoke: {e}");
+                }
+            }
+            Item::Lost(guard) => {
+                eprintln!("lost: {}", list(guard.partitions()));
+                guard.ack();
+            }
+            Item::Error(e) => eprintln!("error: {e}"),
+            _ => {}
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "consumed {records} records ({bytes} value bytes) in {secs:.3}s: {:.0} records/s (checksum {checksum:x})",
+        records as f64 / secs
+    );
+    let _ = consumer.close(Duration::from_secs(5)).await;
+    ExitCode::SUCCESS
+}
