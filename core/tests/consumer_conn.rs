@@ -198,10 +198,15 @@ fn partition_missing_from_metadata_asks_again_at_once() {
     });
     h.c.assign([tp(0), tp(1)]).unwrap();
     h.drain();
-    let (_, api, _) = h.try_next(-1).expect("a metadata request at once");
+    // Asked at once, of the broker (behind its long-poll Fetch), not of the idle
+    // bootstrap connection.
+    let (_, api, _) = h.try_next(1).expect("a metadata request at once");
     assert_eq!(api, ApiKey::Metadata);
-    h.answer_metadata(-1);
+    h.expect_nothing(-1);
     h.respond(&f, &fetch_resp(7, vec![]));
+    h.answer_metadata(1);
+    // The next Fetch went out with the empty answer, before the metadata's.
+    h.expect::<FetchRequest>(1);
     let lo = h.expect::<kasio_core::protocol::messages::ListOffsetsRequest>(1);
     assert_eq!(list_parts(&lo.body), [(1, -2)]);
 }
@@ -424,4 +429,39 @@ fn every_wait_is_a_timer_in_the_table_and_a_fired_one_is_gone() {
             .any(|(t, _)| *t == Timer::Reconnect(BrokerId(1), ConnRole::Data)),
         "{table:?}"
     );
+}
+
+/// Metadata goes to a real broker even when its connection is busy and the
+/// bootstrap connection sits idle: a bootstrap placeholder is a fallback for when
+/// no real broker's connection is ready, never a choice for being idle (Java's
+/// `leastLoadedNode` only considers the brokers metadata named). An idle connection
+/// is also what a half-open one looks like: sim seed 929637 parked Metadata on a
+/// hung bootstrap connection for a whole `request.timeout.ms` while the leader's
+/// live connection, busy with validations, could have answered at once.
+#[test]
+fn metadata_prefers_a_busy_broker_to_an_idle_bootstrap_connection() {
+    let mut h = Harness::new(&[("metadata.max.age.ms", "1000")], 1, 1);
+    let f = h.start(&[0], 0);
+    assert_eq!(
+        h.conns_to(-1).len(),
+        1,
+        "the bootstrap connection stays open"
+    );
+    // The periodic refresh comes due while the long-poll Fetch is in flight.
+    let until = h.now + ms(1_000);
+    h.run_until(until);
+    let m = h.expect::<MetadataRequest>(1);
+    assert_eq!(
+        m.conn, f.conn,
+        "behind the Fetch, on the broker's connection"
+    );
+    h.expect_nothing(-1);
+    // With the broker's connection gone, the bootstrap connection is the fallback.
+    h.disconnect(m.conn);
+    let lost = h.now;
+    while h.try_next(-1).is_none() {
+        h.step();
+        assert!(h.now <= lost + ms(1_000), "{}", h.dump());
+    }
+    h.expect::<MetadataRequest>(-1);
 }

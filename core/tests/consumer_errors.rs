@@ -590,10 +590,13 @@ fn leader_change_drops_prefetched_records_and_validates() {
     let mut h = Harness::new(&[("metadata.max.age.ms", "1000")], 2, 1);
     let f = h.start(&[0], 0);
     h.respond(&f, &fetch_resp(7, vec![pdata_with(0, 5, batch(0, 5, 5))]));
-    let _f = h.expect::<FetchRequest>(1);
-    // The periodic refresh names a new leader before the application polled.
+    let f = h.expect::<FetchRequest>(1);
+    // The periodic refresh names a new leader before the application polled. It
+    // goes to broker 1, behind the long poll (answered first, empty), not to the
+    // idle bootstrap connection.
     h.cluster.set_leader(0, 2, 6);
     h.run_for(ms(1_000));
+    h.respond(&f, &fetch_resp(7, vec![]));
     assert_eq!(h.answer_any_metadata(), 1);
     assert!(h.poll().is_empty(), "fetched from the old leader: dropped");
     assert_eq!(h.c.position(&tp(0)), Ok(Some(0)));

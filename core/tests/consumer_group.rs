@@ -785,15 +785,32 @@ fn cooperative_rebalance_revokes_only_what_moves_then_a_follow_up_round() {
 }
 
 /// Answers a FindCoordinator (on whichever connection it came) with broker 1.
+/// It goes to a real broker's data connection rather than to an idle bootstrap
+/// one; a broker answers in order, so a long-poll Fetch ahead of it there is
+/// answered first, empty (as at fetch.max.wait.ms).
 fn answer_find(h: &mut Harness) {
+    use kasio_core::protocol::ApiKey;
+    let next_is_find = |h: &Harness, b: i32| {
+        h.conns_to(b)
+            .iter()
+            .any(|c| h.next_api_on(*c) == Some(ApiKey::FindCoordinator))
+    };
+    if !next_is_find(h, -1) {
+        for c in h.conns_to(1) {
+            while h.next_api_on(c) == Some(ApiKey::Fetch)
+                && h.unread()
+                    .iter()
+                    .any(|(b, r)| *b == 1 && r.starts_with("FindCoordinator"))
+            {
+                let f = h.expect_on::<FetchRequest>(c);
+                h.respond(&f, &fetch_resp(f.body.session_id, vec![]));
+            }
+        }
+    }
     let broker = [-1, 1]
         .into_iter()
-        .find(|b| {
-            h.conns_to(*b)
-                .iter()
-                .any(|c| h.next_api_on(*c) == Some(kasio_core::protocol::ApiKey::FindCoordinator))
-        })
-        .expect("a FindCoordinator pending");
+        .find(|b| next_is_find(h, *b))
+        .unwrap_or_else(|| panic!("a FindCoordinator pending: {:?}", h.unread()));
     let find = h.expect_api::<FindCoordinatorRequest>(broker);
     assert_eq!(find.body.coordinator_keys, [GROUP]);
     h.respond(&find, &coordinator_is_b1());

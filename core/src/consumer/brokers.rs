@@ -262,14 +262,20 @@ impl Brokers {
         self.conns.get(&id)?.conn.check_timeouts(now).err()
     }
 
-    /// A broker to send a cluster-wide request (Metadata) to: a ready data
-    /// connection with the fewest requests in flight, real brokers before bootstrap
-    /// placeholders.
+    /// A broker to send a cluster-wide request (Metadata, FindCoordinator) to: a
+    /// ready data connection to a real broker with the fewest requests in flight;
+    /// a bootstrap placeholder only when no real broker's connection is ready.
+    ///
+    /// A placeholder is never preferred for being idle: Java's `leastLoadedNode`
+    /// only considers the brokers metadata named once it has any, and an idle
+    /// connection is exactly what a half-open one looks like. Preferring the
+    /// bootstrap connection over a busy real one could park Metadata on a dead
+    /// socket for a whole `request.timeout.ms` while a live connection was at hand.
     pub fn least_loaded(&self) -> Option<BrokerId> {
         self.conns
             .values()
             .filter(|c| c.role == ConnRole::Data && c.conn.is_ready())
-            .min_by_key(|c| (c.conn.in_flight(), c.broker.is_bootstrap()))
+            .min_by_key(|c| (c.broker.is_bootstrap(), c.conn.in_flight()))
             .map(|c| c.broker)
     }
 

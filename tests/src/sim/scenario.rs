@@ -577,14 +577,39 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
         .map(|c| 2 * batches * c.assignment.len() as u64 * (rtt + max_wait))
         .max()
         .unwrap_or(0);
+    // Connections hung during the faults stay hung: a half-open socket is found
+    // out only when a request on it outlives request.timeout.ms (Java's
+    // NetworkClient.handleTimedOutRequests; an idle one is closed only after
+    // connections.max.idle.ms, 9 minutes). Metadata goes to the least loaded
+    // node, and an idle established connection is the first choice there
+    // (leastLoadedNode returns one with no requests in flight at once), which a
+    // hung connection always is. With one Metadata request at a time, a consumer
+    // waiting for metadata (fenced, leader unknown) can try its hung connections
+    // one after another, a whole request timeout each, before it reaches a live
+    // one (a hung bootstrap connection counts too: it is the fallback when no
+    // real broker's connection is ready).
+    let hung_wait = swarm
+        .consumers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let hung = world.hung_connections(ConsumerId(i)) as u64;
+            hung * c.prop_u64("request.timeout.ms").unwrap_or(30_000)
+        })
+        .max()
+        .unwrap_or(0);
     let budget = Duration::from_millis(
-        3 * request_timeout + 60_000 + 2 * backlog + 2 * batches * max_wait + rotation,
+        (3 * request_timeout).max(hung_wait + request_timeout)
+            + 60_000
+            + 2 * backlog
+            + 2 * batches * max_wait
+            + rotation,
     );
     let deadline = world.now() + budget;
     let ids = world.consumer_ids();
     // No progress for this long (no position moved, nothing delivered) ends the
     // phase early: a stuck consumer is reported without simulating the rest.
-    let stall_limit = Duration::from_millis(2 * request_timeout + 20_000);
+    let stall_limit = Duration::from_millis((2 * request_timeout).max(hung_wait) + 20_000);
     let mut last_progress = (progress(&world), world.now());
     let caught_up = world.run_until(deadline, |w| {
         let p = progress(w);

@@ -541,6 +541,17 @@ impl World {
         true
     }
 
+    /// How many of `consumer`'s connections are hung and not yet given up on.
+    /// Nothing tells the consumer such a connection is dead but a request on it
+    /// outliving `request.timeout.ms`.
+    pub fn hung_connections(&self, consumer: ConsumerId) -> usize {
+        self.net
+            .links
+            .values()
+            .filter(|l| l.consumer == consumer.0 && l.hung && l.state != LinkState::Closed)
+            .count()
+    }
+
     /// Cuts `consumer` off from `broker` until `until` (traffic waits, as TCP
     /// retransmits, and flows when the partition heals).
     pub fn cut(&mut self, consumer: ConsumerId, broker: i32, until: Instant) {
