@@ -1728,3 +1728,114 @@ fn an_eager_sticky_leader_keeps_partitions_where_the_members_user_data_says_they
     assert_eq!(assigned("java"), [1, 3]);
     assert_eq!(assigned("m-1"), [0, 2]);
 }
+
+#[test]
+fn a_leader_rebalances_when_metadata_changed_between_its_assignment_and_the_sync() {
+    // Found by the group simulation (sim_group_consumer, seeds 25706, 28014,
+    // 32354, 36959, 38992): the leader assigned while metadata had its topic in
+    // error (nothing to assign), and metadata naming the topic's partitions
+    // arrived before SyncGroup was answered. The member remembered the
+    // partition counts of when SyncGroup was answered, not of when it assigned
+    // (Java's assignmentSnapshot): no change was ever seen, and the partitions
+    // stayed with no member for good.
+    let mut h = group_harness(&[("metadata.max.age.ms", "300000")], 2);
+    h.c.subscribe([TOPIC]).unwrap();
+    h.drain();
+    h.connect_and_negotiate(-1, &Versions::all());
+    let md = h.expect::<kasio_core::protocol::messages::MetadataRequest>(-1);
+    let mut resp = h.cluster.metadata(&md.body);
+    for t in &mut resp.topics {
+        t.error_code = ErrorCode::LeaderNotAvailable.code();
+        t.partitions.clear();
+    }
+    h.respond(&md, &resp);
+    let find = h.expect::<FindCoordinatorRequest>(-1);
+    h.respond(&find, &coordinator_is_b1());
+    h.connect_and_negotiate(1, &Versions::all());
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    h.respond(
+        &join,
+        &JoinGroupResponse {
+            generation_id: 1,
+            protocol_name: Some("range".into()),
+            protocol_type: Some("consumer".into()),
+            leader: "m-1".into(),
+            member_id: "m-1".into(),
+            members: vec![JoinGroupResponseMember {
+                member_id: "m-1".into(),
+                group_instance_id: None,
+                metadata: join.body.protocols[0].metadata.clone(),
+            }],
+            ..Default::default()
+        },
+    );
+    // The leader assigns from what metadata says now: nothing.
+    let sync = h.expect_api::<SyncGroupRequest>(1);
+    let (assigned, _) =
+        decode_versioned::<ConsumerProtocolAssignment>(&sync.body.assignments[0].assignment)
+            .unwrap();
+    assert!(assigned.assigned_partitions.is_empty(), "{assigned:?}");
+    // The topic in error is asked for again; the answer names its partitions
+    // while SyncGroup waits.
+    let until = h.now + ms(2_000);
+    while h.answer_any_metadata() == 0 {
+        assert!(h.now < until, "no metadata refresh: {:?}", h.unread());
+        h.step();
+    }
+    h.respond(
+        &sync,
+        &SyncGroupResponse {
+            assignment: assignment_bytes(&[]),
+            protocol_type: Some("consumer".into()),
+            protocol_name: Some("range".into()),
+            ..Default::default()
+        },
+    );
+    h.drain();
+    h.run_for(ms(100));
+    let rejoin = h.expect_api::<JoinGroupRequest>(1);
+    assert_eq!(rejoin.body.member_id, "m-1");
+    assert!(
+        h.c.group_transitions()
+            .any(|t| t.cause == Cause::MetadataChanged),
+        "{:?}",
+        states(&h)
+    );
+}
+
+#[test]
+fn a_member_that_leaves_without_a_generation_waits_for_no_commit() {
+    // Found by the group simulation (sim_group_consumer, seed 31153): a member
+    // with no generation (its poll interval had run out while its JoinGroup
+    // waited) had a commit queued; it unsubscribed, and the leave waited for
+    // that commit, as a leave waits for commits to go under the generation
+    // before LeaveGroup. It subscribed again: a subscribed member without a
+    // generation may not send commits, so the commit never went, the leave
+    // never ended and the member never joined again. Without a generation there
+    // is nothing to commit under and no LeaveGroup to send: the leave ends at
+    // once, and the queued commit is refused (Java fails a subscribed
+    // consumer's commit outside a generation).
+    let mut h = group_harness(&[("enable.auto.commit", "false")], 1);
+    h.c.subscribe([TOPIC]).unwrap();
+    let id = h.c.commit_consumed().unwrap();
+    h.c.unsubscribe().unwrap();
+    h.c.subscribe([TOPIC]).unwrap();
+    h.drain();
+    h.connect_and_negotiate(-1, &Versions::all());
+    h.answer_any_metadata();
+    answer_find(&mut h);
+    h.connect_and_negotiate(1, &Versions::all());
+    h.run_for(ms(1_000));
+    assert!(
+        h.unread().iter().any(|(_, r)| r.starts_with("JoinGroup")),
+        "no JoinGroup: {:?} {:?}",
+        h.unread(),
+        states(&h)
+    );
+    assert!(
+        h.take_events()
+            .iter()
+            .any(|e| matches!(e, Event::Committed { id: i, .. } if *i == id)),
+        "the queued commit was never answered"
+    );
+}

@@ -84,6 +84,9 @@ pub(crate) struct PendingAck {
 struct LeaderJoin {
     protocol: String,
     members: BTreeMap<String, Subscription>,
+    /// The partition counts the assignment sent in SyncGroup was made from
+    /// (Java's `assignmentSnapshot`, taken when the leader assigns).
+    assigned_from: Option<BTreeMap<String, usize>>,
 }
 
 /// A `committed(..)` query.
@@ -130,7 +133,8 @@ pub(crate) struct Group {
     /// The token of the last leave's `Revoked`, which nothing waits for.
     leave_token: Option<RebalanceToken>,
     leader_join: Option<LeaderJoin>,
-    /// Partition counts of the topics the leader assigned from.
+    /// Partition counts of the topics the generation's assignment was made
+    /// from (the leader's, as it assigned); a change rebalances.
     assigned_counts: BTreeMap<String, usize>,
     /// The generation's assignment (owned partitions).
     owned: BTreeSet<TopicPartition>,
@@ -295,6 +299,8 @@ impl Group {
 /// What SyncGroup decided for this member.
 struct Synced {
     assigned: BTreeSet<TopicPartition>,
+    /// The leader's: the partition counts its assignment was made from.
+    assigned_from: Option<BTreeMap<String, usize>>,
 }
 
 impl Consumer {
@@ -1123,7 +1129,12 @@ impl Consumer {
         let g = self.group.as_ref().expect("a group");
         let assignments = match &g.leader_join {
             Some(leader) => match self.leader_assignment(leader) {
-                Some(a) => a,
+                Some((a, counts)) => {
+                    if let Some(l) = self.group_mut().leader_join.as_mut() {
+                        l.assigned_from = Some(counts);
+                    }
+                    a
+                }
                 // Waiting for metadata of topics other members subscribe to.
                 None => return,
             },
@@ -1145,8 +1156,12 @@ impl Consumer {
         }
     }
 
-    /// The leader's assignment, once metadata knows every subscribed topic.
-    fn leader_assignment(&self, leader: &LeaderJoin) -> Option<Vec<SyncGroupRequestAssignment>> {
+    /// The leader's assignment, once metadata knows every subscribed topic, and
+    /// the partition counts it was made from.
+    fn leader_assignment(
+        &self,
+        leader: &LeaderJoin,
+    ) -> Option<(Vec<SyncGroupRequestAssignment>, BTreeMap<String, usize>)> {
         let all_topics: BTreeSet<&str> = leader
             .members
             .values()
@@ -1189,29 +1204,32 @@ impl Consumer {
         }
         let assignor = Assignor::from_name(&leader.protocol).ok()?;
         let result = assignor.assign(&leader.members, &topics);
-        Some(
-            result
-                .into_iter()
-                .map(|(member_id, parts)| {
-                    let assigned = group_by_topic(
-                        parts.iter().map(|tp| (tp, ())),
-                        |t| crate::protocol::messages::consumer_protocol_assignment::TopicPartition {
-                            topic: t.into(),
-                            partitions: Vec::new(),
-                        },
-                        |t, p, ()| t.partitions.push(p),
-                    );
-                    let data = ConsumerProtocolAssignment {
-                        assigned_partitions: assigned,
-                        user_data: None,
-                    };
-                    SyncGroupRequestAssignment {
-                        member_id,
-                        assignment: encode_versioned(&data, ASSIGNMENT_VERSION).unwrap_or_default(),
-                    }
-                })
-                .collect(),
-        )
+        let counts = all_topics
+            .iter()
+            .map(|t| (String::from(*t), self.assignable_count(t)))
+            .collect();
+        let assignments = result
+            .into_iter()
+            .map(|(member_id, parts)| {
+                let assigned = group_by_topic(
+                    parts.iter().map(|tp| (tp, ())),
+                    |t| crate::protocol::messages::consumer_protocol_assignment::TopicPartition {
+                        topic: t.into(),
+                        partitions: Vec::new(),
+                    },
+                    |t, p, ()| t.partitions.push(p),
+                );
+                let data = ConsumerProtocolAssignment {
+                    assigned_partitions: assigned,
+                    user_data: None,
+                };
+                SyncGroupRequestAssignment {
+                    member_id,
+                    assignment: encode_versioned(&data, ASSIGNMENT_VERSION).unwrap_or_default(),
+                }
+            })
+            .collect();
+        Some((assignments, counts))
     }
 
     fn maybe_heartbeat(&mut self, coordinator: BrokerId) {
@@ -1573,6 +1591,7 @@ impl Consumer {
                     g.leader_join = Some(LeaderJoin {
                         protocol: resp.protocol_name.clone().unwrap_or_default(),
                         members,
+                        assigned_from: None,
                     });
                     // The assignment needs every member's topics in metadata.
                     let unknown = topics.iter().any(|t| self.metadata.topic(t).is_none());
@@ -1621,7 +1640,7 @@ impl Consumer {
         match reaction::sync_group(code) {
             Reaction::Proceed => {
                 g.retry.succeed();
-                g.leader_join = None;
+                let assigned_from = g.leader_join.take().and_then(|l| l.assigned_from);
                 let assigned: BTreeSet<TopicPartition> = if resp.assignment.is_empty() {
                     BTreeSet::new()
                 } else {
@@ -1643,7 +1662,10 @@ impl Consumer {
                         }
                     }
                 };
-                self.on_synced(Synced { assigned });
+                self.on_synced(Synced {
+                    assigned,
+                    assigned_from,
+                });
             }
             Reaction::RejoinNow => {
                 // A rebalance started again: join again, keeping the generation.
@@ -1681,13 +1703,21 @@ impl Consumer {
             g.move_to(MemberState::Stable, Cause::Synced);
             g.owned = synced.assigned.clone();
             g.last_assigned = Some((synced.assigned.iter().cloned().collect(), g.generation));
-            // The leader remembers what it assigned from, to notice changes.
-            g.assigned_counts.clear();
         }
-        if self.group.as_ref().expect("a group").leader_join.is_none() {
-            let counts = self.subscribed_partition_counts();
-            self.group_mut().assigned_counts = counts;
-        }
+        // Remember the partition counts the assignment was made from, to notice
+        // changes: the leader's are those it assigned from (Java's
+        // `assignmentSnapshot`), not those of now. Metadata answered between
+        // the assignment and SyncGroup's answer (a topic's error cleared, a
+        // topic grew) must still rebalance. A member that did not assign takes
+        // what it sees now.
+        let counts = match synced.assigned_from {
+            Some(counts) => counts,
+            None => self.subscribed_partition_counts(),
+        };
+        self.group_mut().assigned_counts = counts;
+        // Already changed: rebalance at once (Java checks its snapshot again as
+        // soon as the join completes).
+        self.group_metadata_changed();
         // Newly assigned partitions start from their committed offsets. Revoked
         // ones stay until `revoke` below has read their positions (for the
         // revoke-time commit) and drops them.
@@ -2195,9 +2225,17 @@ impl Consumer {
         // The commit goes first, under the generation; then LeaveGroup. So do
         // commits the application queued before (they go in order, so waiting
         // for the last one waits for all): after the leave they would go without
-        // a generation, and a group with no members left takes those.
+        // a generation, and a group with no members left takes those. A member
+        // without a generation has none to commit under and no LeaveGroup to
+        // send: it waits for nothing (what it queued is refused, as Java fails a
+        // subscribed consumer's commit outside a generation). Waiting could
+        // last for ever: subscribed again, it may not send them.
         let g = self.group_mut();
-        let commit = commit.or_else(|| g.may_commit().then(|| g.commits.last_id()).flatten());
+        let commit = commit.or_else(|| {
+            (g.generation >= 0 && g.may_commit())
+                .then(|| g.commits.last_id())
+                .flatten()
+        });
         g.leaving = Some((cause, commit));
         if commit.is_none() {
             self.finish_leave();
@@ -2274,40 +2312,31 @@ impl Consumer {
         if g.state != MemberState::Stable || g.assigned_counts.is_empty() {
             return;
         }
-        let counts = self.subscribed_partition_counts();
-        let g = self.group_mut();
-        if counts != g.assigned_counts {
-            g.rejoin = Some(Cause::MetadataChanged);
+        let changed = g
+            .assigned_counts
+            .iter()
+            .any(|(t, n)| self.assignable_count(t) != *n);
+        if changed {
+            self.group_mut().rejoin = Some(Cause::MetadataChanged);
         }
     }
 
+    /// The partition counts of the subscribed topics in metadata now.
     fn subscribed_partition_counts(&self) -> BTreeMap<String, usize> {
-        let Some(g) = self.group.as_ref() else {
-            return BTreeMap::new();
-        };
-        let mut topics: BTreeSet<&str> = g
-            .topics
+        self.group
             .iter()
-            .flat_map(|t| t.iter().map(String::as_str))
-            .collect();
-        if let Some(l) = &g.leader_join {
-            topics.extend(
-                l.members
-                    .values()
-                    .flat_map(|s| s.topics.iter().map(String::as_str)),
-            );
-        }
-        topics
-            .into_iter()
-            .map(|t| {
-                let n = self
-                    .metadata
-                    .topic(t)
-                    .filter(|i| i.error == ErrorCode::None)
-                    .map_or(0, |i| i.partitions.len());
-                (String::from(t), n)
-            })
+            .flat_map(|g| g.topics.iter().flatten())
+            .map(|t| (t.clone(), self.assignable_count(t)))
             .collect()
+    }
+
+    /// How many partitions of `topic` an assignment can hand out now: as many
+    /// as metadata lists, none while the topic is unknown or in error.
+    fn assignable_count(&self, topic: &str) -> usize {
+        self.metadata
+            .topic(topic)
+            .filter(|i| i.error == ErrorCode::None)
+            .map_or(0, |i| i.partitions.len())
     }
 
     /// Partitions assigned by hand to a consumer with `group.id` start from the

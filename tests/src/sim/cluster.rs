@@ -679,16 +679,16 @@ impl Cluster {
             .filter(|(_, c)| c.broker == broker)
             .map(|(id, _)| *id)
             .collect();
-        for id in conns {
-            self.conns.remove(&id);
-            self.outputs.push_back(Output::Close { conn: id });
+        for id in &conns {
+            self.conns.remove(id);
+            self.outputs.push_back(Output::Close { conn: *id });
         }
         // Sessions live in memory: lost. (What was issued is remembered, to tell a
         // stale session from one the client made up.)
         if let Some(cache) = self.sessions.get_mut(&broker) {
             cache.sessions.clear();
         }
-        self.coordinator.broker_down(broker);
+        self.coordinator.broker_down(&conns);
         // It leaves every ISR; what it led elects a new leader from the ISR.
         self.replication_broker_down(broker);
         self.dirty = true;

@@ -267,13 +267,22 @@ pub(crate) struct Coordinator {
 }
 
 impl Coordinator {
-    pub fn broker_down(&mut self, _broker: i32) {
-        // Group state is persisted (in `__consumer_offsets`); the connections that
-        // waited on it are gone with the broker.
+    /// A broker crashed and `closed` went with it. Group state is persisted (in
+    /// `__consumer_offsets`); the joins and syncs that waited on those
+    /// connections are gone. Waits on other brokers' connections stay: the
+    /// broker that holds them answers them (complete the join, or
+    /// NOT_COORDINATOR when the group is unloaded there), as Kafka's
+    /// coordinator does; a crash elsewhere does not touch them.
+    pub fn broker_down(&mut self, closed: &[ServerConn]) {
+        let gone = |p: &Option<Pending>| p.is_some_and(|p| closed.contains(&p.conn));
         for g in self.groups.values_mut() {
             for m in g.members.values_mut() {
-                m.join = None;
-                m.sync = None;
+                if gone(&m.join) {
+                    m.join = None;
+                }
+                if gone(&m.sync) {
+                    m.sync = None;
+                }
             }
         }
     }
