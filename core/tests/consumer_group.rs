@@ -1839,3 +1839,44 @@ fn a_member_that_leaves_without_a_generation_waits_for_no_commit() {
         "the queued commit was never answered"
     );
 }
+
+#[test]
+fn a_commit_whose_deadline_passed_in_flight_fails_when_its_connection_goes() {
+    // Only queued commits expire; one in flight waits for its answer. Here the
+    // commit's deadline (default.api.timeout.ms, 10 s) passes while it is in flight,
+    // then its request times out (request.timeout.ms, 30 s) and it goes back to the
+    // queue: it failed there with a timeout only when some later deadline made
+    // the timer look, and could wait forever.
+    let mut h = stable_harness(
+        &[
+            ("enable.auto.commit", "false"),
+            ("default.api.timeout.ms", "10000"),
+            ("request.timeout.ms", "30000"),
+            // Heartbeats wait behind the commit on the coordinator connection: a
+            // session long enough that it does not end first.
+            ("session.timeout.ms", "45000"),
+        ],
+        1,
+        &[0],
+        3,
+    );
+    let id = h.c.commit([(tp(0), OffsetAndMetadata::new(4))]).unwrap();
+    h.drain();
+    let _commit = h.expect_api::<OffsetCommitRequest>(1);
+    let start = h.now;
+    let mut failed = None;
+    while h.now < start + ms(40_000) && failed.is_none() {
+        h.run_for(ms(500));
+        failed = h.take_events().into_iter().find_map(|e| match e {
+            Event::Committed { id: i, results } if i == id => Some((h.now, results)),
+            _ => None,
+        });
+    }
+    let (at, results) = failed.expect("the commit is answered");
+    assert_eq!(results[0].1, Err(CommitError::Timeout));
+    assert!(
+        at <= start + ms(31_000),
+        "failed {:?} after it was made",
+        at - start
+    );
+}

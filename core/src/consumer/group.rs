@@ -1529,7 +1529,12 @@ impl Consumer {
             Purpose::JoinGroup { .. } => g.join_in_flight = false,
             Purpose::SyncGroup { .. } => g.sync_in_flight = false,
             Purpose::Heartbeat { .. } => g.heartbeat_in_flight = false,
-            Purpose::OffsetCommit { .. } => g.commits.lost(),
+            Purpose::OffsetCommit { .. } => {
+                g.commits.lost();
+                // Its deadline may have passed while it was in flight (only
+                // queued commits expire): the timer looks at once.
+                self.timers.set(Timer::CommitDeadline, self.now);
+            }
             Purpose::OffsetFetch { query, .. } => match query {
                 Some(id) => {
                     if let Some(q) = g.committed_queries.get_mut(&id) {
