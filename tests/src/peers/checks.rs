@@ -147,18 +147,26 @@ impl Workload {
         }
     }
 
-    /// Every one of `peers` holds partitions, none held twice, all of them held
-    /// (by the last assignment each reported).
+    /// Every one of `peers` holds partitions, none held twice, all of them held,
+    /// counts within one of each other (by the last assignment each reported).
     pub fn settled(&self, peers: &[&mut GroupPeer]) -> bool {
         let mut union = BTreeSet::new();
+        let (mut least, mut most) = (usize::MAX, 0);
         for p in peers {
             let a = p.assignment();
             if a.is_empty() || !union.is_disjoint(&a) {
                 return false;
             }
+            least = least.min(a.len());
+            most = most.max(a.len());
             union.extend(a);
         }
-        union == self.all_partitions()
+        // Balanced too: every assignor gives members of the same subscription
+        // counts within one of each other. A cooperative round that only revoked
+        // (its follow-up round still to come) can cover every partition while one
+        // member holds too many: the group is still forming then, and on tansu a
+        // leader leaving a forming group stalls it (scripts/rig/README.md).
+        union == self.all_partitions() && most.saturating_sub(least) <= 1
     }
 
     /// The group's committed offsets of every partition, read back through `peer`
