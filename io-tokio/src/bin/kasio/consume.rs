@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use kasio_core::consumer::{BrokerError, ConsumerError, TopicPartition};
+use kasio_core::consumer::{BrokerError, ConsumerError, RemoteError, TopicPartition};
 use kasio_tokio::{Consumer, Item};
 
 use crate::args::{Consume, Progress as ProgressMode, Source};
@@ -273,9 +273,14 @@ pub async fn run(
         match item {
             Item::Records(records) => {
                 buf.clear();
+                // Per batch: the first record not printed (-c, -e, e@ cut it short).
+                let mut unprinted: Vec<(&TopicPartition, i64)> = Vec::new();
                 for batch in records.partitions() {
                     let tp = &batch.tp;
-                    if parts.done.contains(tp) {
+                    let mut next = batch.records.first().map_or(0, |r| r.offset);
+                    let last = batch.records.last().map_or(-1, |r| r.offset);
+                    if parts.done.contains(tp) || c.count.is_some_and(|n| printed >= n) {
+                        unprinted.push((tp, next));
                         continue;
                     }
                     let end = parts.ends.get(tp).copied();
@@ -293,6 +298,7 @@ pub async fn run(
                         c.output.render(&view, &mut line);
                         buf.extend_from_slice(&line);
                         printed += 1;
+                        next = r.offset + 1;
                         if c.common.unbuffered {
                             if let Err(e) = write_out(out, &mut buf, progress.as_mut(), stdout_tty)
                             {
@@ -303,9 +309,14 @@ pub async fn run(
                             break;
                         }
                     }
-                    if c.count.is_some_and(|n| printed >= n) {
-                        break;
+                    if next <= last {
+                        unprinted.push((tp, next));
                     }
+                }
+                // Records handed out but not printed are not consumed: the
+                // position (and so the commit, with -G) goes back to the first.
+                for (tp, offset) in unprinted {
+                    let _ = consumer.seek(tp, offset);
                 }
                 if let Err(e) = write_out(out, &mut buf, progress.as_mut(), stdout_tty) {
                     break Err(e);
@@ -383,10 +394,16 @@ pub async fn run(
     }
 }
 
-/// Errors that end a run (kcat exits on a partition's consume error unless `-E`);
-/// others (a connection lost, a coordinator moving) are retried by the consumer.
+/// Errors that end a run (kcat exits on a partition's consume error unless `-E`):
+/// a partition the broker refuses, records that do not decode (retried from the
+/// same offset otherwise, forever). Others (a connection lost, a coordinator
+/// moving) are retried by the consumer.
 fn fails_the_run(e: &ConsumerError) -> bool {
-    matches!(e, ConsumerError::Broker(BrokerError::Partition { .. }))
+    matches!(
+        e,
+        ConsumerError::Broker(BrokerError::Partition { .. })
+            | ConsumerError::Remote(RemoteError::CorruptRecords { .. })
+    )
 }
 
 fn write_out(
