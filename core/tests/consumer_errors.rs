@@ -535,6 +535,33 @@ fn preferred_read_replica_takes_the_next_fetch() {
 }
 
 #[test]
+fn a_poll_hands_out_one_brokers_records_and_names_it() {
+    // The leader serves 0..3 and sends the consumer to replica 2, which serves
+    // 3..6 before the application polls: two polls, each naming its broker
+    // (what kcat prints as the record's broker).
+    let mut h = Harness::new(&[("client.rack", "rack2")], 2, 1);
+    let f = h.start(&[0], 0);
+    let mut d = pdata_with(0, 10, batch(0, 3, 5));
+    d.preferred_read_replica = 2;
+    h.respond(&f, &fetch_resp(7, vec![d]));
+    h.connect_and_negotiate(2, &Versions::all());
+    let close = h.expect::<FetchRequest>(1);
+    h.respond(&close, &fetch_resp(0, vec![]));
+    let f = h.expect::<FetchRequest>(2);
+    assert_eq!(fetch_parts(&f.body), [(0, 3)]);
+    h.respond(&f, &fetch_resp(9, vec![pdata_with(0, 10, batch(3, 3, 5))]));
+    let brokers = |r: &kasio_core::consumer::ConsumerRecords| -> Vec<(i32, Vec<i64>)> {
+        r.partitions()
+            .iter()
+            .map(|b| (b.broker.0, b.records.iter().map(|r| r.offset).collect()))
+            .collect()
+    };
+    assert_eq!(brokers(&h.poll()), [(1, vec![0, 1, 2])]);
+    assert_eq!(brokers(&h.poll()), [(2, vec![3, 4, 5])]);
+    assert!(h.poll().is_empty());
+}
+
+#[test]
 fn error_from_the_replica_goes_back_to_the_leader() {
     for code in [ErrorCode::NotLeaderOrFollower, ErrorCode::OffsetOutOfRange] {
         let mut h = Harness::new(&[("client.rack", "rack2")], 2, 1);

@@ -90,6 +90,16 @@ fn encode(b: &BatchBuilder) -> Bytes {
 }
 
 /// Every record of `data` through [`PartitionRecords`], panicking on errors.
+/// The format each record came in (`Record::magic`).
+fn magics(data: Bytes, fetch_offset: i64) -> Vec<i8> {
+    PartitionRecords::new(data, fetch_offset, DecodeOptions::default())
+        .filter_map(|f| match f.unwrap() {
+            Fetched::Record(r) => Some(r.magic),
+            _ => None,
+        })
+        .collect()
+}
+
 fn decode_all(data: Bytes, fetch_offset: i64) -> (Vec<Expected>, Vec<Fetched>, i64) {
     let mut it = PartitionRecords::new(data, fetch_offset, DecodeOptions::default());
     let mut recs = Vec::new();
@@ -112,6 +122,7 @@ fn round_trip_every_codec() {
         let (got, controls, next) = decode_all(data.clone(), 0);
         assert_eq!(got, recs, "{codec:?}");
         assert!(controls.is_empty());
+        assert_eq!(magics(data.clone(), 0), [2; 120]);
         assert_eq!(next, 1120);
         let batch = batches(data, DecodeOptions::default())
             .next()
@@ -525,6 +536,7 @@ fn legacy_message_sets_decode_into_the_same_view() {
         ] {
             let data = legacy_set(magic, codec, 5);
             let (got, _, next) = decode_all(data.clone(), 51);
+            assert_eq!(magics(data.clone(), 51), [magic; 4], "{codec:?}");
             assert_eq!(got.len(), 4, "magic {magic} {codec:?}");
             for (i, r) in got.iter().enumerate() {
                 let i = i + 1;

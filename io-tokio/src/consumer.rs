@@ -15,8 +15,8 @@ use tracing::{debug, info, trace};
 
 use crate::driver::{drive, Answer, Shared, State, Waiter};
 use crate::item::{
-    commit_answer, committed_answer, times_answer, CommitResults, CommittedOffsets, Error, Item,
-    Pending, RebalanceGuard, TimeOffsets,
+    commit_answer, committed_answer, described_answer, times_answer, CommitResults,
+    CommittedOffsets, DescribedGroup, Error, Item, Pending, RebalanceGuard, TimeOffsets,
 };
 use crate::metrics::{Metrics, PartitionMetrics};
 use crate::stream::{ItemStream, RecordStream};
@@ -339,6 +339,27 @@ impl Consumer {
             Answer::Query,
             |core| core.committed(partitions).map(|id| id.0),
             committed_answer,
+        )
+    }
+
+    /// Describes the group named by `group.id` (DescribeGroups): its state,
+    /// protocol and members with their client ids, hosts, subscriptions and
+    /// assignments. Works without subscribing. Gives up after
+    /// `default.api.timeout.ms`.
+    ///
+    /// ```no_run
+    /// # async fn f(consumer: &kasio_tokio::Consumer) -> Result<(), kasio_tokio::Error> {
+    /// let group = consumer.describe_group().await??;
+    /// for m in &group.members {
+    ///     println!("{} ({}): {:?}", m.member_id, m.client_host, m.assignment);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn describe_group(&self) -> Pending<DescribedGroup> {
+        self.shared.request(
+            Answer::Query,
+            |core| core.describe_group().map(|id| id.0),
+            described_answer,
         )
     }
 

@@ -49,9 +49,11 @@ pub(crate) enum Io {
         writer_task: AbortHandle,
     },
     Data(ConnId, Bytes),
-    /// From a failed connect, the reader (EOF or error) or the writer (error);
-    /// possibly twice for one connection.
+    /// From the reader (EOF or error) or the writer (error); possibly twice for
+    /// one connection.
     Closed(ConnId),
+    /// The connection could not be made: `host:port (why)`.
+    ConnectFailed(ConnId, String),
 }
 
 /// The driver's side of a connection the core asked for.
@@ -359,9 +361,9 @@ impl State {
                 }
                 Some(Answer::Commit(id.0))
             }
-            Event::CommittedOffsets { id, .. } | Event::OffsetsForTimes { id, .. } => {
-                Some(Answer::Query(id.0))
-            }
+            Event::CommittedOffsets { id, .. }
+            | Event::OffsetsForTimes { id, .. }
+            | Event::GroupDescribed { id, .. } => Some(Answer::Query(id.0)),
             Event::Assigned { partitions } => {
                 self.counters.rebalances += 1;
                 self.counters.partitions_assigned += partitions.len() as u64;
@@ -427,6 +429,12 @@ impl State {
                 self.core.handle_input_bytes(now, conn, data);
             }
             Io::Closed(conn) => self.lost(conn, now),
+            Io::ConnectFailed(conn, why) => {
+                if self.links.contains_key(&conn) {
+                    self.counters.last_connect_error = Some(why);
+                }
+                self.lost(conn, now);
+            }
         }
     }
 
@@ -528,9 +536,12 @@ async fn connection(
     setup_timeout: Duration,
     io: mpsc::Sender<Io>,
 ) {
-    let Some(stream) = connect(&host, port, setup_timeout).await else {
-        let _ = io.send(Io::Closed(conn)).await;
-        return;
+    let stream = match connect(&host, port, setup_timeout).await {
+        Ok(stream) => stream,
+        Err(why) => {
+            let _ = io.send(Io::ConnectFailed(conn, why)).await;
+            return;
+        }
     };
     debug!("connected");
     let _ = stream.set_nodelay(true);
@@ -549,27 +560,55 @@ async fn connection(
 }
 
 /// Resolves `host` (through tokio) and connects to the first address that
-/// answers, each attempt bounded by `socket.connection.setup.timeout.ms`.
-async fn connect(host: &str, port: u16, timeout: Duration) -> Option<TcpStream> {
+/// answers, each attempt bounded by `socket.connection.setup.timeout.ms`. The
+/// error says what was tried and why it failed (`host:port (connection refused)`).
+async fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
     let addrs = match tokio::time::timeout(timeout, tokio::net::lookup_host((host, port))).await {
         Ok(Ok(addrs)) => addrs,
         Ok(Err(e)) => {
             warn!(error = %e, "cannot resolve");
-            return None;
+            return Err(format!("{host}:{port} (cannot resolve: {e})"));
         }
         Err(_) => {
             warn!("name resolution timed out");
-            return None;
+            return Err(format!("{host}:{port} (name resolution timed out)"));
         }
     };
+    let mut why = String::from("no address");
     for addr in addrs {
         match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => return Some(stream),
-            Ok(Err(e)) => debug!(%addr, error = %e, "cannot connect"),
-            Err(_) => debug!(%addr, "connection setup timed out"),
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(e)) => {
+                debug!(%addr, error = %e, "cannot connect");
+                why = io_reason(&e);
+            }
+            Err(_) => {
+                debug!(%addr, "connection setup timed out");
+                why = "not connected within socket.connection.setup.timeout.ms".into();
+            }
         }
     }
-    None
+    Err(format!("{host}:{port} ({why})"))
+}
+
+/// An I/O error as a short phrase: `connection refused`, not `Connection refused
+/// (os error 111)`.
+fn io_reason(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused => "connection refused".into(),
+        ConnectionReset => "connection reset".into(),
+        TimedOut => "timed out".into(),
+        PermissionDenied => "permission denied".into(),
+        AddrNotAvailable => "address not available".into(),
+        _ => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_lowercase(),
+                None => s,
+            }
+        }
+    }
 }
 
 /// Reads until the connection ends, handing each read over whole, without

@@ -25,6 +25,10 @@ pub type CommittedOffsets = Vec<(
     Result<Option<OffsetAndMetadata>, ConsumerError>,
 )>;
 
+/// The answer of [`describe_group`](crate::Consumer::describe_group): the group,
+/// or why it could not be described.
+pub type DescribedGroup = Result<kasio_core::group::GroupDescription, ConsumerError>;
+
 /// Per-partition answers of an offsets-for-times lookup (`None`: no record that
 /// recent), or why unknown.
 pub type TimeOffsets = Vec<(
@@ -226,6 +230,7 @@ impl std::ops::Deref for Message {
 /// The request goes out when the method that returns this is called, not when it
 /// is first polled. Dropping the future does not cancel it: the answer then
 /// arrives as an [`Item::Event`] (`Event::Committed`, `Event::CommittedOffsets`,
+/// `Event::GroupDescribed`,
 /// `Event::OffsetsForTimes`). The future is `'static` and `Send`, so it can be
 /// spawned. Resolves to [`Error::Closed`] if the consumer closes first.
 #[must_use = "the request is sent already; await this for its answer"]
@@ -325,6 +330,13 @@ pub(crate) fn committed_answer(event: Event) -> Option<CommittedOffsets> {
 pub(crate) fn times_answer(event: Event) -> Option<TimeOffsets> {
     match event {
         Event::OffsetsForTimes { offsets, .. } => Some(offsets),
+        _ => None,
+    }
+}
+
+pub(crate) fn described_answer(event: Event) -> Option<DescribedGroup> {
+    match event {
+        Event::GroupDescribed { result, .. } => Some(result),
         _ => None,
     }
 }

@@ -51,7 +51,7 @@
 //!   buffers read from the socket (no copy), and a record may outlive the
 //!   consumer.
 //! - [`Consumer::commit`], [`commit_consumed`](Consumer::commit_consumed),
-//!   [`committed`](Consumer::committed) and
+//!   [`committed`](Consumer::committed), [`describe_group`](Consumer::describe_group) and
 //!   [`offsets_for_times`](Consumer::offsets_for_times) send their request at
 //!   once and return a [`Pending`] future with the per-partition answer; nothing
 //!   blocks the executor. Auto-commit (`enable.auto.commit`) works as in Java.
@@ -144,7 +144,8 @@ mod stream;
 
 pub use consumer::Consumer;
 pub use item::{
-    CommitResults, CommittedOffsets, Error, Item, Message, Pending, RebalanceGuard, TimeOffsets,
+    CommitResults, CommittedOffsets, DescribedGroup, Error, Item, Message, Pending, RebalanceGuard,
+    TimeOffsets,
 };
 pub use metrics::{Metrics, PartitionMetrics};
 pub use stream::{ItemStream, RecordStream};

@@ -23,6 +23,7 @@ pub(crate) struct Counters {
     pub(crate) commit_latency_total_us: u64,
     pub(crate) commit_latency_max_us: u64,
     pub(crate) errors: u64,
+    pub(crate) last_connect_error: Option<String>,
 }
 
 impl Counters {
@@ -88,6 +89,10 @@ pub struct Metrics {
     pub commit_latency_max: Option<Duration>,
     /// Errors reported (`Item::Error` and fatal ones).
     pub errors: u64,
+    /// The last connection attempt that failed, as `host:port (why)`, e.g.
+    /// `localhost:9099 (connection refused)`: what a tool tells its user when no
+    /// broker can be reached (the core only learns that the connection failed).
+    pub last_connect_error: Option<String>,
     /// Each assigned partition.
     pub partitions: Vec<PartitionMetrics>,
     /// The largest lag over the assigned partitions whose lag is known.
@@ -139,6 +144,7 @@ impl Metrics {
                 .then(|| us(c.commit_latency_total_us / c.commit_latency_count)),
             commit_latency_max: (c.commit_latency_count > 0).then(|| us(c.commit_latency_max_us)),
             errors: c.errors,
+            last_connect_error: c.last_connect_error.clone(),
             records_lag_max: partitions.iter().filter_map(|p| p.lag).max(),
             partitions,
         }

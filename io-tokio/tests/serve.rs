@@ -145,6 +145,23 @@ async fn group_commits_close_and_a_second_consumer_resumes() {
     for (tp, r) in committed {
         assert_eq!(r.unwrap().map(|o| o.offset), Some(100), "{tp}");
     }
+    // The group as its coordinator describes it, to a member and to an
+    // onlooker with the same group.id that never subscribed.
+    let onlooker = Consumer::with_seed(group_config(&served.bootstrap, "g-resume"), 30);
+    for (who, c) in [("member", &first), ("onlooker", &onlooker)] {
+        let group = c.describe_group().await.unwrap().expect("described");
+        assert_eq!(group.group_id, "g-resume", "{who}");
+        assert_eq!(group.state, "Stable", "{who}");
+        assert_eq!(group.members.len(), 1, "{who}: {group:?}");
+        let mut assigned = group.members[0].assignment.clone();
+        assigned.sort();
+        assert_eq!(assigned, partitions("grp", 3), "{who}");
+        assert_eq!(
+            group.members[0].topics.as_deref(),
+            Some(&["grp".to_string()][..])
+        );
+    }
+    drop(onlooker);
     // A commit whose future is dropped still happens; its answer becomes an
     // item, whether it arrives after the drop or arrived before it.
     let tp0 = || TopicPartition::new("grp", 0);
@@ -355,4 +372,22 @@ async fn usage_errors_come_back_at_once() {
         consumer.assign(partitions("usage", 1)).unwrap_err(),
         Error::Usage(kasio_core::consumer::UsageError::Closed)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_connection_says_what_was_tried_and_why() {
+    // Port 1 on loopback: nothing listens there.
+    let consumer = Consumer::with_seed(config("127.0.0.1:1", &[]), 31);
+    let _ = consumer.partitions_for("t", Duration::from_millis(1)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let error = loop {
+        let m = consumer.metrics();
+        if let Some(e) = m.last_connect_error.clone() {
+            assert!(m.connect_failures > 0 && m.connections == 0, "{m:?}");
+            break e;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no connect failure");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(error, "127.0.0.1:1 (connection refused)");
 }

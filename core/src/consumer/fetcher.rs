@@ -436,6 +436,7 @@ impl Consumer {
             Self::take_partition_data(
                 s,
                 tp,
+                broker,
                 data,
                 now,
                 max_age,
@@ -457,6 +458,7 @@ impl Consumer {
     fn take_partition_data(
         s: &mut super::partition::PartitionState,
         tp: &TopicPartition,
+        broker: BrokerId,
         data: PartitionData,
         now: Instant,
         max_age: Duration,
@@ -549,6 +551,7 @@ impl Consumer {
         }
         s.buffer.push_back(Chunk {
             records: reader,
+            broker,
             bytes: records.len(),
             record_estimate,
             end_offset,

@@ -38,6 +38,9 @@ pub(crate) enum FetchState {
 #[derive(Debug)]
 pub(crate) struct Chunk {
     pub records: PartitionRecords,
+    /// The broker whose fetch response held it (the leader, or a follower sent to
+    /// by KIP-392).
+    pub broker: BrokerId,
     /// Bytes of fetched data it holds (for the prefetch bound).
     pub bytes: usize,
     /// Records it holds at most (from the batch headers, for the prefetch bound).

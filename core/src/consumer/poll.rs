@@ -3,6 +3,7 @@
 
 use alloc::vec::Vec;
 
+use crate::metadata::BrokerId;
 use crate::records::{Fetched, Record};
 use crate::time::Instant;
 
@@ -18,6 +19,10 @@ pub struct PartitionBatch {
     pub tp: TopicPartition,
     /// Its records; keys, values and headers are zero-copy slices of fetched data.
     pub records: Vec<Record>,
+    /// The broker whose fetch responses held these records: the leader, or the
+    /// follower it sent the consumer to (KIP-392). A batch never mixes brokers: a
+    /// poll stops at a partition's first record served by another one.
+    pub broker: BrokerId,
 }
 
 /// What one [`Consumer::poll_records`] returns. Owns its records (they borrow
@@ -74,12 +79,16 @@ impl Consumer {
             if budget == 0 {
                 break;
             }
-            let records = self.drain_partition(&tp, budget);
+            let (records, broker) = self.drain_partition(&tp, budget);
             budget -= records.len();
             self.assignment.served(tp.clone());
             if !records.is_empty() {
                 out.count += records.len();
-                out.batches.push(PartitionBatch { tp, records });
+                out.batches.push(PartitionBatch {
+                    tp,
+                    records,
+                    broker,
+                });
             }
         }
         self.report_eof();
@@ -87,19 +96,27 @@ impl Consumer {
         out
     }
 
-    fn drain_partition(&mut self, tp: &TopicPartition, budget: usize) -> Vec<Record> {
+    /// Takes up to `budget` records of `tp`, all served by one broker (returned
+    /// with them).
+    fn drain_partition(&mut self, tp: &TopicPartition, budget: usize) -> (Vec<Record>, BrokerId) {
         let drained = self.assignment.update(tp, |s| {
             let mut out = Vec::with_capacity(budget.min(s.buffered_records.max(1)));
             let mut failure = None;
+            let mut served_by = None;
             while out.len() < budget {
                 let Some(chunk) = s.buffer.front_mut() else {
                     break;
                 };
+                if served_by.is_some_and(|b| b != chunk.broker) {
+                    // The next chunk came from another broker: the next poll's.
+                    break;
+                }
                 match chunk.records.next() {
                     Some(Ok(Fetched::Record(r))) => {
                         s.position = r.offset.saturating_add(1);
                         s.position_epoch = chunk.records.leader_epoch().or(s.position_epoch);
                         s.eof_reported = false;
+                        served_by = Some(chunk.broker);
                         out.push(r);
                     }
                     Some(Ok(Fetched::Control(marker))) => {
@@ -136,10 +153,10 @@ impl Consumer {
             if failure.is_some() {
                 s.rewind_to_position();
             }
-            (out, failure)
+            (out, failure, served_by)
         });
-        let Some((out, failure)) = drained else {
-            return Vec::new();
+        let Some((out, failure, served_by)) = drained else {
+            return (Vec::new(), BrokerId(-1));
         };
         if let Some(error) = failure {
             self.report(RemoteError::CorruptRecords {
@@ -149,7 +166,7 @@ impl Consumer {
             self.assignment
                 .back_off(tp, self.now, &mut self.rng, &mut self.timers);
         }
-        out
+        (out, served_by.unwrap_or(BrokerId(-1)))
     }
 
     /// `enable.partition.eof`: one event each time a partition's position reaches

@@ -299,6 +299,7 @@ impl LegacyRecords {
             offset,
             timestamp,
             timestamp_type,
+            p.magic,
             p.key,
             p.value,
             &self.data,

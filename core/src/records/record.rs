@@ -24,6 +24,10 @@ pub struct Record {
     pub timestamp: i64,
     /// Who set the timestamp.
     pub timestamp_type: TimestampType,
+    /// The format the record came in: 2 for record batches, 0 or 1 for legacy
+    /// messages (magic 0 has no timestamp at all; tools such as kcat print that as
+    /// "not available", unlike a timestamp of -1 in a later format).
+    pub magic: i8,
     /// The key; `None` is a null key.
     pub key: Option<Bytes>,
     /// The value; `None` is a null value (a tombstone).
@@ -50,6 +54,8 @@ pub struct RecordRef<'a> {
     pub timestamp: i64,
     /// Who set the timestamp.
     pub timestamp_type: TimestampType,
+    /// The format the record came in: 2, or 0/1 for legacy messages.
+    pub magic: i8,
     /// The key; `None` is a null key.
     pub key: Option<&'a [u8]>,
     /// The value; `None` is a null value.
@@ -66,6 +72,7 @@ impl core::fmt::Debug for RecordRef<'_> {
             .field("offset", &self.offset)
             .field("timestamp", &self.timestamp)
             .field("timestamp_type", &self.timestamp_type)
+            .field("magic", &self.magic)
             .field("key", &self.key)
             .field("value", &self.value)
             .field("headers", &self.headers().collect::<alloc::vec::Vec<_>>())
@@ -79,6 +86,7 @@ impl<'a> RecordRef<'a> {
         offset: i64,
         timestamp: i64,
         timestamp_type: TimestampType,
+        magic: i8,
         key: Option<&'a [u8]>,
         value: Option<&'a [u8]>,
         buf: &'a Bytes,
@@ -87,6 +95,7 @@ impl<'a> RecordRef<'a> {
             offset,
             timestamp,
             timestamp_type,
+            magic,
             key,
             value,
             headers: &[],
@@ -121,6 +130,7 @@ impl<'a> RecordRef<'a> {
             offset: self.offset,
             timestamp: self.timestamp,
             timestamp_type: self.timestamp_type,
+            magic: self.magic,
             key: self.key_bytes(),
             value: self.value_bytes(),
             headers: if self.header_count == 0 {
@@ -475,6 +485,7 @@ impl V2Records {
                     offset: self.base_offset.wrapping_add(i64::from(p.offset_delta)),
                     timestamp,
                     timestamp_type,
+                    magic: 2,
                     key: p.key,
                     value: p.value,
                     headers: p.headers,

@@ -4,24 +4,23 @@
 //! Exit codes: 0 done, 1 runtime error, 2 usage error.
 
 mod args;
-// The record path (formatter, JSON, record view) is called by the consumer loop, which
-// comes with the kasio-tokio driver; until then only the tests use all of it.
-#[cfg_attr(not(test), allow(dead_code))]
+mod commands;
+mod consume;
+mod demo;
 mod format;
 #[cfg(test)]
 mod golden;
-#[cfg_attr(not(test), allow(dead_code))]
 mod json;
-#[cfg_attr(not(test), allow(dead_code))]
+mod kafka;
 mod metadata;
 mod offsets;
-#[cfg_attr(not(test), allow(dead_code))]
+mod progress;
 mod record;
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use args::{Cluster, Command, UsageError};
+use args::{Cluster, Command, Common, Origin, Property, UsageError};
 
 const USAGE_EXIT: u8 = 2;
 const RUNTIME_EXIT: u8 = 1;
@@ -39,7 +38,7 @@ fn main_with(argv: &[std::ffi::OsString], out: &mut dyn Write, err: &mut dyn Wri
         .and_then(|c| run(c, out));
     // Nothing useful is left to do when stderr itself fails.
     match result {
-        Ok(()) => 0,
+        Ok(()) | Err(Failure::Quiet) => 0,
         Err(Failure::Usage(e)) => {
             let _ = writeln!(err, "kasio: error: {e}\nTry 'kasio -h' for the options.");
             USAGE_EXIT
@@ -54,6 +53,8 @@ fn main_with(argv: &[std::ffi::OsString], out: &mut dyn Write, err: &mut dyn Wri
 enum Failure {
     Usage(UsageError),
     Runtime(String),
+    /// Stop without a message, successfully (stdout's reader went away).
+    Quiet,
 }
 
 impl From<UsageError> for Failure {
@@ -65,7 +66,7 @@ impl From<UsageError> for Failure {
 fn run(command: Command, out: &mut dyn Write) -> Result<(), Failure> {
     let written =
         |r: std::io::Result<()>| r.map_err(|e| Failure::Runtime(format!("writing to stdout: {e}")));
-    let what = match &command {
+    match &command {
         Command::Help => return written(out.write_all(args::HELP.as_bytes())),
         Command::Version => {
             return written(writeln!(out, "kasio {}", env!("CARGO_PKG_VERSION")));
@@ -94,30 +95,104 @@ fn run(command: Command, out: &mut dyn Write) -> Result<(), Failure> {
             }
             return Ok(());
         }
-        Command::Consume(c) => {
-            c.common.config()?;
-            "consuming"
+        _ => {}
+    }
+    // Checked before anything starts: a configuration mistake is a usage error.
+    let common = match &command {
+        Command::Consume(c) => &c.common,
+        Command::Metadata(m) => &m.common,
+        Command::QueryOffsets(q) => &q.common,
+        Command::GroupDescribe(g) | Command::GroupLag(g) => &g.common,
+        _ => unreachable!("handled above"),
+    };
+    common.config()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("starting the tokio runtime: {e}")))?;
+    runtime.block_on(run_async(command, out))
+}
+
+/// The configuration to run with, the bootstrap servers, and the simulated cluster
+/// (kept alive while the command runs) when no broker was given.
+fn connect(
+    common: &Common,
+    extra: &[(&str, &str)],
+) -> Result<
+    (
+        kasio_core::config::Config,
+        String,
+        Option<kasio_sim::sim::serve::Served>,
+    ),
+    Failure,
+> {
+    let mut common = common.clone();
+    let served = match &common.cluster {
+        Cluster::Simulated => {
+            let served = demo::start()
+                .map_err(|e| Failure::Runtime(format!("starting the simulated cluster: {e}")))?;
+            if common.verbosity > 0 {
+                eprintln!(
+                    "% No -b given: reading the in-process simulated cluster (kasio-sim) at {}, topic '{}' ({} records)",
+                    served.bootstrap,
+                    args::DEMO_TOPIC,
+                    demo::RECORDS
+                );
+            }
+            common.properties.push(Property {
+                name: "bootstrap.servers".into(),
+                value: served.bootstrap.clone(),
+                origin: Origin::Brokers,
+            });
+            common.cluster = Cluster::Brokers(served.bootstrap.clone());
+            Some(served)
+        }
+        Cluster::Brokers(_) => None,
+    };
+    for (name, value) in extra {
+        common.properties.push(Property {
+            name: (*name).into(),
+            value: (*value).into(),
+            origin: Origin::Flag,
+        });
+    }
+    let config = common.config()?;
+    let bootstrap = config.get("bootstrap.servers").unwrap_or_default();
+    Ok((config, bootstrap, served))
+}
+
+async fn run_async(command: Command, out: &mut dyn Write) -> Result<(), Failure> {
+    match command {
+        Command::Consume(mut c) => {
+            // kcat's consumer always asks for end-of-partition events.
+            let (config, bootstrap, served) =
+                connect(&c.common, &[("enable.partition.eof", "true")])?;
+            if served.is_some() {
+                // Nothing else writes to the demo topic: read it and stop.
+                c.exit_at_end = true;
+            }
+            let r = consume::run(c, config, bootstrap, out).await;
+            drop(served);
+            r
         }
         Command::Metadata(m) => {
-            m.common.config()?;
-            "metadata (-L)"
+            let (config, bootstrap, _served) = connect(&m.common, &[])?;
+            commands::metadata(&m, &config, &bootstrap, out).await
         }
         Command::QueryOffsets(q) => {
-            q.common.config()?;
-            "offsets by time (-Q)"
+            let (config, bootstrap, _served) = connect(&q.common, &[])?;
+            commands::query(&q, config, &bootstrap, out).await
         }
         Command::GroupDescribe(g) => {
-            g.common.config()?;
-            "group describe"
+            let (config, bootstrap, _served) = connect(&g.common, &[("group.id", &g.group)])?;
+            commands::describe(&g, config, &bootstrap, out).await
         }
         Command::GroupLag(g) => {
-            g.common.config()?;
-            "group lag"
+            let (config, bootstrap, _served) = connect(&g.common, &[("group.id", &g.group)])?;
+            commands::lag(&g, config, &bootstrap, out).await
         }
-    };
-    Err(Failure::Runtime(format!(
-        "{what} is not wired to the kasio-tokio driver yet (the command line parsed fine)"
-    )))
+        _ => unreachable!("handled before the runtime starts"),
+    }
 }
 
 #[cfg(test)]
@@ -152,19 +227,19 @@ mod tests {
         let (code, _, err) = run_args(&["-X", "no.such=1"]);
         assert_eq!(code, 2);
         assert!(err.contains("no.such: unknown property (from -X)"), "{err}");
+        // A broker nobody listens on: exit 1, naming the address and the reason.
         for a in [
-            &[][..],
-            &["-b", "k:1", "-t", "x", "-e"],
-            &["-G", "g", "t"],
-            &["-L"],
-            &["-Q", "-t", "t:0:1"],
-            &["group", "describe", "g"],
-            &["group", "lag", "g"],
+            &["-b", "127.0.0.1:1", "-t", "x", "-e", "-m", "1"][..],
+            &["-b", "127.0.0.1:1", "-L", "-m", "1"],
+            &["-b", "127.0.0.1:1", "-Q", "-t", "t:0:1", "-m", "1"],
+            &["group", "lag", "g", "-b", "127.0.0.1:1", "-m", "1"],
         ] {
             let (code, out, err) = run_args(a);
             assert_eq!((code, out.as_str()), (1, ""), "{a:?}");
             assert!(
-                err.contains("not wired to the kasio-tokio driver yet"),
+                err.starts_with(
+                    "kasio: error: cannot connect to broker 127.0.0.1:1 (connection refused)"
+                ),
                 "{a:?}: {err}"
             );
         }

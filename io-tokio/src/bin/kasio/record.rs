@@ -5,7 +5,7 @@
 //! encoded headers: no copy, no allocation), so [`RecordView::from_ref`] is the whole
 //! of the wiring between the driver and the formatter.
 
-use kasio_core::records::{Header, HeaderIter, RecordRef, TimestampType};
+use kasio_core::records::{Header, HeaderIter, Record, RecordRef, TimestampType};
 
 /// Who set the timestamp, as librdkafka reports it to kcat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,11 +38,13 @@ pub enum HeadersView<'a> {
     /// The encoded headers of a [`RecordRef`].
     Encoded(HeaderIter<'a>),
     /// Headers in a slice.
+    #[cfg_attr(not(test), allow(dead_code))]
     List(&'a [Header<'a>]),
 }
 
 impl<'a> HeadersView<'a> {
     /// No headers.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub const NONE: HeadersView<'static> = HeadersView::List(&[]);
 
     /// The headers in order; allocates nothing.
@@ -99,7 +101,24 @@ pub struct RecordView<'a> {
 }
 
 impl<'a> RecordView<'a> {
+    /// The view of one record the consumer handed out; `broker` is its
+    /// `PartitionBatch`'s.
+    pub fn from_record(topic: &'a str, partition: i32, broker: i32, r: &'a Record) -> Self {
+        Self {
+            topic,
+            partition,
+            offset: r.offset,
+            ts_type: TsType::from_core(r.timestamp_type, r.magic),
+            timestamp: if r.magic == 0 { -1 } else { r.timestamp },
+            broker,
+            key: r.key.as_deref(),
+            value: r.value.as_deref(),
+            headers: HeadersView::Encoded(r.headers()),
+        }
+    }
+
     /// The view of one record of a fetched batch. `magic` is the batch header's.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn from_ref(
         topic: &'a str,
         partition: i32,
