@@ -4,7 +4,7 @@
 mod support;
 
 use bytes::Bytes;
-use kasio_core::consumer::{ConsumerError, Event, LocalError, UsageError};
+use kasio_core::consumer::{ConsumerError, Event, LocalError, RemoteError, UsageError};
 use kasio_core::protocol::consumer_protocol::encode_versioned;
 use kasio_core::protocol::messages::consumer_protocol_assignment::TopicPartition as AssignedTopic;
 use kasio_core::protocol::messages::describe_groups_response::{
@@ -211,4 +211,41 @@ fn a_member_whose_bytes_are_not_the_consumer_protocol_is_described_without_them(
 fn describe_needs_a_group_id() {
     let mut h = Harness::new(&[], 1, 1);
     assert_eq!(h.c.describe_group(), Err(UsageError::NoGroupId));
+}
+
+#[test]
+fn a_coordinator_without_describe_groups_is_said_at_once() {
+    // librdkafka's mock cluster has no DescribeGroups: the query fails when the
+    // coordinator's versions are known, not after default.api.timeout.ms.
+    let mut h = harness();
+    let id = h.c.describe_group().unwrap();
+    h.drain();
+    h.connect_and_negotiate(-1, &Versions::all());
+    let find = h.expect_api::<FindCoordinatorRequest>(-1);
+    h.respond(
+        &find,
+        &FindCoordinatorResponse {
+            coordinators: vec![Coordinator {
+                key: GROUP.into(),
+                node_id: 1,
+                host: "b1".into(),
+                port: 9092,
+                error_code: 0,
+                error_message: None,
+            }],
+            ..Default::default()
+        },
+    );
+    h.connect_and_negotiate(1, &Versions::all().without(ApiKey::DescribeGroups));
+    let events = h.take_events();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::GroupDescribed {
+                id: i,
+                result: Err(ConsumerError::Remote(RemoteError::UnsupportedApi { api: 15, .. })),
+            } if *i == id
+        )),
+        "{events:?}"
+    );
 }

@@ -11,7 +11,8 @@ use crate::metadata::BrokerId;
 use crate::protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use crate::protocol::{ApiKey, ErrorCode};
 
-use super::error::{BrokerError, ConsumerError, LocalError, UsageError};
+use super::error::{BrokerError, ConsumerError, LocalError, RemoteError, UsageError};
+use super::event::ConnRole;
 use super::event::{Event, QueryId};
 use super::purpose::Purpose;
 use super::timer::Timer;
@@ -45,6 +46,22 @@ impl Consumer {
             .filter(|(_, sent)| !**sent)
             .map(|(id, _)| *id)
             .collect();
+        // A coordinator that speaks no DescribeGroups (librdkafka's mock cluster,
+        // for one) is said at once rather than left to the query's timeout.
+        let speaks = self
+            .brokers
+            .ready(coordinator, ConnRole::Coordinator)
+            .map(|v| v.version(ApiKey::DescribeGroups).is_some());
+        if speaks == Some(false) {
+            for id in unsent {
+                let error = RemoteError::UnsupportedApi {
+                    broker: coordinator,
+                    api: ApiKey::DescribeGroups.key(),
+                };
+                self.finish_describe(id, Err(error.into()));
+            }
+            return;
+        }
         for id in unsent {
             let req = DescribeGroupsRequest {
                 groups: vec![self.group.as_ref().expect("a group").group_id.clone()],
