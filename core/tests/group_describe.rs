@@ -24,6 +24,21 @@ fn harness() -> Harness {
     Harness::new(&[("group.id", GROUP)], 1, 2)
 }
 
+/// FindCoordinator's answer: broker 1 coordinates the group.
+fn coordinator_b1() -> FindCoordinatorResponse {
+    FindCoordinatorResponse {
+        coordinators: vec![Coordinator {
+            key: GROUP.into(),
+            node_id: 1,
+            host: "b1".into(),
+            port: 9092,
+            error_code: 0,
+            error_message: None,
+        }],
+        ..Default::default()
+    }
+}
+
 /// Waits for FindCoordinator (connecting to whichever broker the consumer asks
 /// for on the way) and answers it: broker 1; then connects to it.
 fn coordinator_is_b1(h: &mut Harness) {
@@ -46,20 +61,7 @@ fn coordinator_is_b1(h: &mut Harness) {
     }
     let find = h.expect_api::<FindCoordinatorRequest>(found.expect("a FindCoordinator"));
     assert_eq!(find.body.coordinator_keys, [GROUP]);
-    h.respond(
-        &find,
-        &FindCoordinatorResponse {
-            coordinators: vec![Coordinator {
-                key: GROUP.into(),
-                node_id: 1,
-                host: "b1".into(),
-                port: 9092,
-                error_code: 0,
-                error_message: None,
-            }],
-            ..Default::default()
-        },
-    );
+    h.respond(&find, &coordinator_b1());
     // A coordinator connection closed before may wait out its reconnect backoff.
     for _ in 0..20 {
         if h.is_connecting(1) {
@@ -222,20 +224,7 @@ fn a_coordinator_without_describe_groups_is_said_at_once() {
     h.drain();
     h.connect_and_negotiate(-1, &Versions::all());
     let find = h.expect_api::<FindCoordinatorRequest>(-1);
-    h.respond(
-        &find,
-        &FindCoordinatorResponse {
-            coordinators: vec![Coordinator {
-                key: GROUP.into(),
-                node_id: 1,
-                host: "b1".into(),
-                port: 9092,
-                error_code: 0,
-                error_message: None,
-            }],
-            ..Default::default()
-        },
-    );
+    h.respond(&find, &coordinator_b1());
     h.connect_and_negotiate(1, &Versions::all().without(ApiKey::DescribeGroups));
     let events = h.take_events();
     assert!(

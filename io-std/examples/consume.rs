@@ -21,9 +21,7 @@ use std::time::{Duration, Instant};
 
 use kasio_core::config::Config;
 use kasio_core::consumer::{Event, TopicPartition};
-use kasio_core::records::Compression;
-use kasio_sim::sim::serve::Served;
-use kasio_sim::sim::{ClusterSpec, SimRecord};
+use kasio_sim::sim::serve::{serve_demo, DEMO_RECORDS};
 use kasio_std::Consumer;
 
 struct Args {
@@ -88,33 +86,6 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-/// Records the simulated cluster holds: 3 partitions of 20, with keys, headers,
-/// a null value now and then, each partition in another codec.
-fn demo_cluster() -> std::io::Result<Served> {
-    let served = Served::start(ClusterSpec::new(3).topic(DEMO_TOPIC, 3, 3))?;
-    let codecs = [Compression::None, Compression::Lz4, Compression::Zstd];
-    served.with_cluster(|cluster| {
-        for (p, codec) in codecs.into_iter().enumerate() {
-            let records: Vec<SimRecord> = (0..20)
-                .map(|i| {
-                    let key = format!("user-{}", i % 5);
-                    let value = (i % 7 != 6).then(|| format!("event {i} on partition {p}"));
-                    SimRecord::new(
-                        1_700_000_000_000 + i,
-                        Some(key.as_bytes()),
-                        value.as_deref().map(str::as_bytes),
-                    )
-                    .with_header("source", Some(b"kasio-sim"))
-                })
-                .collect();
-            cluster
-                .produce(DEMO_TOPIC, p as i32, &records, codec)
-                .expect("demo topic exists");
-        }
-    });
-    Ok(served)
-}
-
 /// Assigns every partition of the topic (or `--partitions N`) by hand.
 fn assign_all(consumer: &mut Consumer, args: &Args) -> Result<(), ExitCode> {
     let partitions = match args.partitions {
@@ -147,7 +118,6 @@ fn list(partitions: &[TopicPartition]) -> String {
 }
 
 const DEMO_TOPIC: &str = "demo";
-const DEMO_RECORDS: u64 = 60;
 
 fn main() -> ExitCode {
     let mut args = match parse_args() {
@@ -159,7 +129,7 @@ fn main() -> ExitCode {
     };
     // Kept alive until the end: the simulated cluster, when no broker was given.
     let _served = if args.bootstrap.is_empty() {
-        let served = match demo_cluster() {
+        let served = match serve_demo(DEMO_TOPIC) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("cannot start the simulated cluster: {e}");

@@ -14,7 +14,10 @@ use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use kasio_core::time::Instant;
 
+use kasio_core::records::Compression;
+
 use super::cluster::{Cluster, ClusterSpec};
+use super::record::SimRecord;
 use super::server::{Output, ServerConn};
 
 struct Shared {
@@ -87,6 +90,38 @@ impl std::fmt::Debug for Served {
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     // A panicking client thread must not take the whole server down with it.
     shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Records in the demo cluster's topic.
+pub const DEMO_RECORDS: u64 = 60;
+
+/// The cluster the `kasio` CLI and the `consume` examples read when no broker is
+/// given: served on 127.0.0.1, three brokers, `topic` with 3 partitions of 20
+/// records each, with keys, headers, a null value now and then, each partition in
+/// another codec.
+pub fn serve_demo(topic: &str) -> io::Result<Served> {
+    let served = Served::start(ClusterSpec::new(3).topic(topic, 3, 3))?;
+    let codecs = [Compression::None, Compression::Lz4, Compression::Zstd];
+    served.with_cluster(|cluster| {
+        for (p, codec) in codecs.into_iter().enumerate() {
+            let records: Vec<SimRecord> = (0..20)
+                .map(|i| {
+                    let key = format!("user-{}", i % 5);
+                    let value = (i % 7 != 6).then(|| format!("event {i} on partition {p}"));
+                    SimRecord::new(
+                        1_700_000_000_000 + i,
+                        Some(key.as_bytes()),
+                        value.as_deref().map(str::as_bytes),
+                    )
+                    .with_header("source", Some(b"kasio-sim"))
+                })
+                .collect();
+            cluster
+                .produce(topic, p as i32, &records, codec)
+                .expect("the demo topic exists");
+        }
+    });
+    Ok(served)
 }
 
 impl Served {
