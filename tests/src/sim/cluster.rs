@@ -364,14 +364,21 @@ impl Cluster {
     /// point, and its last record's epoch is the new one. A broker with neither
     /// (tansu's Fetch range and no OffsetForLeaderEpoch) can lose records under a
     /// consumer silently, and no client can tell.
+    ///
+    /// Fencing also needs the consumer to know the current leader epoch, and only
+    /// Metadata v7+ names it. Where any broker answers Metadata below v7, a
+    /// consumer can be left with no epoch to send: Java's client drops a
+    /// partition's epoch on every such answer (`Metadata.updateLatestMetadata`),
+    /// kasio once a broker fenced the one it had. A Fetch v9-v11 leader then
+    /// serves it unfenced (`Partition.checkCurrentLeaderEpoch` accepts "no
+    /// epoch"), and nothing in that response shows a truncation either.
     pub fn detects_truncation(&self) -> bool {
+        let max = |b: &Broker, api: ApiKey| b.apis.get(&api).map_or(-1, |v| v.1);
+        let epochs_known = self.brokers.values().all(|b| max(b, ApiKey::Metadata) >= 7);
         self.brokers.values().all(|b| {
-            let fetch = b.apis.get(&ApiKey::Fetch).map_or(-1, |v| v.1);
-            let validate = b
-                .apis
-                .get(&ApiKey::OffsetForLeaderEpoch)
-                .map_or(-1, |v| v.1);
-            fetch >= 12 || (fetch >= 9 && validate >= 3)
+            let fetch = max(b, ApiKey::Fetch);
+            let validate = max(b, ApiKey::OffsetForLeaderEpoch);
+            fetch >= 12 || (fetch >= 9 && validate >= 3 && epochs_known)
         })
     }
 
@@ -774,5 +781,34 @@ impl Cluster {
     pub(crate) fn violation(&mut self, what: String) {
         self.notes.push((self.current, format!("VIOLATION {what}")));
         self.violations.push(what);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::ClusterSpec;
+
+    #[test]
+    fn truncation_is_detectable_only_where_consumers_learn_leader_epochs() {
+        let cluster = || Cluster::new(ClusterSpec::new(3).topic("t", 1, 3));
+        assert!(cluster().detects_truncation(), "every API at its newest");
+        // Fetch v11 fences a stale epoch, if the consumer has one to send.
+        let mut c = cluster();
+        c.set_api(2, ApiKey::Fetch, Some((4, 11)));
+        assert!(c.detects_truncation());
+        // Sim seed 14814: b2's Metadata v4 names no leader epochs, so a consumer
+        // can fetch with none and b2's Fetch v11 serves it across a truncation.
+        c.set_api(2, ApiKey::Metadata, Some((0, 4)));
+        assert!(!c.detects_truncation());
+        // Another broker's old Metadata leaves it epochless just the same.
+        let mut c = cluster();
+        c.set_api(2, ApiKey::Fetch, Some((4, 11)));
+        c.set_api(1, ApiKey::Metadata, Some((0, 4)));
+        assert!(!c.detects_truncation());
+        // With Fetch v12+ everywhere the divergence check needs no current epoch.
+        let mut c = cluster();
+        c.set_api(2, ApiKey::Metadata, Some((0, 4)));
+        assert!(c.detects_truncation());
     }
 }
