@@ -1880,3 +1880,45 @@ fn a_commit_whose_deadline_passed_in_flight_fails_when_its_connection_goes() {
         at - start
     );
 }
+
+#[test]
+fn a_revoke_time_commit_leaves_out_a_partition_whose_position_is_being_reset() {
+    // Group simulation seed 1071: a Fetch answered OFFSET_OUT_OF_RANGE for one
+    // partition and the rebalance came before ListOffsets did. That partition
+    // has no position: the revoke-time auto-commit leaves it out (Java's
+    // `allConsumed` takes only valid positions), commits the others, and the
+    // join waits for that commit only.
+    let mut h = stable_harness(&[], 2, &[0, 1], 10);
+    h.connect_and_negotiate(1, &Versions::all());
+    let fetch = h.expect_api::<FetchRequest>(1);
+    h.respond(
+        &fetch,
+        &fetch_resp(
+            0,
+            vec![
+                pdata_with(0, 15, batch(10, 5, 5)),
+                perror(1, ErrorCode::OffsetOutOfRange),
+            ],
+        ),
+    );
+    assert_eq!(h.poll().len(), 5);
+    assert_eq!(h.c.position(&tp(1)), Ok(None), "its reset is under way");
+    heartbeat_says_rebalance(&mut h);
+    let commit = h.expect_api::<OffsetCommitRequest>(1);
+    let parts: Vec<(i32, i64)> = commit
+        .body
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .map(|p| (p.partition_index, p.committed_offset))
+        .collect();
+    assert_eq!(parts, [(0, 15)]);
+    let token = revoked_token(&mut h, Some(&[tp(0), tp(1)]));
+    let no_join = |h: &Harness| !h.unread().iter().any(|(_, r)| r.starts_with("JoinGroup"));
+    h.c.ack_rebalance(token).unwrap();
+    h.drain();
+    assert!(no_join(&h), "the join waits for the revoke-time commit");
+    h.respond(&commit, &commit_resp(&commit.body, ErrorCode::None));
+    let join = h.expect_api::<JoinGroupRequest>(1);
+    assert_eq!(join.body.member_id, "m-1");
+}

@@ -67,6 +67,11 @@ struct Part {
     /// Group member: assigned, and nothing handed out (or sought) since: the
     /// first record is judged against the committed offset.
     awaiting_start: bool,
+    /// Group member: revoked while its position was being reset (a Fetch
+    /// answered OFFSET_OUT_OF_RANGE, or a truncation came without a divergence
+    /// point, and no `OffsetReset` followed): the consumer had no position to
+    /// commit then.
+    revoked_without_position: bool,
 }
 
 /// The ListOffsets timestamp a reset policy asks for.
@@ -132,6 +137,18 @@ impl Checker {
     /// committed offset back to it, as after a seek.
     pub fn reset_floor(&self, tp: &TopicPartition) -> Option<i64> {
         self.reset_floor.get(tp).copied()
+    }
+
+    /// Whether `tp`, revoked and not assigned again since, had no position when
+    /// it was revoked: a reset was under way (a Fetch was answered
+    /// OFFSET_OUT_OF_RANGE, or a truncation came without a divergence point).
+    /// An auto-committing member then has nothing of it to commit (Java's
+    /// `allConsumed` skips a partition without a valid position). Judged on the
+    /// answers as sent, so it may say so of a consumer that had not yet heard.
+    pub fn revoked_without_position(&self, tp: &TopicPartition) -> bool {
+        self.parts
+            .get(tp)
+            .is_some_and(|p| !p.owned && p.revoked_without_position)
     }
 
     /// The group, for a consumer that subscribed.
@@ -283,6 +300,8 @@ impl Checker {
                     let p = self.parts.entry(tp.clone()).or_default();
                     p.owned = false;
                     p.released = Some(why);
+                    p.revoked_without_position =
+                        matches!(ev, Event::Revoked { .. }) && (p.out_of_range || p.awaiting_reset);
                 }
             }
             Event::Fatal(_) if self.group.is_some() => {

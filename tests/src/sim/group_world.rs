@@ -496,7 +496,8 @@ struct App {
     handed: BTreeMap<TopicPartition, i64>,
     /// Auto-commit: revoked partitions whose revoke-time commit was not answered
     /// yet: since when (at the latest), what it must cover, and the member's
-    /// generation then.
+    /// generation then. Not those revoked while a reset of their position was
+    /// under way: a consumer without a position commits nothing of it.
     revoked: BTreeMap<TopicPartition, (Instant, i64, i32)>,
     /// When the application last ran (what it takes from the consumer happened
     /// after).
@@ -950,6 +951,17 @@ fn on_event(w: &mut World, st: &Shared, i: usize, id: ConsumerId, ev: Event) {
                     .consumer(id)
                     .group_metadata()
                     .map_or(-1, |m| m.generation_id);
+                // A partition revoked while its position was being reset has
+                // no position to commit (what was handed out of it before the
+                // broker said out of range is judged by the commits before).
+                let positionless: BTreeSet<TopicPartition> = partitions
+                    .iter()
+                    .filter(|tp| {
+                        w.checker(id)
+                            .is_some_and(|ch| ch.revoked_without_position(tp))
+                    })
+                    .cloned()
+                    .collect();
                 let mut s = st.borrow_mut();
                 s.count(if revoked { "revoked" } else { "lost" });
                 let a = &mut s.apps[i];
@@ -959,10 +971,11 @@ fn on_event(w: &mut World, st: &Shared, i: usize, id: ConsumerId, ev: Event) {
                     // result comes as a Committed event); a leave commits too,
                     // unless it happens mid-rebalance (not judged).
                     let handed = a.handed.remove(tp);
-                    if let (true, true, true, Some(pos)) = (
+                    if let (true, true, true, false, Some(pos)) = (
                         revoked,
                         a.spec.auto_commit,
                         a.status == Status::Running,
+                        positionless.contains(tp),
                         handed,
                     ) {
                         a.revoked.insert(tp.clone(), (a.last_tick, pos, generation));
