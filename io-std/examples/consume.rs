@@ -15,9 +15,20 @@
 //! the topic (from metadata) is assigned.
 //! `--count N` stops after N records; `--quiet` prints only a summary (for
 //! benchmarks: every value is still touched).
+//!
+//! For benchmark scripts (`scripts/bench/group.py`): `--until-eof` also stops when
+//! stdin closes, and `--json` prints progress and the summary as JSON lines on
+//! stdout (use it with `--quiet`): `{"records": N}` at most every 200 ms while
+//! records come and once a poll comes back empty, then `{"done": true, "records",
+//! "bytes", "checksum", "first_us", "last_us"}`, the last two the wall-clock times
+//! (µs since the Unix epoch) at which the first and the last records were handed
+//! over, so that several processes' times can be put side by side.
 
+use std::io::{Read, Write};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kasio_core::config::Config;
 use kasio_core::consumer::{Event, TopicPartition};
@@ -34,6 +45,8 @@ struct Args {
     from_beginning: bool,
     count: Option<u64>,
     quiet: bool,
+    json: bool,
+    until_eof: bool,
     set: Vec<(String, String)>,
 }
 
@@ -47,6 +60,8 @@ fn parse_args() -> Result<Args, String> {
         from_beginning: false,
         count: None,
         quiet: false,
+        json: false,
+        until_eof: false,
         set: Vec::new(),
     };
     while let Some(flag) = args.next() {
@@ -71,6 +86,8 @@ fn parse_args() -> Result<Args, String> {
             "--group" => a.group = Some(value("--group")?),
             "--from-beginning" => a.from_beginning = true,
             "--quiet" => a.quiet = true,
+            "--json" => a.json = true,
+            "--until-eof" => a.until_eof = true,
             "--set" => {
                 let kv = value("--set")?;
                 let (k, v) = kv.split_once('=').ok_or("--set takes name=value")?;
@@ -80,7 +97,7 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     if !a.bootstrap.is_empty() && a.topic.is_empty() {
-        return Err("usage: consume [--bootstrap HOST:PORT --topic T] [--group ID | --partitions N] [--from-beginning] [--count N] [--quiet] [--set name=value]".into());
+        return Err("usage: consume [--bootstrap HOST:PORT --topic T] [--group ID | --partitions N] [--from-beginning] [--count N] [--quiet] [--json] [--until-eof] [--set name=value]".into());
     }
     if a.group.is_some() && a.partitions.is_some() {
         return Err("--group and --partitions exclude each other".into());
@@ -202,11 +219,29 @@ fn main() -> ExitCode {
     } else if let Err(code) = assign_all(&mut consumer, &args) {
         return code;
     }
+    // --until-eof: stdin closing stops the loop (at its next poll).
+    let eof = Arc::new(AtomicBool::new(false));
+    if args.until_eof {
+        let eof = eof.clone();
+        std::thread::spawn(move || {
+            let _ = std::io::stdin().read_to_end(&mut Vec::new());
+            eof.store(true, Ordering::SeqCst);
+        });
+    }
     let started = Instant::now();
     let (mut records, mut bytes) = (0u64, 0u64);
     let mut checksum = 0u64;
-    while args.count.is_none_or(|n| records < n) {
+    // --json: when the first and last records were handed over, and progress.
+    let (mut first_us, mut last_us) = (None::<u128>, None::<u128>);
+    let (mut reported, mut reported_at) = (0u64, Instant::now());
+    while args.count.is_none_or(|n| records < n) && !eof.load(Ordering::SeqCst) {
         let polled = consumer.poll(Duration::from_millis(500));
+        if args.json && !polled.is_empty() {
+            let now = unix_us();
+            first_us.get_or_insert(now);
+            last_us = Some(now);
+        }
+        let idle = polled.is_empty();
         for (tp, r) in polled.iter() {
             records += 1;
             let value = r.value.as_deref().unwrap_or_default();
@@ -268,12 +303,41 @@ fn main() -> ExitCode {
                 _ => {}
             }
         }
+        if args.json
+            && records > reported
+            && (idle || reported_at.elapsed() >= Duration::from_millis(200))
+        {
+            (reported, reported_at) = (records, Instant::now());
+            json_line(&format!("{{\"records\": {records}}}"));
+        }
     }
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "consumed {records} records ({bytes} value bytes) in {secs:.3}s: {:.0} records/s (checksum {checksum:x})",
         records as f64 / secs
     );
+    if args.json {
+        let us = |t: Option<u128>| t.map_or("null".to_string(), |t| t.to_string());
+        json_line(&format!(
+            "{{\"done\": true, \"records\": {records}, \"bytes\": {bytes}, \"checksum\": \"{checksum:x}\", \"first_us\": {}, \"last_us\": {}}}",
+            us(first_us),
+            us(last_us)
+        ));
+    }
     consumer.close(Duration::from_secs(5));
     ExitCode::SUCCESS
+}
+
+/// Microseconds since the Unix epoch (comparable between processes).
+fn unix_us() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros())
+}
+
+/// One line on stdout, flushed at once (a script reads it while the process runs).
+fn json_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }
