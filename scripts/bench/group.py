@@ -25,14 +25,15 @@ Writes a section into BENCHMARKS.md between the group markers; the raw numbers g
 to target/bench/group-results.json, the clients' stderr to target/bench/logs/.
 Run through scripts/bench-group.sh (which installs and builds what this needs).
 
-Environment: BENCH_RUNS (3), BENCH_PARTS (rebalance,scaleout), BENCH_CLIENTS
+Environment: BENCH_RUNS (3), BENCH_SIM_RUNS (max(BENCH_RUNS, 5)), BENCH_PARTS (rebalance,scaleout), BENCH_CLIENTS
 (kasio,librdkafka,java), BENCH_BROKERS (tansu,kasio-sim), BENCH_FLOW_RATE (2400),
-BENCH_SCALE_RECORDS (2000000), BENCH_SESSION_MS (6000), BENCH_HEARTBEAT_MS (1000).
+BENCH_SCALE_RECORDS (4000000), BENCH_SESSION_MS (6000), BENCH_HEARTBEAT_MS (1000).
 """
 import bisect
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -45,12 +46,14 @@ REL = os.path.join(ROOT, "target", "release")
 BENCH = os.path.join(ROOT, "target", "bench")
 LOGS = os.path.join(BENCH, "logs")
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+# kasio-sim's rebalances take about a second: more runs there, for a steadier median.
+SIM_RUNS = int(os.environ.get("BENCH_SIM_RUNS", str(max(RUNS, 5))))
 PARTS = os.environ.get("BENCH_PARTS", "rebalance,scaleout").split(",")
 CLIENTS = os.environ.get("BENCH_CLIENTS", "kasio,librdkafka,java").split(",")
 BROKERS = os.environ.get("BENCH_BROKERS", "tansu,kasio-sim").split(",")
 ASSIGNORS = ["range", "cooperative-sticky"]
 RATE = int(os.environ.get("BENCH_FLOW_RATE", "2400"))
-SCALE_RECORDS = int(os.environ.get("BENCH_SCALE_RECORDS", "2000000"))
+SCALE_RECORDS = int(os.environ.get("BENCH_SCALE_RECORDS", "4000000"))
 SESSION_MS = int(os.environ.get("BENCH_SESSION_MS", "6000"))
 HEARTBEAT_MS = int(os.environ.get("BENCH_HEARTBEAT_MS", "1000"))
 PARTITIONS = 12
@@ -315,7 +318,10 @@ def rebalance_run(broker, client, assignor, topic, i):
                 raise Failure("%s: the first member did not consume all %d partitions in 40 s (owns %s)\n%s"
                               % (tag, PARTITIONS, sorted(a.owned), a.stderr_tail()))
             time.sleep(0.05)
-        time.sleep(1.0)  # steady state
+        # Steady state, then B joins at a random phase of A's heartbeats: how soon A
+        # hears of the rebalance (its next heartbeat, within heartbeat.interval.ms)
+        # is then drawn alike for every client, not set by this script's timing.
+        time.sleep(1.0 + random.uniform(0, HEARTBEAT_MS / 1000))
         b = Member("reb-%s-B" % tag, client, broker.bootstrap, group, topic, assignor)
         if not b.first_line.wait(30):
             raise Failure("%s: the second member did not start\n%s" % (tag, b.stderr_tail()))
@@ -399,7 +405,7 @@ def rebalance_bench(results):
                                               broker.bootstrap, topic, str(PARTITIONS), str(RATE)])
             if not flow.first_line.wait(30) or not flow.lines:
                 raise Failure("the producer did not start\n%s" % flow.stderr_tail())
-            for i in range(RUNS):
+            for i in range(SIM_RUNS if kind == "kasio-sim" else RUNS):
                 for client in CLIENTS:
                     for assignor in ASSIGNORS:
                         r = rebalance_run(broker, client, assignor, topic, i)
@@ -583,10 +589,10 @@ def report(results, load_start, load_end, elapsed):
         "Measured by `scripts/bench-group.sh` (`scripts/bench/group.py`) on %s, %s (%d cores), in one run of "
         "%.0f s: load average (1 min) %.2f at the start, %.2f at the end (other work shares the machine). "
         "Clients: kasio-std, librdkafka %s, Java kafka-clients 4.3.0 (JDK %s). Every member uses "
-        "`session.timeout.ms=%d`, `heartbeat.interval.ms=%d`. Median of %d runs; the raw runs are in "
-        "`target/bench/group-results.json` after a run."
+        "`session.timeout.ms=%d`, `heartbeat.interval.ms=%d`. Medians of %d runs (%d on kasio-sim); the raw "
+        "runs are in `target/bench/group-results.json` after a run."
         % (time.strftime("%Y-%m-%d"), platform.machine(), os.cpu_count(), elapsed, load_start[0], load_end[0],
-           librdkafka_version(), java_version(), SESSION_MS, HEARTBEAT_MS, RUNS))
+           librdkafka_version(), java_version(), SESSION_MS, HEARTBEAT_MS, RUNS, SIM_RUNS))
     if "rebalance" in results:
         lines += ["", "### Rebalance time", "",
                   "A group of one member consumes a %d-partition topic while a producer keeps %d records/s "
@@ -596,14 +602,18 @@ def report(results, load_start, load_end, elapsed):
                   "balanced assignment (6 + 6), after T0 and after that member was given it. **Assigned**: T0 "
                   "until the new assignment is in both members' hands. **Gap**: the first member's longest time "
                   "without a record from its last record before T0 until then (%d records/s over %d partitions "
-                  "arrive every few ms, so a gap of ~0.1-0.5 s is the clients' normal fetch and poll rhythm). "
+                  "arrive every few ms; the next column shows the gaps the clients' normal fetch and poll rhythm "
+                  "leaves). **Rebalance rounds**: the generations handed out after T0; **duplicates**: records "
+                  "handed out twice, summed over the runs (no record may be missing: checked). B "
+                  "joins 1 s after A consumes from every partition plus a random part of the heartbeat interval, "
+                  "so when A hears of the rebalance is drawn alike for all clients. "
                   "The members are the group peers of `scripts/rig/` and kasio's `kasio_group_peer` "
                   "(auto-commit, `auto.offset.reset=latest`), which print a JSON line per record; times are "
                   "when the benchmark reads them."
                   % (PARTITIONS, RATE, RATE, PARTITIONS), ""]
         lines += ["| broker | client | assignor | fetched again s | assigned s | first member's gap s | "
-                  "rebalance rounds | duplicates |",
-                  "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+                  "its longest gap in the second before T0 | rebalance rounds | duplicates |",
+                  "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for kind in BROKERS:
             for client in CLIENTS:
                 for assignor in ASSIGNORS:
@@ -611,10 +621,10 @@ def report(results, load_start, load_end, elapsed):
                     if not runs:
                         continue
                     rounds = statistics.median(len(r["generations"]) for r in runs)
-                    lines.append("| %s | %s | %s | %.2f | %.2f | %.2f | %g | %d |" % (
+                    lines.append("| %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %g | %d |" % (
                         kind, CLIENT_LABEL[client], assignor, med(runs, "rebalance_s"), med(runs, "assigned_s"),
-                        med(runs, "gap_s"), rounds, sum(r["duplicates"] for r in runs)))
-        lines += ["", "(spread: fetched-again times of every run, in run order)", ""]
+                        med(runs, "gap_s"), med(runs, "steady_gap_s"), rounds, sum(r["duplicates"] for r in runs)))
+        lines += ["", "Fetched-again times of every run, in run order:", ""]
         for key, runs in results["rebalance"].items():
             lines.append("- %s: %s" % (key.replace("|", " "), ", ".join("%.2f" % r["rebalance_s"] for r in runs)))
     if "scaleout" in results:
@@ -626,23 +636,24 @@ def report(results, load_start, load_end, elapsed):
                   "`JavaConsumerBench --group` (the e2e consumers, CRC checks on, every value byte touched). "
                   "**records/s**: all records over the time from the first record any process was handed to "
                   "the last one. CPU is sampled from /proc every 50 ms and taken over that window: the "
-                  "consumers' CPU seconds, tansu's, and the machine's busy cores (of %d, including other "
-                  "users' load). **join**: from starting the processes to the first record (tansu holds each "
+                  "consumers' CPU seconds, tansu's, the cores those two kept busy together (CPU s / window "
+                  "s), and the machine's busy cores (of %d, including other users' load). **join**: from starting the processes to the first record (tansu holds each "
                   "JoinGroup for half the session timeout)."
                   % (PARTITIONS, count, count // PARTITIONS, os.cpu_count()), "",
-                  "| client | processes | records/s | window s | consumers CPU s | tansu CPU s | machine busy "
-                  "cores | join s | records per process |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+                  "| client | processes | records/s | window s | consumers CPU s | tansu CPU s | their cores "
+                  "| machine busy cores | join s | records per process |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
         for client in CLIENTS:
             for n in SCALE_SIZES:
                 runs = results["scaleout"].get("%s|%d" % (client, n))
                 if not runs:
                     continue
                 m = median_by(runs, "rate")
-                lines.append("| %s | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %s |" % (
-                    CLIENT_LABEL[client], n, m["rate"], m["window_s"], m["cpu_window_s"],
-                    m["tansu_cpu_window_s"] or 0, m["machine_busy_cores"] or 0, m["start_to_first_s"],
-                    " / ".join(str(x) for x in m["split"])))
+                tansu = m["tansu_cpu_window_s"] or 0
+                lines.append("| %s | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %s |" % (
+                    CLIENT_LABEL[client], n, m["rate"], m["window_s"], m["cpu_window_s"], tansu,
+                    (m["cpu_window_s"] + tansu) / m["window_s"], m["machine_busy_cores"] or 0,
+                    m["start_to_first_s"], " / ".join(str(x) for x in m["split"])))
     lines.append(END)
     return "\n".join(lines)
 
