@@ -5,8 +5,8 @@ partitions, so every partition gets RATE/PARTITIONS records/s), until stdin clos
 
     .venv/bin/python scripts/bench/flow.py BOOTSTRAP TOPIC PARTITIONS RATE
 
-stdout: {"flowing": true} once the first records are acknowledged, then at the end
-{"produced": N, "failed": F}. librdkafka (confluent-kafka), linger 5 ms.
+stdout: {"flowing": true} once the first records are acknowledged, every 2 s
+{"acked": N, "failed": F, "sent": S}, then at the end {"produced": N, "failed": F}. librdkafka (confluent-kafka), linger 5 ms.
 """
 import json
 import sys
@@ -52,6 +52,10 @@ def main():
         if not flowing and state["acked"] > 0:
             flowing = True
             print(json.dumps({"flowing": True}), flush=True)
+            last_report = time.monotonic()
+        elif flowing and time.monotonic() - last_report >= 2:
+            last_report = time.monotonic()
+            print(json.dumps({"acked": state["acked"], "failed": state["failed"], "sent": sent}), flush=True)
         time.sleep(tick)
     p.flush(30)
     print(json.dumps({"produced": state["acked"], "failed": state["failed"]}), flush=True)
