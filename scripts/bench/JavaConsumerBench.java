@@ -5,27 +5,33 @@
 // value byte touched into a checksum.
 //
 //   JavaConsumerBench --bootstrap B --topic T (--partitions N | --group ID) [--count N]
-//       [--json] [--until-eof] [--set key=value ...]
+//       [--json] [--until-eof] [--wait-go] [--set key=value ...]
 //
 // --partitions N assigns partitions 0..N-1 from the beginning (no group, no commits);
 // --group ID subscribes in consumer group ID (auto-commit on, auto.offset.reset=earliest).
 // --count N stops after N records (0: no limit); --until-eof stops when stdin closes;
-// --json prints {"records": N} progress lines (at most every 200 ms, and once a poll
+// --json prints {"records": N, "t_us": T} progress lines (at most every 100 ms, and once a poll
 // comes back empty) and the summary {"done": true, "records", "bytes", "checksum",
 // "first_us", "last_us"} on stdout. The summary also goes to stderr as one line.
+// --wait-go (with --group): assigned partitions stay paused until a "go" line on
+// stdin; {"owned": N} after each rebalance (with --json).
 //
 // Compiled and started by scripts/bench-e2e.sh / scripts/bench-group.sh with the
 // jars scripts/setup-rig.sh installs (.rig/java/lib).
 
-import java.io.InputStream;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.List;
 import java.util.Properties;
 
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -34,6 +40,12 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 public final class JavaConsumerBench {
     static volatile boolean eof = false;
+    static volatile boolean go = true;
+
+    static void owned(int n) {
+        System.out.println("{\"owned\": " + n + "}");
+        System.out.flush();
+    }
 
     static long unixMicros() {
         Instant now = Instant.now();
@@ -44,7 +56,7 @@ public final class JavaConsumerBench {
         String bootstrap = null, topic = null, group = null;
         int partitions = 0;
         long count = 0;
-        boolean json = false, untilEof = false;
+        boolean json = false, untilEof = false, waitGo = false;
         List<String> extra = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -55,6 +67,7 @@ public final class JavaConsumerBench {
                 case "--count": count = Long.parseLong(args[++i]); break;
                 case "--json": json = true; break;
                 case "--until-eof": untilEof = true; break;
+                case "--wait-go": waitGo = true; break;
                 case "--set": extra.add(args[++i]); break;
                 default:
                     System.err.println("unknown argument " + args[i]);
@@ -63,7 +76,7 @@ public final class JavaConsumerBench {
         }
         if (bootstrap == null || topic == null || (group == null) == (partitions == 0)) {
             System.err.println("usage: JavaConsumerBench --bootstrap B --topic T (--partitions N | --group ID)"
-                    + " [--count N] [--json] [--until-eof] [--set key=value ...]");
+                    + " [--count N] [--json] [--until-eof] [--wait-go] [--set key=value ...]");
             System.exit(2);
         }
         Properties p = new Properties();
@@ -86,18 +99,21 @@ public final class JavaConsumerBench {
             }
             p.put(kv.substring(0, eq), kv.substring(eq + 1));
         }
-        if (untilEof) {
+        go = !(waitGo && group != null);
+        if (untilEof || !go) {
+            final boolean stopAtEof = untilEof;
             Thread t = new Thread(() -> {
                 try {
-                    InputStream in = System.in;
-                    byte[] buf = new byte[256];
-                    while (in.read(buf) >= 0) {
-                        // until EOF
+                    BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+                    String line;
+                    while ((line = in.readLine()) != null) {
+                        if (line.strip().equals("go")) go = true;
                     }
                 } catch (Exception e) {
                     // stdin gone: same as EOF
                 }
-                eof = true;
+                go = true;
+                if (stopAtEof) eof = true;
             }, "stdin");
             t.setDaemon(true);
             t.start();
@@ -107,7 +123,19 @@ public final class JavaConsumerBench {
         long reportedAt = System.nanoTime();
         try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p)) {
             if (group != null) {
-                c.subscribe(List.of(topic));
+                final boolean report = json;
+                c.subscribe(List.of(topic), new ConsumerRebalanceListener() {
+                    @Override
+                    public void onPartitionsRevoked(Collection<TopicPartition> parts) {
+                        if (report) owned(c.assignment().size() - parts.size());
+                    }
+
+                    @Override
+                    public void onPartitionsAssigned(Collection<TopicPartition> parts) {
+                        if (!go) c.pause(parts);
+                        if (report) owned(c.assignment().size());
+                    }
+                });
             } else {
                 List<TopicPartition> tps = new ArrayList<>();
                 for (int i = 0; i < partitions; i++) tps.add(new TopicPartition(topic, i));
@@ -115,8 +143,13 @@ public final class JavaConsumerBench {
                 c.seekToBeginning(tps);
             }
             Duration timeout = Duration.ofMillis(500);
+            boolean going = go;
             while ((count == 0 || n < count) && !eof) {
-                ConsumerRecords<byte[], byte[]> batch = c.poll(timeout);
+                if (!going && go) {
+                    going = true;
+                    c.resume(c.paused());
+                }
+                ConsumerRecords<byte[], byte[]> batch = c.poll(going ? timeout : Duration.ofMillis(50));
                 if (json && !batch.isEmpty()) {
                     long now = unixMicros();
                     if (firstUs < 0) firstUs = now;
@@ -131,10 +164,10 @@ public final class JavaConsumerBench {
                     n++;
                 }
                 if (json && n > reported
-                        && (batch.isEmpty() || System.nanoTime() - reportedAt >= 200_000_000L)) {
+                        && (batch.isEmpty() || System.nanoTime() - reportedAt >= 100_000_000L)) {
                     reported = n;
                     reportedAt = System.nanoTime();
-                    System.out.println("{\"records\": " + n + "}");
+                    System.out.println("{\"records\": " + n + ", \"t_us\": " + unixMicros() + "}");
                     System.out.flush();
                 }
             }

@@ -451,18 +451,19 @@ def scale_cmd(client, bootstrap, topic, group):
     conf = {"session.timeout.ms": SESSION_MS, "heartbeat.interval.ms": HEARTBEAT_MS}
     if client == "kasio":
         cmd = [os.path.join(REL, "examples", "consume"), "--bootstrap", bootstrap, "--topic", topic,
-               "--group", group, "--from-beginning", "--quiet", "--json", "--until-eof",
+               "--group", group, "--from-beginning", "--quiet", "--json", "--until-eof", "--wait-go",
                "--set", "check.crcs=true"]
         for k, v in conf.items():
             cmd += ["--set", "%s=%d" % (k, v)]
         return cmd
     if client == "librdkafka":
         return [os.path.join(BENCH, "ref_consumer"), bootstrap, topic, "group:" + group, "0", "--json",
-                "--until-eof"] + ["%s=%d" % kv for kv in conf.items()]
+                "--until-eof", "--wait-go"] + ["%s=%d" % kv for kv in conf.items()]
     if client == "java":
         cp = ":".join([os.path.join(BENCH, "java"), os.path.join(ROOT, ".rig", "java", "lib", "*")])
         cmd = ["java", "-Dslf4j.internal.verbosity=ERROR", "-cp", cp, "JavaConsumerBench",
-               "--bootstrap", bootstrap, "--topic", topic, "--group", group, "--json", "--until-eof"]
+               "--bootstrap", bootstrap, "--topic", topic, "--group", group, "--json", "--until-eof",
+               "--wait-go"]
         for kv in conf.items():
             cmd += ["--set", "%s=%d" % kv]
         return cmd
@@ -517,7 +518,12 @@ def scale_run(broker, client, n, topic, count, i):
     lock = threading.Lock()
     done_ev = threading.Event()
 
+    owned = {}
+
     def on_line(child, _now, obj):
+        if "owned" in obj:
+            with lock:
+                owned[child.name] = obj["owned"]
         if "records" in obj and "done" not in obj:
             with lock:
                 latest[child.name] = obj["records"]
@@ -531,6 +537,33 @@ def scale_run(broker, client, n, topic, count, i):
     pids.update({k.name: k.pid for k in kids})
     sampler = Sampler(pids)
     try:
+        # Every partition handed out (each process paused on what it got), then all
+        # start at once: tansu's join holds and its once-a-second SyncGroup
+        # re-checks would otherwise start them up to a second apart.
+        deadline = time.monotonic() + 60
+        stable_since = None
+        while True:
+            for k in kids:
+                if k.proc.poll() is not None:
+                    raise Failure("%s exited (%s) before the group formed\n%s" % (
+                        k.name, k.proc.returncode, k.stderr_tail()))
+            with lock:
+                formed = len(owned) == n and all(v > 0 for v in owned.values()) \
+                    and sum(owned.values()) == PARTITIONS
+            if not formed:
+                stable_since = None
+            elif stable_since is None:
+                stable_since = time.monotonic()
+            elif time.monotonic() - stable_since >= 0.3:
+                break
+            if time.monotonic() > deadline:
+                raise Failure("%s: the group did not hand out all %d partitions in 60 s: %s" % (
+                    tag, PARTITIONS, owned))
+            time.sleep(0.02)
+        went = time.time()
+        for k in kids:
+            k.proc.stdin.write("go\n")
+            k.proc.stdin.flush()
         deadline = time.monotonic() + 180
         while not done_ev.wait(0.1):
             for k in kids:
@@ -559,14 +592,43 @@ def scale_run(broker, client, n, topic, count, i):
     t1, t2 = min(firsts), max(lasts)
     window = t2 - t1
     consumers_cpu = sum(sampler.over(t1, t2, k.name) or 0.0 for k in kids)
+    # While all n consume: from the last process's first record to the first
+    # process's last one, each process's count interpolated from its progress lines.
+    ta, tb = max(firsts), min(lasts)
+    all_rate = None
+    if n > 1 and tb - ta >= 0.2:
+        got = 0.0
+        for k, smry in zip(kids, summaries):
+            series = [(smry["first_us"] / 1e6, 0)]
+            series += [(o["t_us"] / 1e6, o["records"]) for _t, o in k.lines if "t_us" in o and "done" not in o]
+            series.append((smry["last_us"] / 1e6, smry["records"]))
+            series.sort()
+            got += interpolate(series, tb) - interpolate(series, ta)
+        all_rate = got / (tb - ta)
+    elif n == 1:
+        all_rate = count / window
     return {
         "records": total, "duplicates": total - count, "split": [s["records"] for s in summaries],
+        "join_s": went - started, "go_to_first_s": t1 - went,
         "window_s": window, "rate": count / window, "start_to_first_s": t1 - started,
-        "first_spread_s": max(firsts) - t1,
+        "first_spread_s": max(firsts) - t1, "all_consuming_s": tb - ta, "all_consuming_rate": all_rate,
         "cpu_s": sum(k.cpu() for k in kids), "cpu_window_s": consumers_cpu,
         "tansu_cpu_window_s": sampler.over(t1, t2, "tansu"),
         "machine_busy_cores": sampler.over(t1, t2, "busy") / window if window > 0 else None,
     }
+
+
+def interpolate(series, t):
+    """The count at time t of a sorted [(time, count)] series."""
+    prev = series[0]
+    if t <= prev[0]:
+        return prev[1]
+    for cur in series[1:]:
+        if t <= cur[0]:
+            f = (t - prev[0]) / (cur[0] - prev[0]) if cur[0] > prev[0] else 1.0
+            return prev[1] + f * (cur[1] - prev[1])
+        prev = cur
+    return prev[1]
 
 
 def scale_bench(results):
@@ -655,19 +717,28 @@ def report(results, load_start, load_end, elapsed):
     if "scaleout" in results:
         count = results["scale_records"]
         lines += ["", "### Scale-out", "",
-                  "1, 2 and 4 processes of one client in one new group (`range`) over %d partitions holding "
-                  "%d records of 100 B (%d each), all started at once, read from the beginning on tansu: "
-                  "kasio `consume --group`, librdkafka `ref_consumer ... group:ID`, Java "
-                  "`JavaConsumerBench --group` (the e2e consumers, CRC checks on, every value byte touched). "
-                  "**records/s**: all records over the time from the first record any process was handed to "
-                  "the last one. CPU is sampled from /proc every 50 ms and taken over that window: the "
-                  "consumers' CPU seconds, tansu's, the cores those two kept busy together (CPU s / window "
-                  "s), and the machine's busy cores (of %d, including other users' load). **join**: from starting the processes to the first record (tansu holds each "
-                  "JoinGroup for half the session timeout)."
-                  % (PARTITIONS, count, count // PARTITIONS, os.cpu_count()), "",
-                  "| client | processes | records/s | window s | consumers CPU s | tansu CPU s | their cores "
-                  "| machine busy cores | join s | records per process |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+                  "1, 2 and 4 processes of one client in one new group over %d partitions holding %d records "
+                  "of 100 B (%d each), read from the beginning on tansu: kasio `consume --group`, librdkafka "
+                  "`ref_consumer ... group:ID`, Java `JavaConsumerBench --group` (the e2e consumers, CRC checks "
+                  "on, every value byte touched; each client's default assignor list picks `range`, so each "
+                  "process gets 12/n partitions). The processes start together and pause what they are "
+                  "assigned (`--wait-go`); once the group has handed out all 12 partitions the script tells "
+                  "them all to go at once: without that, tansu's once-a-second re-check of a held SyncGroup "
+                  "started the followers about 1 s after the leader, which at these rates had read its share "
+                  "alone before the others began. **records/s**: all records over the window from the first "
+                  "record any process was handed to the last one. **start spread**: from the first process's "
+                  "first record to the last process's first record. **records/s while all consume**: over "
+                  "the time all n processes were consuming (the last first record to the first last record), "
+                  "each process's count interpolated from its progress lines (every 100 ms). CPU is sampled "
+                  "from /proc every 50 ms and taken over the window: the consumers' CPU seconds, tansu's, the "
+                  "cores those two kept busy together (CPU s / window s), and the machine's busy cores (of %d, "
+                  "including other users' load). **join**: from starting the processes until all partitions "
+                  "were handed out (tansu holds each JoinGroup for half the session timeout). Every process "
+                  "read exactly its share in every run (checked: %s)."
+                  % (PARTITIONS, count, count // PARTITIONS, os.cpu_count(), uneven(results)), "",
+                  "| client | processes | records/s | window s | start spread s | records/s while all consume "
+                  "| consumers CPU s | tansu CPU s | their cores | machine busy cores | join s |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for client in CLIENTS:
             for n in SCALE_SIZES:
                 runs = results["scaleout"].get("%s|%d" % (client, n))
@@ -675,12 +746,23 @@ def report(results, load_start, load_end, elapsed):
                     continue
                 m = median_by(runs, "rate")
                 tansu = m["tansu_cpu_window_s"] or 0
-                lines.append("| %s | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %s |" % (
-                    CLIENT_LABEL[client], n, m["rate"], m["window_s"], m["cpu_window_s"], tansu,
+                all_rate = med(runs, "all_consuming_rate")
+                lines.append("| %s | %d | %.0f | %.2f | %.2f | %s | %.2f | %.2f | %.2f | %.2f | %.2f |" % (
+                    CLIENT_LABEL[client], n, m["rate"], m["window_s"], m["first_spread_s"],
+                    "%.0f" % all_rate if all_rate else "-", m["cpu_window_s"], tansu,
                     (m["cpu_window_s"] + tansu) / m["window_s"], m["machine_busy_cores"] or 0,
-                    m["start_to_first_s"], " / ".join(str(x) for x in m["split"])))
+                    m["join_s"]))
     lines.append(END)
     return "\n".join(lines)
+
+
+def uneven(results):
+    """'no rebalance during a run', or the runs whose processes read unequal shares
+    (a member that joined a generation late)."""
+    bad = ["%s x%s run %d: %s" % (key.split("|")[0], key.split("|")[1], i, r["split"])
+           for key, runs in results["scaleout"].items() for i, r in enumerate(runs)
+           if len(set(r["split"])) > 1]
+    return "no rebalance during a run" if not bad else "NOT in " + "; ".join(bad)
 
 
 def write_section(block):
