@@ -1,11 +1,8 @@
 #!/usr/bin/env bash
-# kasio vs librdkafka end to end on tansu (see scripts/bench/e2e.py); writes the
-# result into BENCHMARKS.md. Takes about a minute.
+# kasio vs librdkafka vs the Java client end to end on tansu (see
+# scripts/bench/e2e.py); writes the result into BENCHMARKS.md. Takes a few minutes
+# (BENCH_RUNS=3 rounds of 7 consumers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup-rig.sh >/dev/null
-cargo build --release -q -p kasio-std --example consume
-lib=$(ls .venv/lib/python3*/site-packages/confluent_kafka.libs/librdkafka-*.so* | head -1)
-mkdir -p target/bench
-gcc -O2 -o target/bench/ref_consumer scripts/bench/ref_consumer.c "$lib" -Wl,-rpath,"$(dirname "$lib")"
+scripts/bench/build.sh
 .venv/bin/python scripts/bench/e2e.py

