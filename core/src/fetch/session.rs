@@ -60,6 +60,15 @@ pub struct FetchSession<K: Ord + Clone> {
     known: BTreeMap<K, PartitionFetch>,
     /// What the request in flight will make the broker know, applied on success.
     pending: Option<BTreeMap<K, PartitionFetch>>,
+    /// Where the next full request starts in the wanted partitions (kept across
+    /// resets). A broker serves a request's partitions in order and may stop once
+    /// `fetch.max.bytes` is filled or the wait is over; a full request that named
+    /// them in the same order every time starved the last ones for good on a
+    /// broker without sessions (tansu under a deep backlog). Each full request
+    /// starts one partition further, as librdkafka's round robin does (Java moves
+    /// partitions that returned data to the end; Kafka rotates a session's
+    /// partitions itself).
+    rotation: usize,
 }
 
 impl<K: Ord + Clone> Default for FetchSession<K> {
@@ -76,7 +85,15 @@ impl<K: Ord + Clone> FetchSession<K> {
             epoch: INITIAL_EPOCH,
             known: BTreeMap::new(),
             pending: None,
+            rotation: 0,
         }
+    }
+
+    /// Forgets the session (the next request is a full one), keeping the rotation.
+    fn reset(&mut self) {
+        let rotation = self.rotation;
+        *self = Self::new();
+        self.rotation = rotation;
     }
 
     /// The current session id (0 if none).
@@ -101,10 +118,17 @@ impl<K: Ord + Clone> FetchSession<K> {
         let full = self.epoch == INITIAL_EPOCH || !self.is_open();
         self.pending = Some(wanted.clone());
         if full {
+            let mut to_send: Vec<(K, PartitionFetch)> =
+                wanted.iter().map(|(k, v)| (k.clone(), *v)).collect();
+            if !to_send.is_empty() {
+                let start = self.rotation % to_send.len();
+                to_send.rotate_left(start);
+                self.rotation = start + 1;
+            }
             return SessionRequest {
                 session_id: self.session_id,
                 epoch: self.epoch,
-                to_send: wanted.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                to_send,
                 to_forget: Vec::new(),
                 full: true,
             };
@@ -134,7 +158,7 @@ impl<K: Ord + Clone> FetchSession<K> {
     pub fn close(&mut self) -> Option<SessionRequest<K>> {
         let open = self.is_open();
         let id = self.session_id;
-        *self = Self::new();
+        self.reset();
         open.then(|| SessionRequest {
             session_id: id,
             epoch: FINAL_EPOCH,
@@ -153,12 +177,12 @@ impl<K: Ord + Clone> FetchSession<K> {
             ErrorCode::None => {}
             ErrorCode::FetchSessionIdNotFound | ErrorCode::InvalidFetchSessionEpoch => {
                 // The broker lost or rejected our session: start over with a full fetch.
-                *self = Self::new();
+                self.reset();
                 return false;
             }
             _ => {
                 // Another top-level error: the session state on the broker is unknown.
-                *self = Self::new();
+                self.reset();
                 return false;
             }
         }
@@ -178,7 +202,7 @@ impl<K: Ord + Clone> FetchSession<K> {
         } else if response_session_id != self.session_id {
             // The broker answered an incremental request for another session: do not
             // guess, start over.
-            *self = Self::new();
+            self.reset();
         } else {
             self.epoch = next_epoch(self.epoch);
         }
@@ -188,7 +212,7 @@ impl<K: Ord + Clone> FetchSession<K> {
     /// The request failed (disconnect, timeout): the broker may or may not have
     /// applied it, so the session cannot be trusted. Start over with a full fetch.
     pub fn on_failure(&mut self) {
-        *self = Self::new();
+        self.reset();
     }
 }
 
@@ -216,6 +240,37 @@ mod tests {
 
     fn wanted(items: &[(u32, i64)]) -> BTreeMap<u32, PartitionFetch> {
         items.iter().map(|&(k, o)| (k, pf(o))).collect()
+    }
+
+    #[test]
+    fn full_requests_without_a_session_start_one_partition_further_each_time() {
+        // A broker without sessions gets a full request every time; one that stops
+        // serving partitions once its wait is over starved the last ones when they
+        // came in the same order every time.
+        let mut s = FetchSession::new();
+        let all = wanted(&[(1, 0), (2, 0), (3, 0)]);
+        let mut firsts = Vec::new();
+        for _ in 0..4 {
+            let r = s.build(&all);
+            assert!(r.full);
+            assert_eq!(r.to_send.len(), 3);
+            firsts.push(r.to_send[0].0);
+            assert!(s.on_response(ErrorCode::None, INVALID_SESSION_ID));
+        }
+        assert_eq!(firsts, [1, 2, 3, 1]);
+        // Failures and session errors keep the rotation.
+        s.build(&all);
+        s.on_failure();
+        assert_eq!(s.build(&all).to_send[0].0, 3);
+        assert!(!s.on_response(ErrorCode::FetchSessionIdNotFound, 0));
+        assert_eq!(s.build(&all).to_send[0].0, 1);
+        // Fewer partitions than the rotation: still every one in turn.
+        let two = wanted(&[(1, 0), (2, 0)]);
+        assert!(s.on_response(ErrorCode::None, INVALID_SESSION_ID));
+        let a = s.build(&two).to_send[0].0;
+        assert!(s.on_response(ErrorCode::None, INVALID_SESSION_ID));
+        let b = s.build(&two).to_send[0].0;
+        assert_ne!(a, b);
     }
 
     #[test]
