@@ -2,7 +2,8 @@
 """Consumer-group benchmarks: kasio vs librdkafka vs the Java client, in one run.
 
 * rebalance: a group of one member consumes a 12-partition topic while a producer
-  keeps RATE records/s flowing into it (scripts/bench/flow.py); a second member of
+  keeps RATE records/s flowing into it (scripts/bench/flow.py; a new topic and
+  producer for every run, see rebalance_bench); a second member of
   the same client joins at T0 (the moment it has subscribed: its first stdout
   line). Measured: until every one of the 12 partitions has been fetched again
   (for every partition, a record handed to the member that owns it in the new
@@ -15,9 +16,11 @@
   has rejoined, as Kafka does, so that the clients' own share shows. Median of RUNS.
 * scale-out: 1, 2 and 4 processes of one client in one group over 12 partitions
   holding a fixed backlog (SCALE_RECORDS records of 100 B, the same number in
-  every partition), all started at once: aggregate records/s from the first record
-  any of them was handed to the last, CPU seconds of the consumers and of tansu in
-  that window and how busy the machine's 2 cores were (sampled from /proc), for
+  every partition), started together with their assigned partitions paused
+  (--wait-go) and told to go once the group has handed out all 12: aggregate
+  records/s from the first record any of them was handed to the last (and while all
+  n consume), CPU seconds of the consumers and of tansu in that window and how busy
+  the machine's 2 cores were (sampled from /proc), for
   kasio (`consume --group`), librdkafka (`ref_consumer group:ID`) and Java
   (`JavaConsumerBench --group`).
 
@@ -25,9 +28,12 @@ Writes a section into BENCHMARKS.md between the group markers; the raw numbers g
 to target/bench/group-results.json, the clients' stderr to target/bench/logs/.
 Run through scripts/bench-group.sh (which installs and builds what this needs).
 
-Environment: BENCH_RUNS (3), BENCH_SIM_RUNS (max(BENCH_RUNS, 5)), BENCH_PARTS (rebalance,scaleout), BENCH_CLIENTS
-(kasio,librdkafka,java), BENCH_BROKERS (tansu,kasio-sim), BENCH_FLOW_RATE (2400),
-BENCH_SCALE_RECORDS (4000000), BENCH_SESSION_MS (6000), BENCH_HEARTBEAT_MS (1000).
+Environment: BENCH_RUNS (3), BENCH_SIM_RUNS (max(BENCH_RUNS, 5)), BENCH_PARTS
+(rebalance,scaleout), BENCH_CLIENTS (kasio,librdkafka,java), BENCH_BROKERS
+(tansu,kasio-sim), BENCH_ASSIGNORS (range,cooperative-sticky), BENCH_FLOW_RATE
+(2400), BENCH_SCALE_RECORDS (4000000), BENCH_SESSION_MS (6000), BENCH_HEARTBEAT_MS
+(1000). A run that fails says why and exits non-zero; every process it started
+stops with it (their stdin closes).
 """
 import bisect
 import json
