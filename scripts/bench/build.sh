@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 scripts/setup-rig.sh >/dev/null
 cargo build --release -q -p kasio-std --example consume
+# kasio-tokio's consume example and the kasio CLI (the e2e table's tokio rows).
+cargo build --release -q -p kasio-tokio --example consume-tokio --bin kasio
 cargo build --release -q -p kasio-sim --bin kasio_group_peer --bin kasio_sim_serve
 lib=$(ls .venv/lib/python3*/site-packages/confluent_kafka.libs/librdkafka-*.so* | head -1)
 mkdir -p target/bench

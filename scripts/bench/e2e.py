@@ -75,7 +75,7 @@ def produce(bootstrap):
     assert p.flush(120) == 0, "undelivered records"
 
 
-def measure_isolated(cmd, count=None):
+def measure_isolated(cmd, count=None, count_lines=False):
     """Runs cmd in a child Python process (so peak RSS is this command's own):
     wall, CPU (user+sys), peak RSS; with a --json consumer also its own summary
     (records, first_us, last_us). Fails loudly on a non-zero exit or, with count,
@@ -88,7 +88,11 @@ def measure_isolated(cmd, count=None):
     m = json.loads(out.stdout)
     if m["rc"] != 0:
         sys.exit("%s failed (exit %s): %s" % (" ".join(cmd), m["rc"], m["err"]))
-    done = [json.loads(line) for line in m.pop("out").splitlines() if '"done"' in line]
+    out = m.pop("out")
+    if count_lines:
+        # A consumer that prints one line per record (the kasio CLI with -f).
+        m["records"] = out.count("\n")
+    done = [json.loads(line) for line in out.splitlines() if '"done"' in line]
     said = re.search(r"consumed (\d+) records", m["err"])
     if said:
         m["records"] = int(said.group(1))
@@ -104,6 +108,8 @@ def measure_isolated(cmd, count=None):
 
 def main():
     kasio_bin = os.path.join(ROOT, "target", "release", "examples", "consume")
+    tokio_bin = os.path.join(ROOT, "target", "release", "examples", "consume-tokio")
+    cli_bin = os.path.join(ROOT, "target", "release", "kasio")
     if BEFORE_BIN and not os.access(BEFORE_BIN, os.X_OK):
         sys.exit("KASIO_BEFORE_BIN=%s is not an executable" % BEFORE_BIN)
     ref_bin = os.path.join(ROOT, "target", "bench", "ref_consumer")
@@ -118,7 +124,7 @@ def main():
         kasio_args = ["--bootstrap", bootstrap, "--topic", TOPIC, "--partitions", "1", "--from-beginning",
                       "--count", str(COUNT), "--quiet", "--json", "--set", "check.crcs=true"]
         group_conf = {"session.timeout.ms": SESSION_MS, "heartbeat.interval.ms": HEARTBEAT_MS}
-        runs = {"kasio": [], "kasio group": []}
+        runs = {"kasio": [], "kasio group": [], "kasio-tokio": [], "kasio CLI": []}
         if BEFORE_BIN:
             runs["kasio before"] = []
         runs["librdkafka"] = []
@@ -130,6 +136,14 @@ def main():
         load_start = os.getloadavg()
         for i in range(RUNS):
             runs["kasio"].append(measure_isolated([kasio_bin] + kasio_args, COUNT))
+            # The same consume loop on kasio-tokio (its example has no --json: the
+            # summary line on stderr gives the count).
+            runs["kasio-tokio"].append(measure_isolated(
+                [tokio_bin] + [a for a in kasio_args if a != "--json"], COUNT))
+            # The kasio CLI, printing every value (-f '%s\n'), as a user would run it.
+            runs["kasio CLI"].append(measure_isolated(
+                [cli_bin, "-b", bootstrap, "-t", TOPIC, "-p", "0", "-o", "beginning", "-c", str(COUNT), "-q",
+                 "-f", "%s\n", "-X", "check.crcs=true"], COUNT, count_lines=True))
             # The same in a consumer group of one (a new group each run, so the
             # committed offsets of the last run do not apply): join, OffsetFetch,
             # consume, commit and leave on close.
@@ -188,6 +202,8 @@ def main():
     group_note = "session.timeout.ms=%d: join, consume, commit, leave" % SESSION_MS
     for name, m in rows:
         label = {"kasio": "kasio (kasio-std `consume` example, release)",
+                 "kasio-tokio": "kasio-tokio (`consume-tokio` example, release)",
+                 "kasio CLI": "kasio CLI (`kasio -q -f '%s\\n'`, kasio-tokio, every value printed to a pipe)",
                  "kasio group": "kasio in a consumer group (`consume --group`, %s)" % group_note,
                  "kasio before": "kasio before (%s)" % BEFORE_LABEL,
                  "librdkafka": "librdkafka %s (C API, `scripts/bench/ref_consumer.c`)" % librdkafka_version(),
@@ -211,6 +227,10 @@ def main():
         ", kasio / Java %.2fx" % ratio(g["kasio group"], g["java group"]) if WITH_JAVA else ""))
     lines.append("Measured %s on %s (%d cores), load average %.2f at the start, %.2f at the end (1 min)." % (
         time.strftime("%Y-%m-%d"), platform.machine(), os.cpu_count(), load_start[0], load_end[0]))
+    t, c = dict(rows)["kasio-tokio"], dict(rows)["kasio CLI"]
+    lines.append("kasio-tokio / kasio-std: %.2fx records/s, %.2fx CPU seconds; kasio CLI / kasio-std: %.2fx "
+                 "records/s, %.2fx CPU seconds." % (t["rate"] / k["rate"], t["cpu"] / k["cpu"],
+                                                    c["rate"] / k["rate"], c["cpu"] / k["cpu"]))
     if BEFORE_BIN:
         b = dict(rows)["kasio before"]
         lines.append("kasio / kasio before: %.2fx records/s, %.2fx CPU seconds (each round runs kasio, kasio "
