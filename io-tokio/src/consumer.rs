@@ -348,7 +348,7 @@ impl Consumer {
     /// `default.api.timeout.ms`.
     ///
     /// ```no_run
-    /// # async fn f(consumer: &kasio_tokio::Consumer) -> Result<(), kasio_tokio::Error> {
+    /// # async fn f(consumer: &kasio_tokio::Consumer) -> Result<(), Box<dyn std::error::Error>> {
     /// let group = consumer.describe_group().await??;
     /// for m in &group.members {
     ///     println!("{} ({}): {:?}", m.member_id, m.client_host, m.assignment);
