@@ -21,10 +21,9 @@ use kasio_core::protocol::messages::offset_fetch_response::{
 };
 use kasio_core::protocol::messages::{
     ConsumerProtocolAssignment, ConsumerProtocolSubscription, FetchRequest, FindCoordinatorRequest,
-    FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
-    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListOffsetsRequest,
-    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
-    SyncGroupRequest, SyncGroupResponse,
+    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, ListOffsetsRequest, OffsetCommitRequest, OffsetCommitResponse,
+    OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use kasio_core::protocol::ErrorCode;
 use support::*;
@@ -65,23 +64,6 @@ fn to_first_join(h: &mut Harness) -> Req<JoinGroupRequest> {
     answer_find(h);
     h.connect_and_negotiate(1, &Versions::all());
     h.expect_api::<JoinGroupRequest>(1)
-}
-
-/// FindCoordinator's answer: broker 1 coordinates the group.
-fn coordinator_is_b1() -> FindCoordinatorResponse {
-    FindCoordinatorResponse {
-        coordinators: vec![
-            kasio_core::protocol::messages::find_coordinator_response::Coordinator {
-                key: GROUP.into(),
-                node_id: 1,
-                host: "b1".into(),
-                port: 9092,
-                error_code: 0,
-                error_message: None,
-            },
-        ],
-        ..Default::default()
-    }
 }
 
 /// The member looks for its coordinator again: FindCoordinator (on a data
@@ -813,7 +795,7 @@ fn answer_find(h: &mut Harness) {
         .unwrap_or_else(|| panic!("a FindCoordinator pending: {:?}", h.unread()));
     let find = h.expect_api::<FindCoordinatorRequest>(broker);
     assert_eq!(find.body.coordinator_keys, [GROUP]);
-    h.respond(&find, &coordinator_is_b1());
+    h.respond(&find, &coordinator_answer(GROUP, 1));
 }
 
 #[test]
@@ -1263,7 +1245,7 @@ fn a_subscribed_topic_in_error_is_asked_for_again_soon() {
     }
     h.respond(&md, &resp);
     let find = h.expect::<FindCoordinatorRequest>(-1);
-    h.respond(&find, &coordinator_is_b1());
+    h.respond(&find, &coordinator_answer(GROUP, 1));
     h.connect_and_negotiate(1, &Versions::all());
     let join = h.expect_api::<JoinGroupRequest>(1);
     // The leader assigns from what metadata says: nothing.
@@ -1750,7 +1732,7 @@ fn a_leader_rebalances_when_metadata_changed_between_its_assignment_and_the_sync
     }
     h.respond(&md, &resp);
     let find = h.expect::<FindCoordinatorRequest>(-1);
-    h.respond(&find, &coordinator_is_b1());
+    h.respond(&find, &coordinator_answer(GROUP, 1));
     h.connect_and_negotiate(1, &Versions::all());
     let join = h.expect_api::<JoinGroupRequest>(1);
     h.respond(

@@ -10,10 +10,9 @@ use kasio_core::protocol::messages::consumer_protocol_assignment::TopicPartition
 use kasio_core::protocol::messages::describe_groups_response::{
     DescribedGroup, DescribedGroupMember,
 };
-use kasio_core::protocol::messages::find_coordinator_response::Coordinator;
 use kasio_core::protocol::messages::{
     ConsumerProtocolAssignment, ConsumerProtocolSubscription, DescribeGroupsRequest,
-    DescribeGroupsResponse, FindCoordinatorRequest, FindCoordinatorResponse,
+    DescribeGroupsResponse, FindCoordinatorRequest,
 };
 use kasio_core::protocol::{ApiKey, ErrorCode};
 use support::*;
@@ -22,21 +21,6 @@ const GROUP: &str = "g";
 
 fn harness() -> Harness {
     Harness::new(&[("group.id", GROUP)], 1, 2)
-}
-
-/// FindCoordinator's answer: broker 1 coordinates the group.
-fn coordinator_b1() -> FindCoordinatorResponse {
-    FindCoordinatorResponse {
-        coordinators: vec![Coordinator {
-            key: GROUP.into(),
-            node_id: 1,
-            host: "b1".into(),
-            port: 9092,
-            error_code: 0,
-            error_message: None,
-        }],
-        ..Default::default()
-    }
 }
 
 /// Waits for FindCoordinator (connecting to whichever broker the consumer asks
@@ -61,7 +45,7 @@ fn coordinator_is_b1(h: &mut Harness) {
     }
     let find = h.expect_api::<FindCoordinatorRequest>(found.expect("a FindCoordinator"));
     assert_eq!(find.body.coordinator_keys, [GROUP]);
-    h.respond(&find, &coordinator_b1());
+    h.respond(&find, &coordinator_answer(GROUP, 1));
     // A coordinator connection closed before may wait out its reconnect backoff.
     for _ in 0..20 {
         if h.is_connecting(1) {
@@ -224,7 +208,7 @@ fn a_coordinator_without_describe_groups_is_said_at_once() {
     h.drain();
     h.connect_and_negotiate(-1, &Versions::all());
     let find = h.expect_api::<FindCoordinatorRequest>(-1);
-    h.respond(&find, &coordinator_b1());
+    h.respond(&find, &coordinator_answer(GROUP, 1));
     h.connect_and_negotiate(1, &Versions::all().without(ApiKey::DescribeGroups));
     let events = h.take_events();
     assert!(

@@ -1022,3 +1022,24 @@ pub fn describe(api: ApiKey, version: i16, frame: &Bytes) -> String {
     }
     s
 }
+
+/// FindCoordinator's answer: broker `node` (host `b<node>`, port 9092) coordinates
+/// group `group`.
+pub fn coordinator_answer(
+    group: &str,
+    node: i32,
+) -> kasio_core::protocol::messages::FindCoordinatorResponse {
+    kasio_core::protocol::messages::FindCoordinatorResponse {
+        coordinators: vec![
+            kasio_core::protocol::messages::find_coordinator_response::Coordinator {
+                key: group.into(),
+                node_id: node,
+                host: format!("b{node}"),
+                port: 9092,
+                error_code: 0,
+                error_message: None,
+            },
+        ],
+        ..Default::default()
+    }
+}
