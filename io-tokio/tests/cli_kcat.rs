@@ -8,10 +8,10 @@
 //! missing kcat, tmux or rig fails with what to install.
 
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use kasio_sim::rig::{produce, python, repo_root, MockCluster, ProduceSpec};
+use kasio_sim::rig::{output_within, produce, python, repo_root, MockCluster, ProduceSpec};
 
 const KASIO: &str = env!("CARGO_BIN_EXE_kasio");
 const BASE_TS: i64 = 1_700_000_000_000;
@@ -27,13 +27,10 @@ fn need(tool: &str) -> PathBuf {
     })
 }
 
+/// Runs a client to its end; one still running after two minutes fails the test
+/// with what it printed (every run here reads a few hundred records).
 fn run(program: &std::path::Path, args: &[&str]) -> Output {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run {}: {e}", program.display()));
-    out
+    output_within(Command::new(program).args(args), Duration::from_secs(120))
 }
 
 fn kcat(args: &[&str]) -> Output {
@@ -79,17 +76,17 @@ for p, codec in enumerate(CODECS):
     pr = Producer({{"bootstrap.servers": {bootstrap:?}, "compression.type": codec, "linger.ms": 5}})
     for i, (k, v, h) in enumerate(records()):
         pr.produce({topic:?}, key=k, value=v, headers=h, partition=p, timestamp=BASE_TS + i)
-    assert pr.flush(20) == 0
+    assert pr.flush(60) == 0
 "#,
         dir = repo_root()
             .join("io-tokio/src/bin/kasio/testdata")
             .display()
             .to_string(),
     );
-    let out = Command::new(python())
-        .args(["-c", &script])
-        .output()
-        .expect("run python");
+    let out = output_within(
+        Command::new(python()).args(["-c", &script]),
+        Duration::from_secs(120),
+    );
     assert!(
         out.status.success(),
         "producing: {}",

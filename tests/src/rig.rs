@@ -6,9 +6,9 @@
 //! A missing rig is a test failure with a message saying how to install it, never
 //! a silent skip.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -30,6 +30,60 @@ pub fn python() -> PathBuf {
         p.display()
     );
     p
+}
+
+/// Runs `cmd` to its end with stdout and stderr captured, as
+/// [`Command::output`] does, but never longer than `limit`: a child still running
+/// then is killed and the test fails with what it printed. A hung peer must fail
+/// its test, not stall the whole run until CI's own timeout.
+pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("piped")));
+    let err = drain(Box::new(child.stderr.take().expect("piped")));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (stdout, stderr) = (
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default(),
+    );
+    match status {
+        Some(status) => Output {
+            status,
+            stdout,
+            stderr,
+        },
+        None => panic!(
+            "{cmd:?} still running after {limit:?}, killed.\nstdout (last 4 KiB): {}\nstderr (last 4 KiB): {}",
+            tail(&stdout),
+            tail(&stderr)
+        ),
+    }
+}
+
+fn tail(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(4096)..]).into_owned()
 }
 
 /// A rig script running as a child, with its JSON control channel.
@@ -251,8 +305,8 @@ impl<'a> ProduceSpec<'a> {
 
 /// Produces with librdkafka (scripts/rig/produce.py) and waits for every delivery.
 pub fn produce(bootstrap: &str, spec: &ProduceSpec<'_>) -> Produced {
-    let out = Command::new(python())
-        .arg(repo_root().join("scripts/rig/produce.py"))
+    let mut cmd = Command::new(python());
+    cmd.arg(repo_root().join("scripts/rig/produce.py"))
         .args([
             "--bootstrap",
             bootstrap,
@@ -274,16 +328,19 @@ pub fn produce(bootstrap: &str, spec: &ProduceSpec<'_>) -> Produced {
             &spec.value_size.to_string(),
         ])
         .args(["--txn-size", &spec.txn_size.to_string()])
-        .args(spec.extra.iter().flat_map(|kv| ["--set", kv]))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run produce.py");
+        .args(spec.extra.iter().flat_map(|kv| ["--set", kv]));
+    let out = output_within(&mut cmd, Duration::from_secs(300));
     let line = String::from_utf8_lossy(&out.stdout);
-    let v: Value = serde_json::from_str(line.trim())
-        .unwrap_or_else(|e| panic!("produce.py said {line:?}: {e}"));
+    let v: Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| {
+        panic!(
+            "produce.py said {line:?}: {e}\nstderr: {}",
+            tail(&out.stderr)
+        )
+    });
     assert!(
         out.status.success() && v.get("error").is_none(),
-        "produce failed: {v}"
+        "produce failed: {v}\nstderr: {}",
+        tail(&out.stderr)
     );
     Produced {
         produced: v["produced"].as_u64().unwrap(),
@@ -317,10 +374,7 @@ pub fn reference_consume(
             cmd.args(["--set", kv]);
         }
     }
-    let out = cmd
-        .stderr(Stdio::null())
-        .output()
-        .expect("run ref_consume.py");
+    let out = output_within(&mut cmd, Duration::from_secs(300));
     let line = String::from_utf8_lossy(&out.stdout);
     let v: Value = serde_json::from_str(line.trim())
         .unwrap_or_else(|e| panic!("ref_consume.py said {line:?}: {e}"));

@@ -287,12 +287,14 @@ c.close()
 #[test]
 fn librdkafka_sends_offsets_to_transactions() {
     let served = Served::start(ClusterSpec::new(3).topic("eos", 2, 2)).expect("serve");
-    let out = std::process::Command::new(kasio_sim::rig::python())
-        .args(["-c", EOS_SCRIPT, &served.bootstrap, "eos"])
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .expect("run python");
-    assert!(out.status.success(), "eos script failed");
+    let mut cmd = std::process::Command::new(kasio_sim::rig::python());
+    cmd.args(["-c", EOS_SCRIPT, &served.bootstrap, "eos"]);
+    let out = kasio_sim::rig::output_within(&mut cmd, std::time::Duration::from_secs(300));
+    assert!(
+        out.status.success(),
+        "eos script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     served.with_cluster(|c| {
         assert_eq!(c.committed("eos-group", "eos", 0), Some(42));
         assert!(c

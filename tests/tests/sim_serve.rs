@@ -218,13 +218,15 @@ print(json.dumps({"seen": {i: sorted(s) for i, s in seen.items()}, "assigned": a
 fn librdkafka_group_consumers_share_partitions_and_commit() {
     let served = Served::start(ClusterSpec::new(3).topic("grouped", 4, 2)).expect("serve");
     served.with_cluster(|c| produce(c, "grouped", 4, 400, 0));
-    let out = std::process::Command::new(kasio_sim::rig::python())
-        .args(["-c", GROUP_SCRIPT, &served.bootstrap, "grouped", "400"])
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .expect("run python");
+    let mut cmd = std::process::Command::new(kasio_sim::rig::python());
+    cmd.args(["-c", GROUP_SCRIPT, &served.bootstrap, "grouped", "400"]);
+    let out = kasio_sim::rig::output_within(&mut cmd, std::time::Duration::from_secs(300));
     let line = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "group script failed: {line}");
+    assert!(
+        out.status.success(),
+        "group script failed: {line}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_str(line.trim()).expect("json");
     let mut all: Vec<u64> = Vec::new();
     for i in ["0", "1"] {
@@ -266,12 +268,15 @@ fn librdkafka_group_consumers_share_partitions_and_commit() {
 }
 
 fn kcat(args: &[&str]) -> String {
-    let out = std::process::Command::new("kcat")
-        .args(args)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("kcat is needed for this test (apt-get install kcat): {e}"));
-    assert!(out.status.success(), "kcat {args:?} failed");
+    let out = kasio_sim::rig::output_within(
+        std::process::Command::new("kcat").args(args),
+        std::time::Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success(),
+        "kcat {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
