@@ -653,7 +653,7 @@ impl Parsed {
                     "list" | "help" => return Ok(Some(Command::ListProperties)),
                     "dump" => self.dump = true,
                     _ => match s.split_once('=') {
-                        Some((name, value)) => self.property(name, value, Origin::Flag),
+                        Some((name, value)) => self.property(name, value, Origin::Flag)?,
                         None => {
                             return usage(format!(
                             "-X: expected property=value, not '{s}' (-X list shows the properties)"
@@ -681,7 +681,11 @@ impl Parsed {
                     }
                 }
             }
-            Name::Short('d') => self.debug = Some(t()?),
+            Name::Short('d') => {
+                let contexts = t()?;
+                crate::debug::level(&contexts)?;
+                self.debug = Some(contexts);
+            }
             Name::Short('E') => self.exit_on_error = false,
             // kcat 1.7 accepts -O and prints nothing different for it.
             Name::Short('O') => {}
@@ -727,7 +731,13 @@ impl Parsed {
         Ok(None)
     }
 
-    fn property(&mut self, name: &str, value: &str, origin: Origin) {
+    fn property(&mut self, name: &str, value: &str, origin: Origin) -> Result<(), UsageError> {
+        if name == "debug" {
+            // librdkafka's property behind kcat's -d.
+            crate::debug::level(value)?;
+            self.debug = Some(value.to_owned());
+            return Ok(());
+        }
         // librdkafka's spellings that kasio-core knows under Kafka's names.
         let name = name.strip_prefix("topic.").unwrap_or(name);
         let name = if name == "metadata.broker.list" {
@@ -740,6 +750,7 @@ impl Parsed {
             value: value.to_owned(),
             origin,
         });
+        Ok(())
     }
 
     /// kcat's `read_conf_file`.
@@ -773,12 +784,12 @@ impl Parsed {
             }
             if name == "sasl.jaas.config" {
                 if let Some((user, pass)) = jaas_plain(value) {
-                    self.property("sasl.username", user, at());
-                    self.property("sasl.password", pass, at());
+                    self.property("sasl.username", user, at())?;
+                    self.property("sasl.password", pass, at())?;
                     continue;
                 }
             }
-            self.property(name, value, at());
+            self.property(name, value, at())?;
         }
         Ok(())
     }
@@ -997,7 +1008,7 @@ General:
   -m, --metadata-timeout S   request timeout in seconds (default 5)
   -q, --quiet                no informational messages
   -v, --verbose              more of them
-  -d, --debug CONTEXTS       debug logging
+  -d, --debug CONTEXTS       debug lines on stderr (librdkafka's context names; all = everything)
   -E, --continue-on-error    do not exit on non-fatal errors
   -h, --help / -V, --version
 
@@ -1085,6 +1096,20 @@ mod tests {
             .rev()
             .find(|p| p.name == name)
             .map(|p| p.value.as_str())
+    }
+
+    #[test]
+    fn debug_contexts_from_d_or_the_debug_property() {
+        assert_eq!(
+            consume(&["-d", "cgrp,fetch"]).common.debug.as_deref(),
+            Some("cgrp,fetch")
+        );
+        let c = consume(&["-X", "debug=all"]);
+        assert_eq!(c.common.debug.as_deref(), Some("all"));
+        // Not passed on to kasio-core, which has no `debug` property.
+        assert_eq!(prop(&c.common, "debug"), None);
+        assert!(err(&["-d", "cgrp,nope"]).contains("unknown debug context 'nope'"));
+        assert!(err(&["-X", "debug=nope"]).contains("unknown debug context 'nope'"));
     }
 
     #[test]

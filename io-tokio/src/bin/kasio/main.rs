@@ -6,6 +6,7 @@
 mod args;
 mod commands;
 mod consume;
+mod debug;
 mod demo;
 mod format;
 #[cfg(test)]
@@ -106,6 +107,9 @@ fn run(command: Command, out: &mut dyn Write) -> Result<(), Failure> {
         _ => unreachable!("handled above"),
     };
     common.config()?;
+    if let Some(contexts) = &common.debug {
+        debug::install(debug::level(contexts)?);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
