@@ -14,7 +14,7 @@ use kasio_tokio::Consumer;
 
 use crate::args::{GroupArgs, Metadata, QueryOffsets};
 use crate::consume::{check_reachable, CLOSE_TIMEOUT};
-use crate::kafka::{rdkafka_broker_error, rdkafka_error, request};
+use crate::kafka::{group_committed_partitions, rdkafka_broker_error, rdkafka_error, request};
 use crate::metadata::{
     metadata_json, metadata_text, query_json, query_text, BrokerInfo, MetadataInfo, OffsetAnswer,
     PartitionInfo, TopicInfo,
@@ -211,7 +211,24 @@ async fn gather(
             owners.insert(tp.clone(), i);
         }
     }
-    let tps: Vec<TopicPartition> = owners.keys().cloned().collect();
+    // Also the partitions nobody owns now but the group committed (every one of
+    // them when the group has no members).
+    let committed_ones = group_committed_partitions(
+        bootstrap,
+        &consumer.with_core(|c| c.config().client_id.clone()),
+        &g.group,
+        timeout,
+    )
+    .await
+    .map_err(runtime)?;
+    let mut tps: Vec<TopicPartition> = owners.keys().cloned().collect();
+    tps.extend(
+        committed_ones
+            .into_iter()
+            .map(|(t, p)| TopicPartition::new(t, p))
+            .filter(|tp| !owners.contains_key(tp)),
+    );
+    tps.sort();
     let mut rows: Vec<Row> = tps
         .iter()
         .map(|tp| Row {

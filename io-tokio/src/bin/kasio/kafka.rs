@@ -45,15 +45,27 @@ pub struct Answer<R> {
 
 /// Sends `req` to the first bootstrap server that connects and answers within
 /// `timeout` (each); the error names every address tried and why it failed.
-pub async fn request<R: Request>(
+pub async fn request<R: Request + Clone>(
     bootstrap: &str,
     client_id: &str,
     req: &R,
     timeout: Duration,
 ) -> Result<Answer<R::Response>, String> {
+    request_versioned(bootstrap, client_id, |_| req.clone(), timeout).await
+}
+
+/// [`request`] with the request built for the version the broker and kasio
+/// agree on (fields exist only in some versions, and the codec refuses a field
+/// set where its version cannot carry it).
+pub async fn request_versioned<R: Request>(
+    bootstrap: &str,
+    client_id: &str,
+    build: impl Fn(i16) -> R,
+    timeout: Duration,
+) -> Result<Answer<R::Response>, String> {
     let mut failures = Vec::new();
     for (host, port) in servers(bootstrap) {
-        match tokio::time::timeout(timeout, request_one(&host, port, client_id, req)).await {
+        match tokio::time::timeout(timeout, request_one(&host, port, client_id, &build)).await {
             Ok(Ok(body)) => return Ok(Answer { body, host, port }),
             Ok(Err(why)) => failures.push(format!("{host}:{port} ({why})")),
             Err(_) => failures.push(format!(
@@ -76,7 +88,7 @@ async fn request_one<R: Request>(
     host: &str,
     port: u16,
     client_id: &str,
-    req: &R,
+    build: &impl Fn(i16) -> R,
 ) -> Result<R::Response, String> {
     let mut stream = TcpStream::connect((host, port))
         .await
@@ -103,7 +115,8 @@ async fn request_one<R: Request>(
                     let v = conn.versions().version(R::API_KEY).ok_or_else(|| {
                         format!("the broker speaks no version of {}", R::API_KEY.name())
                     })?;
-                    conn.send(req, v, (), now).map_err(|e| e.to_string())?;
+                    conn.send(&build(v), v, (), now)
+                        .map_err(|e| e.to_string())?;
                     version = Some(v);
                 }
                 Some(Incoming::Response(c)) => {
@@ -181,6 +194,136 @@ pub fn rdkafka_error(e: &ConsumerError) -> String {
         ConsumerError::Local(LocalError::Timeout) => "Local: Timed out".into(),
         other => other.to_string(),
     }
+}
+
+/// Every partition `group` has a committed offset for: FindCoordinator, then
+/// OffsetFetch with all topics (null, v2+) on the coordinator, as Kafka's
+/// `kafka-consumer-groups --describe` does, so a group without members (the
+/// usual case when checking a stopped application's lag) still shows its
+/// offsets. A coordinator still loading or moving is asked again, up to three
+/// times.
+pub async fn group_committed_partitions(
+    bootstrap: &str,
+    client_id: &str,
+    group: &str,
+    timeout: Duration,
+) -> Result<Vec<(String, i32)>, String> {
+    use kasio_core::protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
+    use kasio_core::protocol::messages::{
+        FindCoordinatorRequest, OffsetFetchRequest, OffsetFetchResponse,
+    };
+
+    let retriable = [
+        ErrorCode::CoordinatorLoadInProgress,
+        ErrorCode::CoordinatorNotAvailable,
+        ErrorCode::NotCoordinator,
+    ];
+    let mut last = String::new();
+    for attempt in 0..3 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let find = |v: i16| FindCoordinatorRequest {
+            key: if v <= 3 {
+                group.to_owned()
+            } else {
+                String::new()
+            },
+            key_type: 0,
+            coordinator_keys: if v >= 4 {
+                vec![group.to_owned()]
+            } else {
+                vec![]
+            },
+        };
+        let found = request_versioned(bootstrap, client_id, find, timeout)
+            .await?
+            .body;
+        let (code, host, port) = match found.coordinators.first() {
+            Some(c) => (c.error_code, c.host.clone(), c.port),
+            None => (found.error_code, found.host.clone(), found.port),
+        };
+        let code = ErrorCode::from_code(code);
+        if code != ErrorCode::None {
+            last = format!(
+                "finding the coordinator of group {group}: {}",
+                rdkafka_broker_error(code)
+            );
+            if retriable.contains(&code) {
+                continue;
+            }
+            return Err(last);
+        }
+        let Ok(port) = u16::try_from(port) else {
+            return Err(format!("the coordinator of group {group} has port {port}"));
+        };
+        let fetch = |v: i16| OffsetFetchRequest {
+            group_id: if v <= 7 {
+                group.to_owned()
+            } else {
+                String::new()
+            },
+            // null: every topic (v2+); from v8 the groups carry it.
+            topics: if v <= 7 { None } else { Some(vec![]) },
+            groups: if v >= 8 {
+                vec![OffsetFetchRequestGroup {
+                    group_id: group.to_owned(),
+                    member_id: None,
+                    member_epoch: -1,
+                    topics: None,
+                }]
+            } else {
+                vec![]
+            },
+            require_stable: false,
+        };
+        let coordinator = format!("{host}:{port}");
+        let answer: OffsetFetchResponse =
+            request_versioned(&coordinator, client_id, fetch, timeout)
+                .await?
+                .body;
+        // A partition listed with offset -1 has no commit.
+        let (code, committed): (i16, Vec<(String, i32)>) = match answer.groups.first() {
+            Some(g) => (
+                g.error_code,
+                g.topics
+                    .iter()
+                    .flat_map(|t| {
+                        t.partitions
+                            .iter()
+                            .filter(|p| p.committed_offset >= 0)
+                            .map(|p| (t.name.clone(), p.partition_index))
+                    })
+                    .collect(),
+            ),
+            None => (
+                answer.error_code,
+                answer
+                    .topics
+                    .iter()
+                    .flat_map(|t| {
+                        t.partitions
+                            .iter()
+                            .filter(|p| p.committed_offset >= 0)
+                            .map(|p| (t.name.clone(), p.partition_index))
+                    })
+                    .collect(),
+            ),
+        };
+        let code = ErrorCode::from_code(code);
+        if code != ErrorCode::None {
+            last = format!(
+                "committed offsets of group {group}: {}",
+                rdkafka_broker_error(code)
+            );
+            if retriable.contains(&code) {
+                continue;
+            }
+            return Err(last);
+        }
+        return Ok(committed);
+    }
+    Err(last)
 }
 
 #[cfg(test)]
