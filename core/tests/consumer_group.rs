@@ -411,7 +411,7 @@ fn heartbeat_rebalance_in_progress_revokes_with_commit_then_joins_after_the_ack(
     let c2 = h.expect_api::<OffsetCommitRequest>(1);
     h.respond(&c2, &commit_resp(&c2.body, ErrorCode::None));
     assert!(h.take_events().iter().any(
-        |e| matches!(e, Event::Committed { id: i, results } if *i == id && results[0].1.is_ok())
+        |e| matches!(e, Event::Committed { id: i, results, .. } if *i == id && results[0].1.is_ok())
     ));
     h.c.ack_rebalance(token).unwrap();
     h.drain();
@@ -537,7 +537,7 @@ fn commit_illegal_generation_during_a_join_does_not_reset_the_new_generation() {
     let events = h.take_events();
     assert!(events.iter().any(|e| matches!(
         e,
-        Event::Committed { id: i, results } if *i == id
+        Event::Committed { id: i, results, .. } if *i == id
             && results[0].1 == Err(CommitError::RebalanceInProgress)
     )));
     let token = events
@@ -874,7 +874,7 @@ fn no_commit_goes_out_between_join_and_sync() {
     // again in the new generation.
     assert!(h.take_events().iter().any(|e| matches!(
         e,
-        Event::Committed { id: i, results } if *i == id
+        Event::Committed { id: i, results, .. } if *i == id
             && results[0].1 == Err(CommitError::RebalanceInProgress)
     )));
     assert!(!h.trace.iter().any(|r| r.starts_with("OffsetCommit")));
@@ -1038,7 +1038,7 @@ fn commits_queued_when_the_member_leaves_go_before_leave_group_not_after_it() {
         assert!(
             events.iter().any(|e| matches!(
                 e,
-                Event::Committed { id: i, results } if *i == id && results[0].1.is_ok()
+                Event::Committed { id: i, results, .. } if *i == id && results[0].1.is_ok()
             )),
             "{events:?}"
         );
@@ -1079,7 +1079,7 @@ fn a_commit_queued_behind_a_revocation_is_not_sent_under_the_next_generation() {
     assert!(
         events.iter().any(|e| matches!(
             e,
-            Event::Committed { id, results } if *id == late
+            Event::Committed { id, results, .. } if *id == late
                 && results == &[(tp(0), Err(CommitError::RebalanceInProgress))]
         )),
         "{events:?}"
@@ -1168,7 +1168,7 @@ fn a_commit_lost_with_its_connection_does_not_go_out_under_the_next_generation()
     assert!(
         events.iter().any(|e| matches!(
             e,
-            Event::Committed { id: i, results } if *i == id
+            Event::Committed { id: i, results, .. } if *i == id
                 && results == &[(tp(0), Err(CommitError::RebalanceInProgress))]
         )),
         "{events:?}"
@@ -1577,7 +1577,7 @@ fn a_commit_lost_after_the_member_left_does_not_go_out_without_a_generation() {
     assert!(
         events.iter().any(|e| matches!(
             e,
-            Event::Committed { id: i, results } if *i == id && results[0].1.is_err()
+            Event::Committed { id: i, results, .. } if *i == id && results[0].1.is_err()
         )),
         "{events:?}"
     );
@@ -1850,7 +1850,7 @@ fn a_commit_whose_deadline_passed_in_flight_fails_when_its_connection_goes() {
     while h.now < start + ms(40_000) && failed.is_none() {
         h.run_for(ms(500));
         failed = h.take_events().into_iter().find_map(|e| match e {
-            Event::Committed { id: i, results } if i == id => Some((h.now, results)),
+            Event::Committed { id: i, results, .. } if i == id => Some((h.now, results)),
             _ => None,
         });
     }

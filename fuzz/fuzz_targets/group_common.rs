@@ -893,7 +893,7 @@ impl Ext for Group {
                 self.revoked.clear();
                 self.revoked_since_lost.clear();
             }
-            Event::Committed { id, results } => {
+            Event::Committed { id, results, .. } => {
                 assert!(self.answered.insert(*id), "commit {id:?} answered twice");
                 if let Some(asked) = self.commits.get(id) {
                     let got: Vec<&TopicPartition> = results.iter().map(|(tp, _)| tp).collect();

@@ -573,7 +573,7 @@ impl Shared {
         answer: fn(Event) -> Option<T>,
     ) -> Pending<T> {
         let (tx, rx) = oneshot::channel();
-        let sent = self.call(false, |st, now| {
+        let sent = self.call(false, |st, _| {
             if st.stopped {
                 return Err(Error::Closed);
             }
@@ -582,7 +582,7 @@ impl Shared {
             if let Answer::Commit(id) = key {
                 debug!(id, "commit");
             }
-            st.waiters.insert(key, Waiter { tx, started: now });
+            st.waiters.insert(key, Waiter { tx });
             Ok(())
         });
         match sent {

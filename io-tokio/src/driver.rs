@@ -95,7 +95,6 @@ pub(crate) enum Answer {
 /// A future waiting for the event that answers its request.
 pub(crate) struct Waiter {
     pub(crate) tx: oneshot::Sender<Event>,
-    pub(crate) started: Instant,
 }
 
 /// Everything behind the lock.
@@ -345,9 +344,16 @@ impl State {
                 self.waiters.clear();
                 return true;
             }
-            Event::Committed { id, results } => {
+            Event::Committed {
+                id,
+                results,
+                started,
+            } => {
                 let failed = results.iter().filter(|(_, r)| r.is_err()).count();
                 self.counters.commits += 1;
+                // Every commit, auto-commit's too (their start is the core's).
+                let latency = now.as_micros().saturating_sub(started.as_micros());
+                self.counters.commit_latency(latency);
                 if failed > 0 {
                     self.counters.commit_failures += 1;
                     warn!(
@@ -393,10 +399,6 @@ impl State {
             _ => None,
         };
         if let Some(waiter) = answer.and_then(|a| self.waiters.remove(&a)) {
-            if matches!(answer, Some(Answer::Commit(_))) {
-                let latency = now.as_micros().saturating_sub(waiter.started.as_micros());
-                self.counters.commit_latency(latency);
-            }
             match waiter.tx.send(event) {
                 Ok(()) => return false,
                 // The future was dropped: the answer is the application's to see.

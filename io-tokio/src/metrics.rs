@@ -82,8 +82,8 @@ pub struct Metrics {
     pub commits: u64,
     /// Commits answered with at least one partition failed.
     pub commit_failures: u64,
-    /// Mean time from a commit call to its answer (commits made through this
-    /// crate's API; auto-commits start inside the core, unseen).
+    /// Mean time from a commit's start (the application's call, or auto-commit's
+    /// timer) to its answer, over every commit.
     pub commit_latency_avg: Option<Duration>,
     /// Longest such time.
     pub commit_latency_max: Option<Duration>,

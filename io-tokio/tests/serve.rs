@@ -173,7 +173,7 @@ async fn group_commits_close_and_a_second_consumer_resumes() {
     tokio::time::timeout(Duration::from_secs(10), async {
         while answers.len() < 2 {
             match first.recv().await.unwrap() {
-                Item::Event(Event::Committed { id, results }) => answers.push((id, results)),
+                Item::Event(Event::Committed { id, results, .. }) => answers.push((id, results)),
                 other => panic!("{other:?}"),
             }
         }
@@ -282,6 +282,38 @@ async fn a_revoked_guard_commits_then_acknowledges() {
     assert_eq!(first.metrics().partitions_revoked, 4);
     first.close(Duration::from_secs(10)).await.unwrap();
     second.close(Duration::from_secs(10)).await.unwrap();
+}
+
+/// Auto-commits count in the commit metrics as the application's commits do
+/// (their latency starts at the core's timer, not at a call).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_commits_are_counted_with_their_latency() {
+    let served = served("autoc", 2, 20);
+    let consumer = Consumer::with_seed(
+        config(
+            &served.bootstrap,
+            &[
+                ("group.id", "g-autoc"),
+                ("enable.auto.commit", "true"),
+                ("auto.commit.interval.ms", "100"),
+            ],
+        ),
+        7,
+    );
+    consumer.subscribe(["autoc"]).unwrap();
+    let mut checker = Checker::new(VALUE_SIZE);
+    read_until(&consumer, &mut checker, 20, Duration::from_secs(30)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while consumer.metrics().commits == 0 && tokio::time::Instant::now() < deadline {
+        let _ = tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await;
+    }
+    let m = consumer.metrics();
+    assert!(m.commits >= 1, "{m:?}");
+    assert!(
+        m.commit_latency_avg.is_some() && m.commit_latency_max.is_some(),
+        "{m:?}"
+    );
+    consumer.close(Duration::from_secs(5)).await.expect("close");
 }
 
 /// Heartbeats run in the background: a member whose application does not poll

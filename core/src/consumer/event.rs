@@ -12,6 +12,7 @@ use core::fmt;
 
 use crate::conn::ConnId;
 use crate::metadata::BrokerId;
+use crate::time::Instant;
 
 use super::error::ConsumerError;
 use crate::group::{CommitError, CommitId, OffsetAndMetadata, RebalanceToken};
@@ -200,6 +201,10 @@ pub enum Event {
         id: CommitId,
         /// Per partition: what was committed, or why not.
         results: Vec<(TopicPartition, Result<OffsetAndMetadata, CommitError>)>,
+        /// When the commit was made (the application's call, or auto-commit's
+        /// timer), on the clock the consumer is driven with: its latency is the
+        /// time this event is drained minus this.
+        started: Instant,
     },
     /// Answer to a `committed` query: per partition the committed offset (`None`:
     /// nothing committed), or the error that ended the query for it.

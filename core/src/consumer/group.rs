@@ -2087,6 +2087,7 @@ impl Consumer {
             self.events.push_back(Event::Committed {
                 id: c.id,
                 results: c.done,
+                started: c.started,
             });
         }
     }

@@ -116,6 +116,8 @@ pub struct Commit {
     /// The member's generation when it was made (-1 outside one): it goes out
     /// under that generation or not at all.
     pub generation: i32,
+    /// When it was made (the application's call, or auto-commit's timer).
+    pub started: Instant,
 }
 
 impl Commit {
@@ -171,6 +173,7 @@ impl Commits {
             not_before: now,
             deadline,
             generation,
+            started: now,
         });
         id
     }

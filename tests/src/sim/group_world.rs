@@ -1022,7 +1022,9 @@ fn on_event(w: &mut World, st: &Shared, i: usize, id: ConsumerId, ev: Event) {
             }
             st.borrow_mut().apps[i].acks.push(ack);
         }
-        Event::Committed { id: cid, results } => {
+        Event::Committed {
+            id: cid, results, ..
+        } => {
             let mut s = st.borrow_mut();
             s.apps[i].outstanding.remove(&cid);
             for (tp, r) in &results {
