@@ -1,8 +1,9 @@
 //! Consumer-group members for interop tests: the Java client (kafka-clients
 //! `KafkaConsumer`, `scripts/rig/group_consume_java.sh`), librdkafka
-//! (confluent-kafka, `scripts/rig/group_consume.py`) and kasio itself (kasio-std,
-//! `src/bin/kasio_group_peer.rs`). All three take the same options and speak the
-//! same JSON lines (scripts/rig/README.md, "Group consumer peers"); [`GroupPeer`]
+//! (confluent-kafka, `scripts/rig/group_consume.py`) and kasio itself on either
+//! driver (the `kasio_group_peer` and `kasio_tokio_group_peer` binaries of the
+//! kasio-interop package, `interop/src/bin/`). All take the same options and speak
+//! the same JSON lines (scripts/rig/README.md, "Group consumer peers"); [`GroupPeer`]
 //! starts any of them, collects what it reports (records, rebalances, commits,
 //! errors) and drives it (pause, committed offsets, stop, SIGKILL).
 //!
@@ -31,26 +32,51 @@ pub enum PeerKind {
     Java,
     /// librdkafka through confluent-kafka.
     Rdkafka,
-    /// kasio-std (the `kasio_group_peer` binary of this package).
+    /// kasio on kasio-std (the `kasio_group_peer` binary of kasio-interop).
     Kasio,
+    /// kasio on kasio-tokio (the `kasio_tokio_group_peer` binary of kasio-interop).
+    KasioTokio,
 }
 
 impl PeerKind {
-    /// "java" or "rdkafka".
+    /// "java", "rdkafka", "kasio" (kasio-std) or "kasio-tokio".
     pub fn name(self) -> &'static str {
         match self {
             PeerKind::Java => "java",
             PeerKind::Rdkafka => "rdkafka",
             PeerKind::Kasio => "kasio",
+            PeerKind::KasioTokio => "kasio-tokio",
+        }
+    }
+
+    /// The kasio driver the peer runs on ("kasio-std", "kasio-tokio"); `None` for
+    /// the third-party clients.
+    pub fn driver(self) -> Option<&'static str> {
+        match self {
+            PeerKind::Kasio => Some("kasio-std"),
+            PeerKind::KasioTokio => Some("kasio-tokio"),
+            PeerKind::Java | PeerKind::Rdkafka => None,
         }
     }
 }
 
-/// The kasio peer: `$KASIO_GROUP_PEER`, else `kasio_group_peer` beside the running
-/// test (cargo builds a package's binaries for its integration tests, into
-/// `target/<profile>/`, the parent of the tests' `deps/`).
+/// The kasio-std peer: `$KASIO_GROUP_PEER`, else `kasio_group_peer` beside the
+/// running test.
 pub fn kasio_peer_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("KASIO_GROUP_PEER") {
+    peer_bin("KASIO_GROUP_PEER", "kasio_group_peer")
+}
+
+/// The kasio-tokio peer: `$KASIO_TOKIO_GROUP_PEER`, else `kasio_tokio_group_peer`
+/// beside the running test.
+pub fn kasio_tokio_peer_bin() -> PathBuf {
+    peer_bin("KASIO_TOKIO_GROUP_PEER", "kasio_tokio_group_peer")
+}
+
+/// `$var`, else the binary `name` beside the running test (cargo builds
+/// kasio-interop's binaries for its integration tests, into `target/<profile>/`,
+/// the parent of the tests' `deps/`).
+fn peer_bin(var: &str, name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(var) {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("the test's own path");
@@ -58,7 +84,7 @@ pub fn kasio_peer_bin() -> PathBuf {
     if dir.ends_with("deps") {
         dir.pop();
     }
-    dir.join(format!("kasio_group_peer{}", std::env::consts::EXE_SUFFIX))
+    dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// A topic partition as the peers write it.
@@ -383,9 +409,14 @@ impl GroupPeer {
         Self::start(PeerKind::Rdkafka, cfg)
     }
 
-    /// A kasio (kasio-std) member.
+    /// A kasio member on kasio-std.
     pub fn kasio(cfg: &PeerConfig) -> Self {
         Self::start(PeerKind::Kasio, cfg)
+    }
+
+    /// A kasio member on kasio-tokio.
+    pub fn kasio_tokio(cfg: &PeerConfig) -> Self {
+        Self::start(PeerKind::KasioTokio, cfg)
     }
 
     /// Starts a peer and waits for its info line (the consumer exists and has
@@ -407,12 +438,15 @@ impl GroupPeer {
                 c.arg(rig.join("group_consume.py"));
                 c
             }
-            PeerKind::Kasio => {
-                let bin = kasio_peer_bin();
+            PeerKind::Kasio | PeerKind::KasioTokio => {
+                let bin = match kind {
+                    PeerKind::Kasio => kasio_peer_bin(),
+                    _ => kasio_tokio_peer_bin(),
+                };
                 assert!(
                     bin.exists(),
-                    "{} is missing: cargo builds it for this package's integration tests \
-                     (or: cargo build -p kasio-sim --bin kasio_group_peer)",
+                    "{} is missing: cargo builds it for kasio-interop's integration tests \
+                     (or: cargo build -p kasio-interop --bins)",
                     bin.display()
                 );
                 Command::new(bin)
@@ -476,7 +510,7 @@ impl GroupPeer {
         }
     }
 
-    /// Java, librdkafka or kasio.
+    /// Java, librdkafka or kasio (on either driver).
     pub fn kind(&self) -> PeerKind {
         self.kind
     }

@@ -389,3 +389,21 @@ pub fn reference_consume(
         .map(|s| s.as_u64().expect("number"))
         .collect()
 }
+
+/// Records that interop-matrix row `row` passed against `broker` with `records`
+/// records checked; `drivers` are the kasio drivers that took part (kasio-std,
+/// kasio-tokio, both, or none: "-" when third-party clients alone were checked).
+/// `scripts/interop-matrix.py` turns these into the README's matrix. Call it last
+/// in a test, after every assertion.
+pub fn report(row: &str, broker: &str, drivers: &[&str], records: u64) {
+    let driver = if drivers.is_empty() {
+        "-".to_string()
+    } else {
+        drivers.join(" + ")
+    };
+    let dir = repo_root().join("target/interop");
+    std::fs::create_dir_all(&dir).expect("target/interop");
+    let file = dir.join(format!("{}.json", row.replace('/', "__")));
+    let body = json!({"row": row, "broker": broker, "driver": driver, "records": records});
+    std::fs::write(file, body.to_string()).expect("write interop result");
+}

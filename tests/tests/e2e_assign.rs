@@ -1,16 +1,18 @@
 //! End to end, against brokers nobody here wrote: librdkafka produces, kasio
-//! (kasio-std driver, manual assignment) consumes, and every record is checked.
+//! (manual assignment) consumes, and every record is checked. Every scenario runs
+//! on both drivers, kasio-std and kasio-tokio (`*_std` and `*_tokio` tests, the
+//! latter's interop rows `tokio/<row>`), with the same records and checks.
 //! The brokers come from the project's rig (scripts/setup-rig.sh); a missing rig
 //! fails these tests with instructions.
 
 mod common;
 
-use common::{consume, report};
+use common::{consume, report, Driver};
 use kasio_core::consumer::{BrokerError, Event};
 use kasio_sim::rig::{produce, reference_consume, MockCluster, ProduceSpec, Tansu};
 use kasio_sim::workload::is_aborted;
 
-fn tansu_six_partitions(codec: &str) {
+fn tansu_six_partitions(driver: Driver, codec: &str) {
     let topic = format!("e2e-{codec}");
     let broker = Tansu::start(&[(&topic, 6)]);
     let mut spec = ProduceSpec::new(&topic, 6, 100_000);
@@ -18,6 +20,7 @@ fn tansu_six_partitions(codec: &str) {
     let produced = produce(&broker.bootstrap(), &spec);
     assert_eq!(produced.committed, 100_000);
     let (checker, events) = consume(
+        driver,
         &broker.bootstrap(),
         &topic,
         6,
@@ -32,33 +35,58 @@ fn tansu_six_partitions(codec: &str) {
         .filter(|e| matches!(e, Event::Error(_)))
         .collect();
     assert!(errors.is_empty(), "errors: {errors:?}");
-    report(&format!("assign/{codec}"), "tansu", 100_000);
+    report(driver, &format!("assign/{codec}"), "tansu", 100_000);
 }
 
 #[test]
-fn tansu_100k_records_six_partitions_uncompressed() {
-    tansu_six_partitions("none");
+fn tansu_100k_records_six_partitions_uncompressed_std() {
+    tansu_six_partitions(Driver::Std, "none");
 }
 
 #[test]
-fn tansu_100k_records_six_partitions_lz4() {
-    tansu_six_partitions("lz4");
+fn tansu_100k_records_six_partitions_uncompressed_tokio() {
+    tansu_six_partitions(Driver::Tokio, "none");
 }
 
 #[test]
-fn tansu_100k_records_six_partitions_zstd() {
-    tansu_six_partitions("zstd");
+fn tansu_100k_records_six_partitions_lz4_std() {
+    tansu_six_partitions(Driver::Std, "lz4");
 }
 
 #[test]
-fn tansu_gzip_and_snappy() {
+fn tansu_100k_records_six_partitions_lz4_tokio() {
+    tansu_six_partitions(Driver::Tokio, "lz4");
+}
+
+#[test]
+fn tansu_100k_records_six_partitions_zstd_std() {
+    tansu_six_partitions(Driver::Std, "zstd");
+}
+
+#[test]
+fn tansu_100k_records_six_partitions_zstd_tokio() {
+    tansu_six_partitions(Driver::Tokio, "zstd");
+}
+
+#[test]
+fn tansu_gzip_and_snappy_std() {
+    tansu_gzip_and_snappy(Driver::Std);
+}
+
+#[test]
+fn tansu_gzip_and_snappy_tokio() {
+    tansu_gzip_and_snappy(Driver::Tokio);
+}
+
+fn tansu_gzip_and_snappy(driver: Driver) {
     for codec in ["gzip", "snappy"] {
         let topic = format!("e2e-small-{codec}");
         let broker = Tansu::start(&[(&topic, 2)]);
         let mut spec = ProduceSpec::new(&topic, 2, 5_000);
         spec.compression = codec;
         produce(&broker.bootstrap(), &spec);
-        let (checker, _) = consume(
+        let (checker, events) = consume(
+            driver,
             &broker.bootstrap(),
             &topic,
             2,
@@ -68,14 +96,27 @@ fn tansu_gzip_and_snappy() {
             |_| {},
         );
         checker.assert_complete(0, 5_000, 0);
-        report(&format!("assign/{codec}"), "tansu", 5_000);
+        assert!(
+            !events.iter().any(|e| matches!(e, Event::Error(_))),
+            "{codec}: {events:?}"
+        );
+        report(driver, &format!("assign/{codec}"), "tansu", 5_000);
     }
+}
+
+#[test]
+fn mock_cluster_three_brokers_leader_moves_mid_run_std() {
+    mock_cluster_three_brokers_leader_moves_mid_run(Driver::Std);
+}
+
+#[test]
+fn mock_cluster_three_brokers_leader_moves_mid_run_tokio() {
+    mock_cluster_three_brokers_leader_moves_mid_run(Driver::Tokio);
 }
 
 /// librdkafka's mock cluster with three brokers and leaders spread over them; halfway
 /// through, two partitions' leaders move to other brokers. Nothing may be lost.
-#[test]
-fn mock_cluster_three_brokers_leader_moves_mid_run() {
+fn mock_cluster_three_brokers_leader_moves_mid_run(driver: Driver) {
     let topic = "e2e-mock";
     let mut cluster = MockCluster::start(3, &[(topic, 6, 3)]);
     let bootstrap = cluster.bootstrap();
@@ -87,6 +128,7 @@ fn mock_cluster_three_brokers_leader_moves_mid_run() {
     produce(&bootstrap, &spec);
     let mut moved = false;
     let (checker, events) = consume(
+        driver,
         &bootstrap,
         topic,
         6,
@@ -115,7 +157,7 @@ fn mock_cluster_three_brokers_leader_moves_mid_run() {
         })
         .collect();
     assert!(errors.is_empty(), "partition errors: {errors:?}");
-    report("fault/leader-moved", "librdkafka-mock", 30_000);
+    report(driver, "fault/leader-moved", "librdkafka-mock", 30_000);
 }
 
 /// read_committed over committed and aborted transactions.
@@ -126,8 +168,7 @@ fn mock_cluster_three_brokers_leader_moves_mid_run() {
 /// itself is pinned by the scripted core tests. What is checked here: every
 /// committed record arrives, no control record leaks, and kasio reads exactly what
 /// the reference consumer reads from the same broker at the same isolation level.
-#[test]
-fn mock_cluster_transactions_match_the_reference_consumer() {
+fn mock_cluster_transactions_match_the_reference_consumer(driver: Driver) {
     let topic = "e2e-txn";
     let cluster = MockCluster::start(1, &[(topic, 2, 1)]);
     let bootstrap = cluster.bootstrap();
@@ -147,6 +188,7 @@ fn mock_cluster_transactions_match_the_reference_consumer() {
         );
         let props = [("isolation.level", isolation), ("check.crcs", "false")];
         let (checker, events) = consume(
+            driver,
             &bootstrap,
             topic,
             2,
@@ -173,9 +215,20 @@ fn mock_cluster_transactions_match_the_reference_consumer() {
             "{isolation}: {events:?}"
         );
         report(
+            driver,
             &format!("txn/{isolation}"),
             "librdkafka-mock",
             reference.len() as u64,
         );
     }
+}
+
+#[test]
+fn mock_cluster_transactions_match_the_reference_consumer_std() {
+    mock_cluster_transactions_match_the_reference_consumer(Driver::Std);
+}
+
+#[test]
+fn mock_cluster_transactions_match_the_reference_consumer_tokio() {
+    mock_cluster_transactions_match_the_reference_consumer(Driver::Tokio);
 }

@@ -119,7 +119,7 @@ fn mixed_group(
     let (gone, stays) = match leaver {
         PeerKind::Java => (&mut java, &mut rdk),
         PeerKind::Rdkafka => (&mut rdk, &mut java),
-        PeerKind::Kasio => unreachable!("a Java and a librdkafka member"),
+        PeerKind::Kasio | PeerKind::KasioTokio => unreachable!("a Java and a librdkafka member"),
     };
     let left_behind = gone.assignment();
     match how {
@@ -157,7 +157,7 @@ fn mixed_group(
     let (gone, stays) = match leaver {
         PeerKind::Java => (&java, &rdk),
         PeerKind::Rdkafka => (&rdk, &java),
-        PeerKind::Kasio => unreachable!("a Java and a librdkafka member"),
+        PeerKind::Kasio | PeerKind::KasioTokio => unreachable!("a Java and a librdkafka member"),
     };
     let taken_over: BTreeSet<i32> = stays
         .records()

@@ -1,24 +1,24 @@
-//! The kasio-tokio driver end to end against brokers nobody here wrote (the rig's
-//! tansu and librdkafka's mock cluster): the scenarios e2e_assign runs with
-//! kasio-std, and a group with commits. A missing rig fails these tests with
-//! instructions (scripts/setup-rig.sh).
+//! The kasio-tokio driver in consumer groups on tansu, through its own API
+//! (rebalance items with guards, commit futures): commits a new member resumes
+//! at, and a revoked member committing from its guard before the partitions move.
+//! The interop matrix's other rows run on kasio-tokio elsewhere: the manual
+//! assignment and fault rows in e2e_assign.rs, e2e_faults.rs, sim_serve.rs and
+//! sim_produce.rs (each for both drivers), the groups with Java and librdkafka
+//! members in kasio-interop's suites (the `kasio_tokio_group_peer` binary). A
+//! missing rig fails these tests with instructions (scripts/setup-rig.sh).
 
 use std::time::Duration;
 
 use kasio_core::config::Config;
-use kasio_core::consumer::{BrokerError, ConsumerError, TopicPartition, UsageError};
-use kasio_sim::rig::{produce, MockCluster, ProduceSpec, Tansu};
+use kasio_core::consumer::{TopicPartition, UsageError};
+use kasio_sim::rig::{produce, ProduceSpec, Tansu};
 use kasio_sim::workload::Checker;
 use kasio_tokio::{Consumer, Item};
 
-/// Records that interop-matrix row `row` passed with the kasio-tokio driver (as
-/// tests/tests/common's `report` does for kasio-std). Call it last in a test.
+/// Records that interop-matrix row `row` passed with the kasio-tokio driver.
+/// Call it last in a test.
 fn report(row: &str, broker: &str, records: u64) {
-    let dir = kasio_sim::rig::repo_root().join("target/interop");
-    std::fs::create_dir_all(&dir).expect("target/interop");
-    let file = dir.join(format!("{}.json", row.replace('/', "__")));
-    let body = serde_json::json!({"row": row, "broker": broker, "driver": "kasio-tokio", "records": records});
-    std::fs::write(file, body.to_string()).expect("write interop result");
+    kasio_sim::rig::report(row, broker, &["kasio-tokio"], records);
 }
 
 fn config(bootstrap: &str, extra: &[(&str, &str)]) -> Config {
@@ -28,131 +28,6 @@ fn config(bootstrap: &str, extra: &[(&str, &str)]) -> Config {
     ];
     props.extend_from_slice(extra);
     Config::from_pairs(props).expect("config")
-}
-
-/// Consumes `topic` (all `partitions`, assigned by hand) until `expect` distinct
-/// records are read (at most 120 s), then a little longer: nothing more may come.
-/// `hook` runs after each batch with the count so far. Returns the errors seen.
-async fn consume(
-    checker: &mut Checker,
-    bootstrap: &str,
-    topic: &str,
-    partitions: i32,
-    expect: u64,
-    extra: &[(&str, &str)],
-    mut hook: impl FnMut(u64),
-) -> Vec<ConsumerError> {
-    let consumer = Consumer::with_seed(config(bootstrap, extra), 7);
-    consumer
-        .assign((0..partitions).map(|p| TopicPartition::new(topic, p)))
-        .unwrap();
-    let mut errors = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    let settle = Duration::from_millis(300);
-    let mut settle_until = None;
-    loop {
-        let until = match settle_until {
-            Some(t) => t,
-            None if checker.distinct() >= expect => {
-                let t = tokio::time::Instant::now() + settle;
-                settle_until = Some(t);
-                t
-            }
-            None => deadline,
-        };
-        let Ok(item) = tokio::time::timeout_at(until, consumer.recv()).await else {
-            break;
-        };
-        match item.expect("recv") {
-            Item::Records(records) => {
-                for (tp, r) in records.iter() {
-                    checker.check(tp, r);
-                }
-                hook(checker.distinct());
-            }
-            Item::Error(e) => errors.push(e),
-            _ => {}
-        }
-    }
-    consumer.close(Duration::from_secs(5)).await.expect("close");
-    errors
-}
-
-async fn tansu_assign(codec: &str, partitions: u32, count: u64) {
-    let topic = format!("e2e-tokio-{codec}");
-    let broker = Tansu::start(&[(&topic, partitions)]);
-    let mut spec = ProduceSpec::new(&topic, partitions, count);
-    spec.compression = codec;
-    let produced = produce(&broker.bootstrap(), &spec);
-    assert_eq!(produced.committed, count);
-    let mut checker = Checker::new(spec.value_size);
-    let errors = consume(
-        &mut checker,
-        &broker.bootstrap(),
-        &topic,
-        partitions as i32,
-        count,
-        &[],
-        |_| {},
-    )
-    .await;
-    checker.assert_complete(0, count, 0);
-    assert!(errors.is_empty(), "errors: {errors:?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tansu_100k_records_six_partitions_uncompressed() {
-    tansu_assign("none", 6, 100_000).await;
-    report("tokio/assign/none", "tansu", 100_000);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tansu_every_codec() {
-    for codec in ["gzip", "snappy", "lz4", "zstd"] {
-        tansu_assign(codec, 2, 5_000).await;
-    }
-    report("tokio/assign/codecs", "tansu", 20_000);
-}
-
-/// librdkafka's mock cluster with three brokers; halfway through, two
-/// partitions' leaders move to other brokers. Nothing may be lost.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mock_cluster_three_brokers_leader_moves_mid_run() {
-    let topic = "e2e-tokio-mock";
-    let mut cluster = MockCluster::start(3, &[(topic, 6, 3)]);
-    let bootstrap = cluster.bootstrap();
-    for p in 0..6 {
-        cluster.set_leader(topic, p, p % 3 + 1);
-    }
-    let spec = ProduceSpec::new(topic, 6, 30_000);
-    produce(&bootstrap, &spec);
-    let mut moved = false;
-    let mut checker = Checker::new(spec.value_size);
-    let errors = consume(
-        &mut checker,
-        &bootstrap,
-        topic,
-        6,
-        30_000,
-        &[("max.poll.records", "200")],
-        |n| {
-            if !moved && n >= 10_000 {
-                moved = true;
-                // A short blocking call to the rig's control channel.
-                cluster.set_leader(topic, 0, 2);
-                cluster.set_leader(topic, 1, 3);
-            }
-        },
-    )
-    .await;
-    assert!(moved, "the leader move never happened");
-    checker.assert_complete(0, 30_000, 0);
-    let partition_errors: Vec<&ConsumerError> = errors
-        .iter()
-        .filter(|e| matches!(e, ConsumerError::Broker(BrokerError::Partition { .. })))
-        .collect();
-    assert!(partition_errors.is_empty(), "{partition_errors:?}");
-    report("tokio/fault/leader-moved", "librdkafka-mock", 30_000);
 }
 
 fn group_config(bootstrap: &str, group: &str) -> Config {

@@ -104,24 +104,27 @@ fn librdkafka_producer_every_codec_read_back_by_kasio_and_librdkafka() {
             assert_eq!(records, count, "{topic}: records in the logs");
         });
 
-        let (checker, events) = common::consume(
-            &served.bootstrap,
-            topic,
-            PARTITIONS as i32,
-            count,
-            VALUE_SIZE,
-            &[],
-            |_| {},
-        );
-        checker.assert_complete(0, count, 0);
-        assert_no_errors(&events, topic);
+        for driver in common::Driver::ALL {
+            let (checker, events) = common::consume(
+                driver,
+                &served.bootstrap,
+                topic,
+                PARTITIONS as i32,
+                count,
+                VALUE_SIZE,
+                &[],
+                |_| {},
+            );
+            checker.assert_complete(0, count, 0);
+            assert_no_errors(&events, &format!("{topic}, {driver:?}"));
+        }
         let reference = reference_consume(&served.bootstrap, topic, PARTITIONS, &[]);
         assert_eq!(reference, (0..count).collect::<Vec<u64>>(), "{topic}");
         total += count;
     }
     let violations = served.take_violations();
     assert!(violations.is_empty(), "{violations:?}");
-    common::report("sim/produce-librdkafka", "kasio-sim (serve)", total);
+    common::report_both("sim/produce-librdkafka", "kasio-sim (serve)", total);
 }
 
 /// Transactions of 100 records, every third aborted (after its records were
@@ -176,22 +179,25 @@ fn transactional_librdkafka_producer_read_committed_is_exact() {
             &[&format!("isolation.level={isolation}")],
         );
         assert_eq!(reference, want, "librdkafka {isolation}");
-        let (checker, events) = common::consume(
-            &served.bootstrap,
-            topic,
-            3,
-            want.len() as u64,
-            VALUE_SIZE,
-            &[("isolation.level", isolation)],
-            |_| {},
-        );
-        assert_eq!(checker.seqs(), want, "kasio {isolation}");
-        assert_eq!(checker.duplicates(), 0);
-        assert_no_errors(&events, isolation);
+        for driver in common::Driver::ALL {
+            let (checker, events) = common::consume(
+                driver,
+                &served.bootstrap,
+                topic,
+                3,
+                want.len() as u64,
+                VALUE_SIZE,
+                &[("isolation.level", isolation)],
+                |_| {},
+            );
+            assert_eq!(checker.seqs(), want, "kasio {isolation}, {driver:?}");
+            assert_eq!(checker.duplicates(), 0);
+            assert_no_errors(&events, &format!("{isolation}, {driver:?}"));
+        }
     }
     let violations = served.take_violations();
     assert!(violations.is_empty(), "{violations:?}");
-    common::report(
+    common::report_both(
         "sim/produce-txn-read-committed",
         "kasio-sim (serve)",
         committed.len() as u64,

@@ -1,9 +1,11 @@
-//! kasio's consumer group (kasio-std, through the `kasio_group_peer` binary) with
-//! peers nobody here wrote: Java (kafka-clients) and librdkafka members in one group
-//! on tansu, committed offsets handed between the three clients, a SIGKILLed kasio
-//! member that comes back, a static kasio member restarted within its session
-//! (kasio-sim's coordinator, and tansu's known limit), and coordinator faults on
-//! librdkafka's mock cluster. librdkafka produces the records; the checks
+//! kasio's consumer group, on both drivers (the `kasio_group_peer` binary on
+//! kasio-std, `kasio_tokio_group_peer` on kasio-tokio), with peers nobody here
+//! wrote: Java (kafka-clients) and librdkafka members in one group on tansu with a
+//! kasio-std and a kasio-tokio member, committed offsets handed between the
+//! clients (through both kasio drivers), a SIGKILLed kasio member that comes back,
+//! a static kasio member restarted within its session (kasio-sim's coordinator,
+//! and tansu's known limit); the last two once per driver (`*_tokio` tests, rows
+//! `tokio/<row>`). librdkafka produces the records; the checks
 //! ([`kasio_sim::peers::checks`]) are the ones the peers passed among themselves
 //! (`e2e_group_peers.rs`):
 //!
@@ -15,20 +17,17 @@
 //!
 //! The tests of this file run one at a time (JVMs and brokers on a 2-core machine).
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::report;
 use kasio_sim::peers::broker::GroupBroker;
 use kasio_sim::peers::checks::{
     self, assert_no_fatal, check_generations, distinct, last_commits, wait_all, Workload,
 };
 use kasio_sim::peers::{GroupPeer, PeerConfig, PeerKind, RebalanceKind};
-use kasio_sim::rig::{produce, ProduceSpec};
+use kasio_sim::rig::{produce, report, ProduceSpec};
 
 const TOPIC: &str = "kgroup";
 const PARTITIONS: i32 = 12;
@@ -77,6 +76,14 @@ fn settle_and_read(peers: &mut [&mut GroupPeer], gone: &[&GroupPeer], records: u
     });
 }
 
+/// The kasio drivers of `peers` (kasio-std first), for the interop matrix.
+fn drivers(peers: &[&GroupPeer]) -> Vec<&'static str> {
+    let kinds: BTreeSet<&'static str> = peers.iter().filter_map(|p| p.kind().driver()).collect();
+    let mut drivers: Vec<&'static str> = kinds.into_iter().collect();
+    drivers.sort_by_key(|d| *d != "kasio-std");
+    drivers
+}
+
 /// How many commits failed, and why (each reason once).
 fn failed_commits(p: &GroupPeer) -> String {
     let reasons: BTreeSet<&str> = p.commits().filter_map(|c| c.error.as_deref()).collect();
@@ -102,11 +109,12 @@ fn summary(peers: &[&GroupPeer]) -> String {
 }
 
 /// Two kasio members, one librdkafka and one Java member in one group on tansu,
-/// with members joining and leaving while records flow: kasio-1, librdkafka and
-/// Java start; then, each while a quarter of the records is produced and read, a
-/// second kasio member joins, Java leaves, kasio-1 leaves, a third kasio member
-/// joins and (once the group has formed again) librdkafka leaves. The two kasio
-/// members left read to the end.
+/// with members joining and leaving while records flow: kasio-1 (kasio-std),
+/// librdkafka and Java start; then, each while a quarter of the records is
+/// produced and read, a second kasio member joins (on kasio-tokio), Java leaves,
+/// kasio-1 leaves, a third kasio member joins (kasio-std) and (once the group has
+/// formed again) librdkafka leaves. The two kasio members left, one per driver,
+/// read to the end.
 fn mixed_group(assignor: &str, group: &str, row: &str) {
     let _serial = serial();
     let started = Instant::now();
@@ -125,13 +133,13 @@ fn mixed_group(assignor: &str, group: &str, row: &str) {
     let quarter = RECORDS / 4;
 
     let producing = produce_async(&broker, 0, quarter);
-    let mut k2 = GroupPeer::kasio(&cfg);
+    let mut k2 = GroupPeer::kasio_tokio(&cfg);
     producing.join().unwrap();
     settle_and_read(
         &mut [&mut k1, &mut rdk, &mut java, &mut k2],
         &[],
         quarter,
-        "a second kasio member to join",
+        "a second kasio member (kasio-tokio) to join",
     );
 
     let producing = produce_async(&broker, quarter, quarter);
@@ -193,7 +201,9 @@ fn mixed_group(assignor: &str, group: &str, row: &str) {
         summary(&all),
         consumed.duplicates,
     );
-    report(row, "tansu", RECORDS);
+    let drivers = drivers(&all);
+    assert_eq!(drivers, ["kasio-std", "kasio-tokio"]);
+    report(row, "tansu", &drivers, RECORDS);
 }
 
 #[test]
@@ -210,9 +220,9 @@ fn tansu_mixed_group_cooperative_sticky() {
     );
 }
 
-/// Committed offsets handed along Java → kasio → librdkafka → kasio → Java, each
-/// member alone in the group, starting exactly at the previous one's commits (read
-/// back through its own client first), nothing read twice.
+/// Committed offsets handed along Java → kasio-std → librdkafka → kasio-tokio →
+/// Java, each member alone in the group, starting exactly at the previous one's
+/// commits (read back through its own client first), nothing read twice.
 #[test]
 fn tansu_committed_offsets_hand_over_through_kasio() {
     let _serial = serial();
@@ -226,7 +236,7 @@ fn tansu_committed_offsets_hand_over_through_kasio() {
         PeerKind::Java,
         PeerKind::Kasio,
         PeerKind::Rdkafka,
-        PeerKind::Kasio,
+        PeerKind::KasioTokio,
         PeerKind::Java,
     ];
     let peers = checks::handover(&W, &cfg, &chain, (40_000, RECORDS), |start, n| {
@@ -242,7 +252,8 @@ fn tansu_committed_offsets_hand_over_through_kasio() {
         reads.join(" → "),
         started.elapsed()
     );
-    report("group/handover", "tansu", RECORDS);
+    let all: Vec<&GroupPeer> = peers.iter().collect();
+    report("group/handover", "tansu", &drivers(&all), RECORDS);
 }
 
 /// What a member read after its last reported commit of each partition: the
@@ -278,25 +289,38 @@ fn assert_rereads_uncommitted(killed: &GroupPeer, all: &[&GroupPeer]) -> (usize,
     (uncommitted.len(), twice.len())
 }
 
-/// A kasio member with auto-commit (every second) is SIGKILLed mid-run (no commit,
-/// no LeaveGroup) and a new kasio process (manual commits) starts at once;
-/// librdkafka's member stays. Once
+#[test]
+fn tansu_kasio_member_killed_and_restarted() {
+    kasio_member_killed_and_restarted(PeerKind::Kasio, "kasio-crash", "group/crash-restart");
+}
+
+#[test]
+fn tansu_kasio_member_killed_and_restarted_tokio() {
+    kasio_member_killed_and_restarted(
+        PeerKind::KasioTokio,
+        "kasio-crash-tokio",
+        "tokio/group/crash-restart",
+    );
+}
+
+/// A kasio member (`kind`: either driver) with auto-commit (every second) is
+/// SIGKILLed mid-run (no commit, no LeaveGroup) and a new kasio process of the
+/// same driver (manual commits) starts at once; librdkafka's member stays. Once
 /// tansu has noticed the dead member (its session), the group rebalances and the
 /// restarted member reads on from the group's offsets: nothing is lost, and the
 /// records read twice are exactly those the killed member read after its last
 /// commit.
-#[test]
-fn tansu_kasio_member_killed_and_restarted() {
+fn kasio_member_killed_and_restarted(kind: PeerKind, group: &str, row: &str) {
     let _serial = serial();
     let started = Instant::now();
     let broker = GroupBroker::tansu(&W);
-    let cfg = config(&broker, "kasio-crash");
+    let cfg = config(&broker, group);
     let auto = PeerConfig {
         auto_commit: true,
         extra: vec![("auto.commit.interval.ms".into(), "1000".into())],
         ..cfg.clone()
     };
-    let mut k1 = GroupPeer::kasio(&auto);
+    let mut k1 = GroupPeer::start(kind, &auto);
     let mut rdk = GroupPeer::rdkafka(&cfg);
     wait_all(
         &mut [&mut k1, &mut rdk],
@@ -324,7 +348,7 @@ fn tansu_kasio_member_killed_and_restarted() {
     });
     k1.kill();
     let killed = Instant::now();
-    let mut k2 = GroupPeer::kasio(&cfg);
+    let mut k2 = GroupPeer::start(kind, &cfg);
     wait_all(
         &mut [&mut rdk, &mut k2],
         Duration::from_secs(40),
@@ -348,10 +372,11 @@ fn tansu_kasio_member_killed_and_restarted() {
         assert_no_fatal(p);
     }
     println!(
-        "tansu kasio crash: killed after {} records; it had read {} records after its last \
+        "tansu {} crash: killed after {} records; it had read {} records after its last \
          commit, {} of them read again ({} duplicates in all, none of a committed record); \
          the restarted member held partitions {recovered:.1?} after the kill; {}; \
          generations {gens:?}; total {:.1?}",
+        kind.name(),
         k1.record_count(),
         uncommitted,
         twice,
@@ -359,11 +384,13 @@ fn tansu_kasio_member_killed_and_restarted() {
         summary(&all),
         started.elapsed()
     );
-    report("group/crash-restart", "tansu", RECORDS);
+    report(row, "tansu", &drivers(&all), RECORDS);
 }
 
 /// How a static restart is set up.
 struct StaticRun {
+    /// The static kasio member's driver (killed and restarted on the same).
+    kind: PeerKind,
     /// `session.timeout.ms` of both members.
     session_ms: u32,
     /// kasio joins first, and joins again when librdkafka joins (its subscription
@@ -388,6 +415,8 @@ struct StaticOutcome {
     twice: usize,
     /// Records per member.
     summary: String,
+    /// The kasio drivers that took part.
+    drivers: Vec<&'static str>,
 }
 
 /// A static kasio member (`group.instance.id`) beside a static librdkafka member,
@@ -412,13 +441,13 @@ fn static_restart(broker: &GroupBroker, group: &str, run: &StaticRun) -> StaticO
         })
     };
     let (mut k1, mut rdk) = if run.kasio_first {
-        let mut k1 = GroupPeer::kasio(&kasio_cfg);
+        let mut k1 = GroupPeer::start(run.kind, &kasio_cfg);
         first_assigned(&mut k1);
         (k1, GroupPeer::rdkafka(&rdk_cfg))
     } else {
         let mut rdk = GroupPeer::rdkafka(&rdk_cfg);
         first_assigned(&mut rdk);
-        (GroupPeer::kasio(&kasio_cfg), rdk)
+        (GroupPeer::start(run.kind, &kasio_cfg), rdk)
     };
     wait_all(
         &mut [&mut k1, &mut rdk],
@@ -434,7 +463,7 @@ fn static_restart(broker: &GroupBroker, group: &str, run: &StaticRun) -> StaticO
     let gen = k1.rebalances().last().and_then(|r| r.gen);
     k1.kill();
     let killed = Instant::now();
-    let mut k2 = GroupPeer::kasio(&kasio_cfg);
+    let mut k2 = GroupPeer::start(run.kind, &kasio_cfg);
     rdk.pump(Duration::ZERO);
     let seen = rdk.rebalances().count();
     first_assigned(&mut k2);
@@ -485,6 +514,7 @@ fn static_restart(broker: &GroupBroker, group: &str, run: &StaticRun) -> StaticO
         uncommitted,
         twice,
         summary: summary(&all),
+        drivers: drivers(&all),
     }
 }
 
@@ -500,15 +530,25 @@ impl std::fmt::Display for StaticOutcome {
     }
 }
 
-/// KIP-345 against a coordinator that does it right (kasio-sim's, as Kafka's
-/// `GroupMetadataManager`): the restarted static kasio member rejoins under its
-/// instance id within `session.timeout.ms`, gets its partitions back in the same
-/// generation, and the other member sees no rebalance at all.
 #[test]
 fn sim_static_kasio_member_restarted_keeps_its_partitions() {
+    sim_static_restart(PeerKind::Kasio, "group/static-restart-sim");
+}
+
+#[test]
+fn sim_static_kasio_member_restarted_keeps_its_partitions_tokio() {
+    sim_static_restart(PeerKind::KasioTokio, "tokio/group/static-restart-sim");
+}
+
+/// KIP-345 against a coordinator that does it right (kasio-sim's, as Kafka's
+/// `GroupMetadataManager`): the restarted static kasio member (`kind`) rejoins
+/// under its instance id within `session.timeout.ms`, gets its partitions back in
+/// the same generation, and the other member sees no rebalance at all.
+fn sim_static_restart(kind: PeerKind, row: &str) {
     let _serial = serial();
     let started = Instant::now();
     let run = StaticRun {
+        kind,
         // kasio-sim (as Kafka) accepts sessions from 6 s.
         session_ms: 6_000,
         kasio_first: true,
@@ -527,10 +567,11 @@ fn sim_static_kasio_member_restarted_keeps_its_partitions() {
         "the group's generation moved"
     );
     println!(
-        "kasio-sim static restart: {outcome}; total {:.1?}",
+        "kasio-sim static restart ({}): {outcome}; total {:.1?}",
+        kind.name(),
         started.elapsed()
     );
-    report("group/static-restart-sim", "kasio-sim", run.records);
+    report(row, "kasio-sim", &outcome.drivers, run.records);
 }
 
 /// tansu and a restarted static member whose subscription is byte for byte the
@@ -544,9 +585,19 @@ fn sim_static_kasio_member_restarted_keeps_its_partitions() {
 /// first and the group rebalances (scripts/rig/README.md): 10 s here.
 #[test]
 fn tansu_static_kasio_member_restarted_same_subscription_after_6s() {
+    tansu_static_restart(PeerKind::Kasio, "group/static-restart-tansu");
+}
+
+#[test]
+fn tansu_static_kasio_member_restarted_same_subscription_after_6s_tokio() {
+    tansu_static_restart(PeerKind::KasioTokio, "tokio/group/static-restart-tansu");
+}
+
+fn tansu_static_restart(kind: PeerKind, row: &str) {
     let _serial = serial();
     let started = Instant::now();
     let run = StaticRun {
+        kind,
         session_ms: 10_000,
         kasio_first: false,
         records: 24_000,
@@ -560,8 +611,9 @@ fn tansu_static_kasio_member_restarted_same_subscription_after_6s() {
         outcome.back
     );
     println!(
-        "tansu static restart, same subscription: {outcome}; total {:.1?}",
+        "tansu static restart ({}), same subscription: {outcome}; total {:.1?}",
+        kind.name(),
         started.elapsed()
     );
-    report("group/static-restart-tansu", "tansu", run.records);
+    report(row, "tansu", &outcome.drivers, run.records);
 }
