@@ -2,7 +2,7 @@
 //! `KafkaConsumer`, `scripts/rig/group_consume_java.sh`), librdkafka
 //! (confluent-kafka, `scripts/rig/group_consume.py`) and kasio itself on either
 //! driver (the `kasio_group_peer` and `kasio_tokio_group_peer` binaries of the
-//! kasio-interop package, `interop/src/bin/`). All take the same options and speak
+//! kasio-interop package, `tests/interop/src/bin/`). All take the same options and speak
 //! the same JSON lines (scripts/rig/README.md, "Group consumer peers"); [`GroupPeer`]
 //! starts any of them, collects what it reports (records, rebalances, commits,
 //! errors) and drives it (pause, committed offsets, stop, SIGKILL).
