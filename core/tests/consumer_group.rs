@@ -384,12 +384,8 @@ fn heartbeat_rebalance_in_progress_revokes_with_commit_then_joins_after_the_ack(
     let got = h.poll();
     assert_eq!(got.len(), 5);
     heartbeat_says_rebalance(&mut h);
-    // Eager: everything is revoked first; auto-commit commits what was handed out.
-    let commit = h.expect_api::<OffsetCommitRequest>(1);
-    let p = &commit.body.topics[0].partitions[0];
-    assert_eq!((p.partition_index, p.committed_offset), (0, 15));
-    assert_eq!(p.committed_leader_epoch, 5, "the epoch of the last record");
-    assert_eq!(commit.body.generation_id_or_member_epoch, 1);
+    // Eager: everything is revoked first. Nothing is committed yet: the
+    // application may still be working on the records it was handed.
     let events = h.take_events();
     let token = match events.as_slice() {
         [Event::Revoked { partitions, token }] => {
@@ -399,13 +395,11 @@ fn heartbeat_rebalance_in_progress_revokes_with_commit_then_joins_after_the_ack(
         other => panic!("{other:?}"),
     };
     assert_eq!(h.c.group_state(), Some(MemberState::PreparingJoin));
-    // No JoinGroup before the commit is answered and the revoke acknowledged.
-    h.respond(&commit, &commit_resp(&commit.body, ErrorCode::None));
-    let no_join = |h: &Harness| !h.unread().iter().any(|(_, r)| r.starts_with("JoinGroup"));
-    assert!(no_join(&h), "{:?}", h.unread());
+    let no_request = |h: &Harness, api: &str| !h.unread().iter().any(|(_, r)| r.starts_with(api));
+    assert!(no_request(&h, "OffsetCommit"), "{:?}", h.unread());
     // The application may still commit the revoked partition until it acks.
     let id =
-        h.c.commit([(tp(0), OffsetAndMetadata::new(15))])
+        h.c.commit([(tp(0), OffsetAndMetadata::new(12))])
             .expect("a revoked partition may be committed until the ack");
     h.drain();
     let c2 = h.expect_api::<OffsetCommitRequest>(1);
@@ -413,7 +407,18 @@ fn heartbeat_rebalance_in_progress_revokes_with_commit_then_joins_after_the_ack(
     assert!(h.take_events().iter().any(
         |e| matches!(e, Event::Committed { id: i, results, .. } if *i == id && results[0].1.is_ok())
     ));
+    assert!(no_request(&h, "JoinGroup"), "{:?}", h.unread());
+    // The ack says it is done with them: auto-commit commits what was handed out.
     h.c.ack_rebalance(token).unwrap();
+    h.drain();
+    let commit = h.expect_api::<OffsetCommitRequest>(1);
+    let p = &commit.body.topics[0].partitions[0];
+    assert_eq!((p.partition_index, p.committed_offset), (0, 15));
+    assert_eq!(p.committed_leader_epoch, 5, "the epoch of the last record");
+    assert_eq!(commit.body.generation_id_or_member_epoch, 1);
+    // No JoinGroup before the commit is answered.
+    assert!(no_request(&h, "JoinGroup"), "{:?}", h.unread());
+    h.respond(&commit, &commit_resp(&commit.body, ErrorCode::None));
     h.drain();
     let join = h.expect_api::<JoinGroupRequest>(1);
     assert_eq!(join.body.member_id, "m-1");
@@ -746,12 +751,16 @@ fn cooperative_rebalance_revokes_only_what_moves_then_a_follow_up_round() {
         other => panic!("{other:?}"),
     };
     assert_eq!(h.c.assignment(), [tp(0)]);
-    // Auto-commit commits the revoked partition; the follow-up join waits for it
-    // and for the ack.
-    let commit = h.expect_api::<OffsetCommitRequest>(1);
-    assert_eq!(commit.body.topics[0].partitions[0].partition_index, 1);
+    // The follow-up join waits for the ack, and for the commit of the revoked
+    // partition auto-commit makes then.
+    assert!(!h
+        .unread()
+        .iter()
+        .any(|(_, r)| r.starts_with("OffsetCommit")));
     h.c.ack_rebalance(token).unwrap();
     h.drain();
+    let commit = h.expect_api::<OffsetCommitRequest>(1);
+    assert_eq!(commit.body.topics[0].partitions[0].partition_index, 1);
     assert!(!h.unread().iter().any(|(_, r)| r.starts_with("JoinGroup")));
     h.respond(&commit, &commit_resp(&commit.body, ErrorCode::None));
     let join = h.expect_api::<JoinGroupRequest>(1);
@@ -1111,12 +1120,16 @@ fn a_cooperative_revocation_commits_what_was_handed_out_of_the_revoked_partition
     // The new generation moves partition 0 away.
     join_as_leader(&mut h, join, 2, &[1]);
     let events = h.take_events();
-    assert!(
-        events
-            .iter()
-            .any(|e| matches!(e, Event::Revoked { partitions, .. } if partitions == &[tp(0)])),
-        "{events:?}"
-    );
+    let token = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Revoked { partitions, token } if partitions == &[tp(0)] => Some(*token),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{events:?}"));
+    // Committed once the application says it is done with them.
+    h.c.ack_rebalance(token).unwrap();
+    h.drain();
     let commit = h.expect_api::<OffsetCommitRequest>(1);
     let p = &commit.body.topics[0].partitions[0];
     assert_eq!(
@@ -1366,9 +1379,10 @@ fn a_revoke_time_commit_lost_with_its_connection_goes_again_before_the_join() {
     five_handed_out(&mut h, 0);
     heartbeat_says_rebalance(&mut h);
     let token = revoked_token(&mut h, None);
+    h.c.ack_rebalance(token).unwrap();
+    h.drain();
     let commit = h.expect_api::<OffsetCommitRequest>(1);
     h.disconnect(commit.conn);
-    h.c.ack_rebalance(token).unwrap();
     h.run_for(ms(1_000));
     coordinator_found_again(&mut h);
     let commit = h.expect_api::<OffsetCommitRequest>(1);
@@ -1398,11 +1412,13 @@ fn a_cooperative_follow_up_round_waits_for_the_revoke_time_commit() {
     let join = h.expect_api::<JoinGroupRequest>(1);
     join_as_leader(&mut h, join, 2, &[0]);
     let token = revoked_token(&mut h, Some(&[tp(1)]));
+    // The application acks: the revoke-time commit goes.
+    h.c.ack_rebalance(token).unwrap();
+    h.drain();
     let commit = h.expect_api::<OffsetCommitRequest>(1);
     assert_eq!(commit.body.topics[0].partitions[0].committed_offset, 15);
-    // The connection goes with the commit unanswered; the application acks.
+    // The connection goes with the commit unanswered.
     h.disconnect(commit.conn);
-    h.c.ack_rebalance(token).unwrap();
     h.run_for(ms(1_000));
     coordinator_found_again(&mut h);
     // The revoke-time commit goes again before the follow-up JoinGroup.
@@ -1886,6 +1902,10 @@ fn a_revoke_time_commit_leaves_out_a_partition_whose_position_is_being_reset() {
     assert_eq!(h.poll().len(), 5);
     assert_eq!(h.c.position(&tp(1)), Ok(None), "its reset is under way");
     heartbeat_says_rebalance(&mut h);
+    let token = revoked_token(&mut h, Some(&[tp(0), tp(1)]));
+    let no_join = |h: &Harness| !h.unread().iter().any(|(_, r)| r.starts_with("JoinGroup"));
+    h.c.ack_rebalance(token).unwrap();
+    h.drain();
     let commit = h.expect_api::<OffsetCommitRequest>(1);
     let parts: Vec<(i32, i64)> = commit
         .body
@@ -1895,12 +1915,50 @@ fn a_revoke_time_commit_leaves_out_a_partition_whose_position_is_being_reset() {
         .map(|p| (p.partition_index, p.committed_offset))
         .collect();
     assert_eq!(parts, [(0, 15)]);
-    let token = revoked_token(&mut h, Some(&[tp(0), tp(1)]));
-    let no_join = |h: &Harness| !h.unread().iter().any(|(_, r)| r.starts_with("JoinGroup"));
-    h.c.ack_rebalance(token).unwrap();
-    h.drain();
     assert!(no_join(&h), "the join waits for the revoke-time commit");
     h.respond(&commit, &commit_resp(&commit.body, ErrorCode::None));
     let join = h.expect_api::<JoinGroupRequest>(1);
     assert_eq!(join.body.member_id, "m-1");
+}
+
+#[test]
+fn periodic_auto_commit_leaves_the_latest_poll_to_the_next() {
+    // Found with kasio-tokio, whose driver fires the auto-commit timer in the
+    // background: auto-commit committed the records of the latest poll while the
+    // application still held them, so a crash then lost them. What the latest
+    // poll handed out is committed once the application polls again (Java
+    // commits inside poll, what earlier polls returned).
+    let mut h = stable_harness(&[("auto.commit.interval.ms", "1000")], 1, &[0], 10);
+    five_handed_out(&mut h, 0);
+    let start = h.now;
+    h.run_until(start + ms(1_100));
+    let offsets = |h: &mut Harness| {
+        let commits: Vec<Req<OffsetCommitRequest>> = std::iter::from_fn(|| {
+            h.unread()
+                .iter()
+                .any(|(_, r)| r.starts_with("OffsetCommit"))
+                .then(|| h.expect_api::<OffsetCommitRequest>(1))
+        })
+        .collect();
+        let mut out = Vec::new();
+        for c in commits {
+            out.extend(
+                c.body.topics[0]
+                    .partitions
+                    .iter()
+                    .map(|p| p.committed_offset),
+            );
+            h.respond(&c, &commit_resp(&c.body, ErrorCode::None));
+        }
+        out
+    };
+    let first = offsets(&mut h);
+    assert!(
+        first.iter().all(|&o| o == 10),
+        "the handed-out records 10..15 committed while the application holds them: {first:?}"
+    );
+    // The application polls again: it is done with them.
+    assert_eq!(h.poll().len(), 0);
+    h.run_until(start + ms(2_200));
+    assert_eq!(offsets(&mut h), [15]);
 }

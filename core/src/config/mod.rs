@@ -314,8 +314,12 @@ properties! {
         "range,cooperative-sticky", List::<AssignmentStrategy>::new(),
         |strategies: impl IntoIterator<Item = AssignmentStrategy>| strategies.into_iter().collect();
 
-    /// Whether consumed offsets are committed periodically in the background. Has
-    /// no effect without `group.id`: see [`Config::auto_commit_enabled`].
+    /// Whether consumed offsets are committed automatically: every
+    /// `auto.commit.interval.ms`, what polls before the latest handed out (the
+    /// application polled again, so it is done with those, as Java assumes); when
+    /// the application acknowledges a revocation, what it was handed of those
+    /// partitions; on close and unsubscribe, everything handed out. Has no effect
+    /// without `group.id`: see [`Config::auto_commit_enabled`].
     enable_auto_commit: bool = "enable.auto.commit", "true", Bool,
         |enabled: bool| enabled;
 

@@ -22,6 +22,8 @@ pub(crate) struct Assignment {
     buffered_bytes: usize,
     /// The partition `poll_records` served last, for fairness between partitions.
     poll_cursor: Option<TopicPartition>,
+    /// How many times the application polled (`poll_records`).
+    polls: u64,
 }
 
 impl Assignment {
@@ -143,6 +145,17 @@ impl Assignment {
     }
 
     /// `tp` was served by `poll_records`.
+    /// The application polls: returns the poll's number.
+    pub fn begin_poll(&mut self) -> u64 {
+        self.polls += 1;
+        self.polls
+    }
+
+    /// The latest poll's number (0 before any).
+    pub fn latest_poll(&self) -> u64 {
+        self.polls
+    }
+
     pub fn served(&mut self, tp: TopicPartition) {
         self.poll_cursor = Some(tp);
     }

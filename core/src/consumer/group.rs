@@ -413,8 +413,22 @@ impl Consumer {
         self.check_open()?;
         let g = self.group.as_mut().ok_or(UsageError::StaleToken(token))?;
         let latest = g.leave_token == Some(token);
+        let auto = g.auto_commit.is_some();
         match g.pending_ack.as_mut().filter(|p| p.token == token) {
-            Some(pending) => pending.acked = true,
+            Some(pending) => {
+                // The revoke-time auto-commit (see `revoke`), queued before the
+                // partitions stop being the member's to commit.
+                let commit = (auto && !pending.lost && !pending.acked)
+                    .then(|| pending.positions.clone())
+                    .filter(|positions| !positions.is_empty());
+                pending.acked = true;
+                if let Some(positions) = commit {
+                    if !self.sim_bug(|b| b.skip_revoke_commit) {
+                        let id = self.enqueue_commit(CommitKind::Revoke, positions).ok();
+                        self.group_mut().revoke_commit = id;
+                    }
+                }
+            }
             // The latest token of a rebalance that did not wait (unsubscribe,
             // close): acknowledging it is harmless.
             None if latest => {}
@@ -592,6 +606,42 @@ impl Consumer {
                     }
                 }
             }
+        }
+        out
+    }
+
+    /// What a periodic auto-commit commits: per owned partition, what polls
+    /// before the latest handed out (the application may still hold the latest
+    /// poll's records: a driver fires this timer in the background), where that
+    /// differs from what this consumer last committed and is not behind a commit
+    /// that already covers more (the application's, done, queued or in flight).
+    /// Revoked partitions awaiting their acknowledgement are left to the
+    /// revoke-time commit.
+    fn auto_commit_offsets(&self) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
+        let mut out = BTreeMap::new();
+        let Some(g) = self.group.as_ref() else {
+            return out;
+        };
+        let latest_poll = self.assignment.latest_poll();
+        for (tp, s) in self.assignment.iter() {
+            if !self.may_commit(tp) {
+                continue;
+            }
+            let Some(mut o) = consumed_offset(s) else {
+                continue;
+            };
+            let (offset, epoch, held_back) = s.auto_commit_position(latest_poll);
+            o.offset = offset;
+            o.leader_epoch = epoch;
+            if self.sim_bug(|b| b.commit_ahead) {
+                o.offset += 1;
+            }
+            if g.commits.last_committed(tp) == Some(o.offset)
+                || held_back && g.commits.highest(tp).is_some_and(|h| h > o.offset)
+            {
+                continue;
+            }
+            out.insert(tp.clone(), o);
         }
         out
     }
@@ -857,18 +907,16 @@ impl Consumer {
     }
 
     /// Revokes `partitions` (still in the generation): they stop being fetched at
-    /// once and their buffered records are dropped; with auto-commit their
-    /// positions are committed; the application hears `Revoked` and acknowledges.
+    /// once and their buffered records are dropped; the application hears
+    /// `Revoked` and acknowledges; with auto-commit, the acknowledgement commits
+    /// their positions (what was handed out), and the rebalance waits for that
+    /// commit. Not before: the records handed out last may still be in the
+    /// application's hands while a driver runs the rebalance in the background;
+    /// its acknowledgement says it is done with them (Java commits inside its
+    /// next poll, for the same reason). Past the deadline without an
+    /// acknowledgement nothing is committed.
     fn revoke(&mut self, partitions: BTreeSet<TopicPartition>, cause: Cause) {
         let positions = self.consumed_offsets(|tp| partitions.contains(tp));
-        let auto = self.group.as_ref().is_some_and(|g| g.auto_commit.is_some());
-        let revoke_commit =
-            if auto && !positions.is_empty() && !self.sim_bug(|b| b.skip_revoke_commit) {
-                self.enqueue_commit(CommitKind::Revoke, positions.clone())
-                    .ok()
-            } else {
-                None
-            };
         if self.sim_bug(|b| b.fetch_after_revoke) {
             self.group_mut().owned.retain(|tp| !partitions.contains(tp));
         } else {
@@ -878,7 +926,7 @@ impl Consumer {
         let g = self.group_mut();
         let token = g.token();
         let deadline = now + g.rebalance_timeout;
-        g.revoke_commit = revoke_commit;
+        g.revoke_commit = None;
         g.pending_ack = Some(PendingAck {
             token,
             lost: false,
@@ -2151,12 +2199,7 @@ impl Consumer {
                     self.timers.set(Timer::AutoCommit, now + interval);
                     let g = self.group.as_ref().expect("a group");
                     if g.may_commit() && !g.commits.has(CommitKind::Auto) {
-                        let offsets = self.consumed_offsets(|_| true);
-                        let g = self.group.as_ref().expect("a group");
-                        let changed: BTreeMap<_, _> = offsets
-                            .into_iter()
-                            .filter(|(tp, o)| g.commits.last_committed(tp) != Some(o.offset))
-                            .collect();
+                        let changed = self.auto_commit_offsets();
                         if !changed.is_empty() {
                             let _ = self.enqueue_commit(CommitKind::Auto, changed);
                         }

@@ -90,6 +90,11 @@ pub(crate) struct PartitionState {
     pub eof_reported: bool,
     /// A corrupt batch is buffered: fetching waits until the application reaches it.
     pub error_pending: bool,
+    /// The position (and its epoch) before the first records handed out in poll
+    /// number `.0`: while that is the latest poll, the application may still be
+    /// working on those records, so auto-commit stops there (see
+    /// [`PartitionState::auto_commit_position`]). `None` after a seek.
+    pub before_poll: Option<(u64, i64, Option<i32>)>,
 }
 
 impl PartitionState {
@@ -118,6 +123,7 @@ impl PartitionState {
             buffered_bytes: 0,
             buffered_records: 0,
             eof_reported: false,
+            before_poll: None,
             error_pending: false,
         }
     }
@@ -139,12 +145,34 @@ impl PartitionState {
         self.clear_buffer();
         self.position = offset;
         self.position_epoch = epoch;
+        self.before_poll = None;
         self.fetch_offset = offset;
         self.fetch_epoch = epoch;
         self.state = FetchState::Fetching;
         self.in_flight = false;
         self.backoff.succeed();
         self.eof_reported = false;
+    }
+
+    /// Notes that poll number `poll` hands out records from here on (the first
+    /// time only: what the poll hands out later starts further on).
+    pub fn handing_out(&mut self, poll: u64) {
+        if self.before_poll.is_none_or(|(n, _, _)| n != poll) {
+            self.before_poll = Some((poll, self.position, self.position_epoch));
+        }
+    }
+
+    /// The position auto-commit may commit when `latest_poll` is the latest
+    /// poll: what earlier polls handed out (the application polled again, so it
+    /// is done with those, as Java's auto-commit assumes), not what the latest
+    /// one did. Returns whether that stops short of the position.
+    pub fn auto_commit_position(&self, latest_poll: u64) -> (i64, Option<i32>, bool) {
+        match self.before_poll {
+            Some((n, offset, epoch)) if n == latest_poll && offset != self.position => {
+                (offset, epoch, true)
+            }
+            _ => (self.position, self.position_epoch, false),
+        }
     }
 
     /// Starts from the group's committed offset, once OffsetFetch says.

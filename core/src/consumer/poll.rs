@@ -73,13 +73,14 @@ impl Consumer {
     pub fn poll_records(&mut self, now: Instant) -> ConsumerRecords {
         self.advance(now);
         self.group_polled();
+        let poll = self.assignment.begin_poll();
         let mut out = ConsumerRecords::default();
         let mut budget = self.config.max_poll_records as usize;
         for tp in self.assignment.poll_order() {
             if budget == 0 {
                 break;
             }
-            let (records, broker) = self.drain_partition(&tp, budget);
+            let (records, broker) = self.drain_partition(&tp, budget, poll);
             budget -= records.len();
             self.assignment.served(tp.clone());
             if !records.is_empty() {
@@ -98,8 +99,14 @@ impl Consumer {
 
     /// Takes up to `budget` records of `tp`, all served by one broker (returned
     /// with them).
-    fn drain_partition(&mut self, tp: &TopicPartition, budget: usize) -> (Vec<Record>, BrokerId) {
+    fn drain_partition(
+        &mut self,
+        tp: &TopicPartition,
+        budget: usize,
+        poll: u64,
+    ) -> (Vec<Record>, BrokerId) {
         let drained = self.assignment.update(tp, |s| {
+            s.handing_out(poll);
             let mut out = Vec::with_capacity(budget.min(s.buffered_records.max(1)));
             let mut failure = None;
             let mut served_by = None;

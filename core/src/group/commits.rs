@@ -331,6 +331,17 @@ impl Commits {
         self.committed.get(tp).copied()
     }
 
+    /// The highest offset for `tp` this consumer committed or is committing
+    /// (queued or in flight).
+    pub fn highest(&self, tp: &TopicPartition) -> Option<i64> {
+        self.queue
+            .iter()
+            .chain(self.in_flight.as_ref())
+            .filter_map(|c| c.pending.get(tp).map(|o| o.offset))
+            .chain(self.last_committed(tp))
+            .max()
+    }
+
     /// Forgets what was committed for partitions no longer owned.
     pub fn forget(&mut self, tp: &TopicPartition) {
         self.committed.remove(tp);
