@@ -1190,3 +1190,13 @@ fn oauthbearer_needs_no_password() {
     // Without SASL, nothing to resolve.
     assert!(kasio_core::sasl::SaslConfig::from_config(&config(&[]).unwrap()).is_none());
 }
+
+#[test]
+fn secret_properties_are_marked() {
+    let secrets: Vec<&str> = Config::properties()
+        .iter()
+        .filter(|p| p.is_secret())
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(secrets, ["sasl.password", "sasl.jaas.config"]);
+}

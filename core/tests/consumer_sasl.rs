@@ -437,12 +437,15 @@ fn sha_512_round_trip_and_escaped_user_names() {
 
 // ----- SCRAM verification failures: fatal -----------------------------------------------
 
+/// How a scripted server answers client-final (with its state and the message).
+type ServerFinalFn<'a> = &'a dyn Fn(&ScramServer<S256>, &[u8]) -> String;
+
 /// A SCRAM-SHA-256 consumer whose broker answers client-first with `server_first`
 /// (given the client nonce) and, if the client goes on, client-final with
 /// `server_final`. Returns the harness after the exchange.
 fn scram_scenario(
     server_first: impl Fn(&str) -> String,
-    server_final: Option<&dyn Fn(&ScramServer<S256>, &[u8]) -> String>,
+    server_final: Option<ServerFinalFn<'_>>,
 ) -> Harness {
     let mut h = bootstrap(&sasl_config("SCRAM-SHA-256"));
     let mut server = ScramServer::<S256>::new(PASSWORD, 4096);

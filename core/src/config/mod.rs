@@ -85,6 +85,18 @@ pub struct PropertyInfo {
     check: fn(&Config) -> Result<(), ConfigError>,
 }
 
+impl PropertyInfo {
+    /// Whether the value holds a secret (`sasl.password`, `sasl.jaas.config`): a
+    /// program that prints configurations (a dump for a ticket, a log line) should
+    /// redact it. [`Config::get`] returns it as it is, and `Config`'s `Debug` hides it.
+    pub fn is_secret(&self) -> bool {
+        SECRETS.contains(&self.name)
+    }
+}
+
+/// The properties whose values are secrets.
+const SECRETS: &[&str] = &["sasl.password", "sasl.jaas.config"];
+
 impl fmt::Debug for PropertyInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PropertyInfo")
@@ -582,7 +594,8 @@ impl Config {
 
     /// A property's value as Kafka would print it (milliseconds for times,
     /// comma-separated lists, `""` for an unset optional property), or `None` for an
-    /// unknown name. [`set`](Config::set) accepts what this returns.
+    /// unknown name. [`set`](Config::set) accepts what this returns. Secrets come
+    /// back as they are (see [`PropertyInfo::is_secret`] to redact them).
     pub fn get(&self, name: &str) -> Option<String> {
         lookup(name).map(|p| (p.get)(self))
     }
