@@ -282,3 +282,103 @@ fn error_kind(code: ErrorCode, message: Option<String>) -> SaslErrorKind {
         code => SaslErrorKind::Broker { code, message },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn ok_handshake() -> SaslHandshakeResponse {
+        SaslHandshakeResponse {
+            error_code: 0,
+            mechanisms: vec![],
+        }
+    }
+
+    fn answer(bytes: &'static [u8], lifetime: i64) -> SaslAuthenticateResponse {
+        SaslAuthenticateResponse {
+            auth_bytes: Bytes::from_static(bytes),
+            session_lifetime_ms: lifetime,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn answers_out_of_turn_are_errors_not_panics() {
+        let config = SaslConfig::with_password(SaslMechanism::Plain, "u", "p");
+        let mut a = Authenticator::new(config, 1);
+        assert!(a.on_handshake(&ok_handshake()).is_err());
+        assert!(a.on_authenticate(&answer(b"", 0)).is_err());
+        assert!(a
+            .provide_token(&OAuthBearerToken::new("t", Duration::from_secs(1)))
+            .is_err());
+        // A failed authenticator starts again cleanly (as a renewal would).
+        a.start();
+        assert!(matches!(
+            a.on_handshake(&ok_handshake()),
+            Ok(Step::Authenticate(_))
+        ));
+        assert_eq!(
+            a.on_authenticate(&answer(b"", 0)),
+            Ok(Step::Done {
+                reauthenticate_after: None
+            })
+        );
+        assert!(a.is_done());
+    }
+
+    #[test]
+    fn other_error_codes_keep_their_code_and_message() {
+        let config = SaslConfig::with_password(SaslMechanism::ScramSha256, "u", "p");
+        let mut a = Authenticator::new(config, 1);
+        a.start();
+        let err = a
+            .on_handshake(&SaslHandshakeResponse {
+                error_code: ErrorCode::PolicyViolation.code(),
+                mechanisms: vec![],
+            })
+            .unwrap_err();
+        assert_eq!(
+            err.kind,
+            SaslErrorKind::Broker {
+                code: ErrorCode::PolicyViolation,
+                message: None
+            }
+        );
+        assert!(!err.is_fatal());
+    }
+
+    #[test]
+    fn the_session_renewal_falls_within_85_to_95_percent() {
+        for seed in 0..50 {
+            let config = SaslConfig::with_password(SaslMechanism::Plain, "u", "p");
+            let mut a = Authenticator::new(config, seed);
+            a.start();
+            a.on_handshake(&ok_handshake()).unwrap();
+            let Ok(Step::Done {
+                reauthenticate_after: Some(after),
+            }) = a.on_authenticate(&answer(b"", 100_000))
+            else {
+                panic!("a renewal");
+            };
+            assert!((85_000..=95_000).contains(&after.as_millis()), "{after:?}");
+        }
+    }
+
+    #[test]
+    fn scram_nonces_differ_between_exchanges() {
+        let config = SaslConfig::with_password(SaslMechanism::ScramSha512, "u", "p");
+        let mut a = Authenticator::new(config, 7);
+        let mut first = |a: &mut Authenticator| {
+            a.start();
+            match a.on_handshake(&ok_handshake()) {
+                Ok(Step::Authenticate(bytes)) => bytes,
+                other => panic!("{other:?}"),
+            }
+        };
+        let one = first(&mut a);
+        let two = first(&mut a);
+        assert!(one.starts_with(b"n,,n=u,r="));
+        assert_ne!(one, two);
+    }
+}
