@@ -79,7 +79,10 @@ fn client(data: &[u8], prefixed: bool, sha512: bool) {
                 Ok(()) => assert!(c.is_done()),
                 Err(e) => {
                     assert!(!c.is_done());
-                    assert!(!format!("{e:?}").contains(PASSWORD));
+                    // The error quotes the server's e=, which may hold anything.
+                    if !contains(fin, PASSWORD.as_bytes()) {
+                        assert!(!format!("{e:?}").contains(PASSWORD));
+                    }
                 }
             }
         }
