@@ -369,7 +369,7 @@ mod tests {
     fn scram_nonces_differ_between_exchanges() {
         let config = SaslConfig::with_password(SaslMechanism::ScramSha512, "u", "p");
         let mut a = Authenticator::new(config, 7);
-        let mut first = |a: &mut Authenticator| {
+        let first = |a: &mut Authenticator| {
             a.start();
             match a.on_handshake(&ok_handshake()) {
                 Ok(Step::Authenticate(bytes)) => bytes,
