@@ -2,7 +2,8 @@
 # CI fuzzing: installs what fuzzing needs (nightly, cargo-fuzz) if missing, builds
 # every target in fuzz/ and runs each briefly from its checked-in seeds only
 # (FUZZ_SECONDS per target, default 20). Fails on any crash, printing the input's
-# path under fuzz/artifacts/. About 3 minutes of fuzzing plus the build on 2 cores.
+# path under fuzz/artifacts/. About 5 minutes of fuzzing (14 targets) plus the build on
+# 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -13,7 +13,10 @@
 //! - [`records`]: record batches (v2 and legacy), zero-copy, every codec, CRCs,
 //!   read_committed filtering, and an encoder.
 //! - [`config`]: [`Config`](config::Config) from Kafka's property names.
-//! - [`conn`]: one broker connection: framing, correlation ids, timeouts, ApiVersions.
+//! - [`conn`]: one broker connection: framing, correlation ids, timeouts, ApiVersions
+//!   and SASL authentication.
+//! - [`sasl`]: SASL mechanisms (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER) and the
+//!   authentication state machine a connection runs before its first request.
 //! - [`metadata`], [`fetch`]: cluster metadata and KIP-227 fetch sessions.
 //! - [`consumer`]: the [`Consumer`](consumer::Consumer) state machine for manually
 //!   assigned partitions; see its module documentation for how to drive it.
@@ -62,4 +65,5 @@ pub mod metadata;
 pub mod protocol;
 pub mod records;
 pub mod rng;
+pub mod sasl;
 pub mod time;

@@ -3,8 +3,8 @@
 
 use kasio_core::config::{
     AssignmentStrategy, BrokerAddress, ClientDnsLookup, Config, ConfigError, ConfigErrorKind,
-    EndpointIdentification, GroupProtocol, IsolationLevel, OffsetReset, SaslMechanism,
-    SecurityProtocol,
+    EndpointIdentification, GroupProtocol, IsolationLevel, JaasConfig, LoginModule, OffsetReset,
+    SaslMechanism, SecurityProtocol,
 };
 use kasio_core::time::Duration;
 
@@ -118,6 +118,9 @@ const SASL: &[(&str, &str)] = &[
     ("sasl.username", "u"),
     ("sasl.password", "p"),
 ];
+
+const PLAIN_JAAS: &str = "org.apache.kafka.common.security.plain.PlainLoginModule required \
+                          username=\"alice\" password=\"hunter2\";";
 
 const fn case(
     name: &'static str,
@@ -250,6 +253,13 @@ const CASES: &[Case] = &[
         printed: " p w ",
         bad: None,
     },
+    Case {
+        name: "sasl.jaas.config",
+        context: &[("security.protocol", "SASL_SSL")],
+        good: PLAIN_JAAS,
+        printed: PLAIN_JAAS,
+        bad: Some("org.apache.kafka.common.security.plain.PlainLoginModule required password=\"hunter2\";"),
+    },
     text("ssl.ca.location", &[]),
     case("ssl.endpoint.identification.algorithm", "", "none", "http"),
     case(
@@ -335,6 +345,11 @@ fn every_property_parses_a_good_value_and_rejects_a_bad_one() {
                 ConfigErrorKind::InvalidValue { value, expected } => {
                     assert!(bad.contains(value.trim()), "{}: {value:?}", case.name);
                     assert!(!expected.is_empty());
+                }
+                // A value that may hold a password is not repeated.
+                ConfigErrorKind::InvalidSecret { expected } if case.name == "sasl.jaas.config" => {
+                    assert!(!expected.is_empty());
+                    assert!(!format!("{err}").contains("hunter2"));
                 }
                 kind => panic!("{}: {kind:?}", case.name),
             }
@@ -527,10 +542,10 @@ fn gssapi_is_named_but_not_supported() {
     assert!(err
         .to_string()
         .starts_with("sasl.mechanism: not supported: GSSAPI (Kerberos)"));
-    assert!(matches!(
-        "OAUTHBEARER".parse::<SaslMechanism>().unwrap_err().kind,
-        ConfigErrorKind::Unsupported { .. }
-    ));
+    assert_eq!(
+        "oauthbearer".parse::<SaslMechanism>(),
+        Ok(SaslMechanism::OAuthBearer)
+    );
 }
 
 #[test]
@@ -633,11 +648,18 @@ fn auto_commit_needs_a_group() {
 fn sasl_settings_need_a_sasl_protocol() {
     for (name, value) in [
         ("sasl.mechanism", "PLAIN"),
+        ("sasl.mechanisms", "PLAIN"),
         ("sasl.username", "u"),
         ("sasl.password", "p"),
+        ("sasl.jaas.config", PLAIN_JAAS),
     ] {
         for protocol in ["PLAINTEXT", "SSL"] {
             let r = config(&[("security.protocol", protocol), (name, value)]);
+            let name = if name == "sasl.mechanisms" {
+                "sasl.mechanism"
+            } else {
+                name
+            };
             assert_eq!(
                 conflict(r),
                 (name.to_string(), "security.protocol"),
@@ -1007,7 +1029,7 @@ fn debug_hides_the_password() {
 #[test]
 fn properties_are_documented() {
     let props = Config::properties();
-    assert_eq!(props.len(), 45);
+    assert_eq!(props.len(), 46);
     let p = props
         .iter()
         .find(|p| p.name == "fetch.max.wait.ms")
@@ -1026,4 +1048,155 @@ fn properties_are_documented() {
     assert!(props
         .iter()
         .all(|p| p.doc.len() > 20 && p.doc.ends_with('.')));
+}
+
+#[test]
+fn librdkafkas_sasl_mechanisms_is_an_alias() {
+    let c = config(&[
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanisms", "scram-sha-512"),
+        ("sasl.username", "u"),
+        ("sasl.password", "p"),
+    ])
+    .unwrap();
+    assert_eq!(c.sasl_mechanism, SaslMechanism::ScramSha512);
+    assert!(c.explicitly_set("sasl.mechanisms") && c.explicitly_set("sasl.mechanism"));
+    assert_eq!(c.get("sasl.mechanisms").as_deref(), Some("SCRAM-SHA-512"));
+    // The alias is not a property of its own.
+    assert!(Config::properties()
+        .iter()
+        .all(|p| p.name != "sasl.mechanisms"));
+    // An error names the property as the user spelled it, with the allowed values.
+    let err = config(&[("sasl.mechanisms", "SCRAM-SHA-1")]).unwrap_err();
+    assert_eq!(err.property, "sasl.mechanisms");
+    assert_eq!(
+        err.to_string(),
+        "sasl.mechanisms: invalid value \"SCRAM-SHA-1\": expected one of PLAIN, SCRAM-SHA-256, \
+         SCRAM-SHA-512, OAUTHBEARER"
+    );
+}
+
+#[test]
+fn jaas_config_gives_the_credentials_as_java_writes_them() {
+    let scram = "org.apache.kafka.common.security.scram.ScramLoginModule required \
+                 username=\"alice\" password=\"hunter2\";";
+    let c = config(&[
+        ("security.protocol", "SASL_SSL"),
+        ("sasl.mechanism", "SCRAM-SHA-256"),
+        ("sasl.jaas.config", scram),
+    ])
+    .unwrap();
+    let jaas = c.sasl_jaas_config.as_ref().unwrap();
+    assert_eq!(jaas.module(), LoginModule::Scram);
+    assert_eq!(jaas.option("username"), Some("alice"));
+    let sasl = kasio_core::sasl::SaslConfig::from_config(&c).unwrap();
+    assert_eq!(sasl.username(), Some("alice"));
+    assert_eq!(sasl.mechanism(), SaslMechanism::ScramSha256);
+    // Neither Debug of the config nor of its SASL settings shows the password.
+    for shown in [format!("{c:?}"), format!("{sasl:?}"), format!("{jaas:?}")] {
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+    // The builder takes a parsed entry.
+    let built = Config::builder("localhost:9092")
+        .unwrap()
+        .security_protocol(SecurityProtocol::SaslSsl)
+        .sasl_mechanism(SaslMechanism::ScramSha256)
+        .sasl_jaas_config(scram.parse::<JaasConfig>().unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(built, c);
+
+    // The module must fit the mechanism.
+    let r = config(&[
+        ("security.protocol", "SASL_SSL"),
+        ("sasl.mechanism", "PLAIN"),
+        ("sasl.jaas.config", scram),
+    ]);
+    assert_eq!(conflict(r), ("sasl.jaas.config".into(), "sasl.mechanism"));
+    // One way of giving credentials, not two.
+    let r = config(&[
+        ("security.protocol", "SASL_SSL"),
+        ("sasl.jaas.config", PLAIN_JAAS),
+        ("sasl.username", "bob"),
+    ]);
+    assert_eq!(conflict(r), ("sasl.username".into(), "sasl.jaas.config"));
+    // A broken entry: an error naming the property and what was expected, without
+    // the text.
+    let err = config(&[
+        ("security.protocol", "SASL_SSL"),
+        (
+            "sasl.jaas.config",
+            "org.apache.kafka.common.security.plain.PlainLoginModule required \
+             username=\"alice\" password=\"hunter2\"",
+        ),
+    ])
+    .unwrap_err();
+    assert_eq!(err.property, "sasl.jaas.config");
+    let shown = format!("{err} {err:?}");
+    assert!(
+        shown.contains("';'") && !shown.contains("hunter2"),
+        "{shown}"
+    );
+    // Kerberos is named as unsupported.
+    let err = config(&[
+        ("security.protocol", "SASL_SSL"),
+        (
+            "sasl.jaas.config",
+            "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true;",
+        ),
+    ])
+    .unwrap_err();
+    assert!(
+        matches!(err.kind, ConfigErrorKind::Unsupported { .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn oauthbearer_needs_no_password() {
+    let c = config(&[
+        ("security.protocol", "SASL_SSL"),
+        ("sasl.mechanism", "OAUTHBEARER"),
+    ])
+    .unwrap();
+    assert!(c.security_protocol.uses_tls());
+    assert_eq!(
+        kasio_core::sasl::SaslConfig::from_config(&c)
+            .unwrap()
+            .mechanism(),
+        SaslMechanism::OAuthBearer
+    );
+    assert!(config(&[
+        ("security.protocol", "SASL_SSL"),
+        ("sasl.mechanism", "OAUTHBEARER"),
+        (
+            "sasl.jaas.config",
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;"
+        ),
+    ])
+    .is_ok());
+    let r = config(&[
+        ("security.protocol", "SASL_SSL"),
+        ("sasl.mechanism", "OAUTHBEARER"),
+        ("sasl.username", "u"),
+    ]);
+    assert_eq!(conflict(r), ("sasl.username".into(), "sasl.mechanism"));
+    let r = config(&[
+        ("security.protocol", "SASL_SSL"),
+        ("sasl.mechanism", "OAUTHBEARER"),
+        ("sasl.jaas.config", PLAIN_JAAS),
+    ]);
+    assert_eq!(conflict(r), ("sasl.jaas.config".into(), "sasl.mechanism"));
+    // Without SASL, nothing to resolve.
+    assert!(kasio_core::sasl::SaslConfig::from_config(&config(&[]).unwrap()).is_none());
+}
+
+#[test]
+fn secret_properties_are_marked() {
+    let secrets: Vec<&str> = Config::properties()
+        .iter()
+        .filter(|p| p.is_secret())
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(secrets, ["sasl.password", "sasl.jaas.config"]);
 }

@@ -25,7 +25,9 @@
 //! # Ok::<(), kasio_core::config::ConfigError>(())
 //! ```
 //!
-//! Not built yet: TLS and SASL (the full drivers come later).
+//! SASL (PLAIN, SCRAM, OAUTHBEARER) runs in the core, so `security.protocol=SASL_PLAINTEXT`
+//! works here as in any driver. Not built yet: TLS. A configuration that asks for it
+//! (`SSL`, `SASL_SSL`) is refused rather than sent in clear.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
@@ -43,6 +45,7 @@ use kasio_core::consumer::{
     UsageError,
 };
 use kasio_core::group::{CommitError, CommitId, OffsetAndMetadata, RebalanceToken};
+use kasio_core::sasl::OAuthBearerToken;
 use kasio_core::time::Instant;
 
 /// The reader's buffer: reads go into its zeroed tail, each read is split off and
@@ -125,7 +128,8 @@ pub struct Consumer {
 }
 
 impl Consumer {
-    /// A consumer with a seed from the OS's hash randomness.
+    /// A consumer with a seed from the OS's hash randomness (which also makes its
+    /// SCRAM nonces unpredictable). Panics as [`with_seed`](Self::with_seed) does.
     pub fn new(config: Config) -> Self {
         use std::hash::{BuildHasher, RandomState};
         let seed = RandomState::new().hash_one(std::process::id());
@@ -133,7 +137,19 @@ impl Consumer {
     }
 
     /// A consumer whose core is seeded with `seed`.
+    ///
+    /// # Panics
+    ///
+    /// If `security.protocol` asks for TLS (`SSL`, `SASL_SSL`), which this driver
+    /// does not implement yet: connecting in clear instead could send a SASL
+    /// password unencrypted.
     pub fn with_seed(config: Config, seed: u64) -> Self {
+        assert!(
+            !config.security_protocol.uses_tls(),
+            "kasio-std does not implement TLS yet: security.protocol={} is refused \
+             (SASL_PLAINTEXT works)",
+            config.security_protocol
+        );
         let setup_timeout = config.socket_connection_setup_timeout.into();
         let (tx, rx) = mpsc::channel();
         Self {
@@ -207,6 +223,20 @@ impl Consumer {
                 return done(&mut self.core);
             }
         }
+    }
+
+    /// Supplies the OAUTHBEARER token (`sasl.mechanism=OAUTHBEARER`), after
+    /// [`Event::OAuthBearerTokenRequired`] or ahead of it: see
+    /// [`kasio_core::consumer::Consumer::set_oauthbearer_token`]. The token's
+    /// lifetime counts from now.
+    pub fn set_oauthbearer_token(&mut self, token: OAuthBearerToken) -> Result<(), UsageError> {
+        // The core counts the lifetime from its own clock: bring that to now.
+        let now = self.now();
+        self.core.handle_timeout(now);
+        let result = self.core.set_oauthbearer_token(token);
+        // Connections that waited for the token go on.
+        self.pump();
+        result
     }
 
     /// Application events (errors, resets, EOF, query answers, rebalances), in

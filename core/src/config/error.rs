@@ -47,6 +47,12 @@ pub enum ConfigErrorKind {
         /// `an integer in 1..=2147483647`.
         expected: &'static str,
     },
+    /// The value of a property that holds a secret (`sasl.jaas.config`) does not
+    /// parse. The value is not repeated: it may hold a password.
+    InvalidSecret {
+        /// What would have been accepted, or what is missing.
+        expected: &'static str,
+    },
     /// The value is valid on its own but not together with another property's.
     Conflict {
         /// The Kafka name of the other property.
@@ -79,6 +85,12 @@ impl fmt::Display for ConfigError {
             ConfigErrorKind::Missing => f.write_str("required but not set"),
             ConfigErrorKind::InvalidValue { value, expected } => {
                 write!(f, "invalid value {value:?}: expected {expected}")
+            }
+            ConfigErrorKind::InvalidSecret { expected } => {
+                write!(
+                    f,
+                    "invalid value (not shown: it holds a secret): expected {expected}"
+                )
             }
             ConfigErrorKind::Conflict { other, reason } => {
                 write!(f, "conflicts with {other}: {reason}")

@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use core::marker::PhantomData;
 
 use super::error::ConfigErrorKind;
+use super::jaas::JaasConfig;
 use super::values::{BrokerAddress, KafkaEnum};
 use crate::time::Duration;
 
@@ -238,5 +239,25 @@ impl Kind for Brokers {
     }
     fn print(&self, value: &Vec<BrokerAddress>) -> String {
         join(value, |a| a.to_string())
+    }
+}
+
+/// `sasl.jaas.config`: empty for unset, else one JAAS entry. Not trimmed before
+/// parsing (the parser skips spaces itself); errors never quote the value.
+pub(crate) struct Jaas;
+
+impl Kind for Jaas {
+    type Value = Option<JaasConfig>;
+    fn parse(&self, s: &str) -> Result<Option<JaasConfig>, ConfigErrorKind> {
+        if s.trim().is_empty() {
+            return Ok(None);
+        }
+        JaasConfig::parse_kind(s).map(Some)
+    }
+    fn print(&self, value: &Option<JaasConfig>) -> String {
+        value
+            .as_ref()
+            .map(|j| j.as_str().to_string())
+            .unwrap_or_default()
     }
 }

@@ -50,6 +50,7 @@
 //! ```
 
 mod error;
+mod jaas;
 #[macro_use]
 mod kind;
 mod values;
@@ -59,12 +60,13 @@ use alloc::vec::Vec;
 use core::fmt;
 
 pub use error::{ConfigError, ConfigErrorKind};
+pub use jaas::{JaasConfig, LoginModule};
 pub use values::{
     AssignmentStrategy, BrokerAddress, ClientDnsLookup, EndpointIdentification, GroupProtocol,
     IsolationLevel, OffsetReset, SaslMechanism, SecurityProtocol,
 };
 
-use kind::{Bool, Brokers, Enum, Int, Kind, List, Millis, OptText, Text};
+use kind::{Bool, Brokers, Enum, Int, Jaas, Kind, List, Millis, OptText, Text};
 
 use crate::time::Duration;
 
@@ -82,6 +84,18 @@ pub struct PropertyInfo {
     get: fn(&Config) -> String,
     check: fn(&Config) -> Result<(), ConfigError>,
 }
+
+impl PropertyInfo {
+    /// Whether the value holds a secret (`sasl.password`, `sasl.jaas.config`): a
+    /// program that prints configurations (a dump for a ticket, a log line) should
+    /// redact it. [`Config::get`] returns it as it is, and `Config`'s `Debug` hides it.
+    pub fn is_secret(&self) -> bool {
+        SECRETS.contains(&self.name)
+    }
+}
+
+/// The properties whose values are secrets.
+const SECRETS: &[&str] = &["sasl.password", "sasl.jaas.config"];
 
 impl fmt::Debug for PropertyInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -146,8 +160,9 @@ macro_rules! properties {
         /// directly is not checked until [`Config::validate`] is called, whereas
         /// [`Config::set`] checks at once.
         ///
-        /// `Debug` shows `sasl.password` as `[hidden]`; equality compares values only,
-        /// not which properties were set explicitly.
+        /// `Debug` shows `sasl.password` as `[hidden]` and `sasl.jaas.config` without
+        /// its options' values; equality compares values only, not which properties
+        /// were set explicitly.
         #[derive(Clone)]
         pub struct Config {
             $(
@@ -213,6 +228,9 @@ macro_rules! properties {
                 $(
                     if matches!(Field::$field, Field::sasl_password) {
                         s.field(stringify!($field), &self.sasl_password.as_ref().map(|_| Hidden));
+                    } else if matches!(Field::$field, Field::sasl_jaas_config) {
+                        // JaasConfig's own Debug shows the module and option names.
+                        s.field(stringify!($field), &self.sasl_jaas_config);
                     } else {
                         s.field(stringify!($field), &self.$field);
                     }
@@ -470,19 +488,33 @@ properties! {
         Enum::<SecurityProtocol>::new(),
         |protocol: SecurityProtocol| protocol;
 
-    /// The SASL mechanism under a `SASL_*` protocol: `PLAIN`, `SCRAM-SHA-256` or
-    /// `SCRAM-SHA-512`. Java's default, `GSSAPI` (Kerberos), is not supported.
+    /// The SASL mechanism under a `SASL_*` protocol: `PLAIN`, `SCRAM-SHA-256`,
+    /// `SCRAM-SHA-512` or `OAUTHBEARER` (a token the application supplies, see
+    /// [`Consumer::set_oauthbearer_token`](crate::consumer::Consumer::set_oauthbearer_token)).
+    /// librdkafka's name `sasl.mechanisms` is accepted too. Java's default, `GSSAPI`
+    /// (Kerberos), is not supported.
     sasl_mechanism: SaslMechanism = "sasl.mechanism", "PLAIN", Enum::<SaslMechanism>::new(),
         |mechanism: SaslMechanism| mechanism;
 
-    /// (librdkafka) The SASL user name; required under a `SASL_*` protocol.
+    /// (librdkafka) The SASL user name for PLAIN and SCRAM; required under a `SASL_*`
+    /// protocol unless `sasl.jaas.config` gives it.
     sasl_username: Option<String> = "sasl.username", "", OptText::ANY,
         |username: impl Into<String>| non_empty(username.into());
 
-    /// (librdkafka) The SASL password; required under a `SASL_*` protocol. Not
-    /// trimmed; hidden in `Debug` output.
+    /// (librdkafka) The SASL password for PLAIN and SCRAM; required under a `SASL_*`
+    /// protocol unless `sasl.jaas.config` gives it. Not trimmed; hidden in `Debug`
+    /// output.
     sasl_password: Option<String> = "sasl.password", "", OptText::SECRET,
         |password: impl Into<String>| non_empty(password.into());
+
+    /// (Java) The credentials as a JAAS login module entry, e.g.
+    /// `org.apache.kafka.common.security.scram.ScramLoginModule required
+    /// username="alice" password="…";` (`PlainLoginModule` for PLAIN,
+    /// `ScramLoginModule` for SCRAM, with `tokenauth="true"` for delegation tokens,
+    /// `OAuthBearerLoginModule` for OAUTHBEARER). An alternative to `sasl.username`
+    /// and `sasl.password`, not a complement. Hidden in `Debug` output and errors.
+    sasl_jaas_config: Option<JaasConfig> = "sasl.jaas.config", "", Jaas,
+        |config: JaasConfig| Some(config);
 
     /// (librdkafka) A file or directory of CA certificates (PEM) to verify brokers
     /// with; unset for the system's trust store.
@@ -566,7 +598,8 @@ impl Config {
 
     /// A property's value as Kafka would print it (milliseconds for times,
     /// comma-separated lists, `""` for an unset optional property), or `None` for an
-    /// unknown name. [`set`](Config::set) accepts what this returns.
+    /// unknown name. [`set`](Config::set) accepts what this returns. Secrets come
+    /// back as they are (see [`PropertyInfo::is_secret`] to redact them).
     pub fn get(&self, name: &str) -> Option<String> {
         lookup(name).map(|p| (p.get)(self))
     }
@@ -574,10 +607,7 @@ impl Config {
     /// Whether the property was given explicitly (to `from_pairs`, `set` or a
     /// builder method) rather than left at its default.
     pub fn explicitly_set(&self, name: &str) -> bool {
-        PROPERTIES
-            .iter()
-            .position(|p| p.name == name)
-            .is_some_and(|i| self.explicit & (1 << i) != 0)
+        index_of(name).is_some_and(|i| self.explicit & (1 << i) != 0)
     }
 
     /// Every property: Kafka name, default and documentation, in a stable order.
@@ -600,8 +630,11 @@ impl Config {
     /// - `reconnect.backoff.ms` ≤ `reconnect.backoff.max.ms`, `retry.backoff.ms` ≤
     ///   `retry.backoff.max.ms`;
     /// - `group.instance.id` needs `group.id`;
-    /// - `sasl.*` needs a `SASL_*` `security.protocol`, which needs `sasl.username`
-    ///   and `sasl.password`;
+    /// - `sasl.*` needs a `SASL_*` `security.protocol`, which needs credentials:
+    ///   for PLAIN and SCRAM `sasl.username` and `sasl.password`, or instead a
+    ///   `sasl.jaas.config` whose login module fits `sasl.mechanism`; for
+    ///   OAUTHBEARER neither user name nor password (the application supplies
+    ///   tokens);
     /// - `group.remote.assignor` only with `group.protocol=consumer`, and under it
     ///   `partition.assignment.strategy`, `session.timeout.ms` and
     ///   `heartbeat.interval.ms` may not be set explicitly (the broker owns them,
@@ -674,31 +707,7 @@ impl Config {
             );
         }
 
-        if !self.security_protocol.uses_sasl() {
-            let reason = "SASL settings need security.protocol SASL_PLAINTEXT or SASL_SSL";
-            if self.is_explicit(sasl_mechanism) {
-                return conflict(sasl_mechanism, security_protocol, reason);
-            }
-            if self.sasl_username.is_some() {
-                return conflict(sasl_username, security_protocol, reason);
-            }
-            if self.sasl_password.is_some() {
-                return conflict(sasl_password, security_protocol, reason);
-            }
-        } else {
-            if self.sasl_username.is_none() {
-                return Err(ConfigError::new(
-                    sasl_username.info().name,
-                    ConfigErrorKind::Missing,
-                ));
-            }
-            if self.sasl_password.is_none() {
-                return Err(ConfigError::new(
-                    sasl_password.info().name,
-                    ConfigErrorKind::Missing,
-                ));
-            }
-        }
+        self.check_sasl()?;
 
         match self.group_protocol {
             GroupProtocol::Classic => {
@@ -736,13 +745,101 @@ impl Config {
         Ok(())
     }
 
-    /// Parses and stores one property and marks it explicit; no cross-checks.
+    /// The SASL rules of [`validate`](Self::validate).
+    fn check_sasl(&self) -> Result<(), ConfigError> {
+        use Field::*;
+        let conflict = |field: Field, other: Field, reason: &'static str| {
+            Err(ConfigError::new(
+                field.info().name,
+                ConfigErrorKind::Conflict {
+                    other: other.info().name,
+                    reason,
+                },
+            ))
+        };
+        if !self.security_protocol.uses_sasl() {
+            let reason = "SASL settings need security.protocol SASL_PLAINTEXT or SASL_SSL";
+            if self.is_explicit(sasl_mechanism) {
+                return conflict(sasl_mechanism, security_protocol, reason);
+            }
+            if self.sasl_username.is_some() {
+                return conflict(sasl_username, security_protocol, reason);
+            }
+            if self.sasl_password.is_some() {
+                return conflict(sasl_password, security_protocol, reason);
+            }
+            if self.sasl_jaas_config.is_some() {
+                return conflict(sasl_jaas_config, security_protocol, reason);
+            }
+            return Ok(());
+        }
+        let mechanism = self.sasl_mechanism;
+        if let Some(jaas) = &self.sasl_jaas_config {
+            let fits = match jaas.module() {
+                LoginModule::Plain => mechanism == SaslMechanism::Plain,
+                LoginModule::Scram => matches!(
+                    mechanism,
+                    SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512
+                ),
+                LoginModule::OAuthBearer => mechanism == SaslMechanism::OAuthBearer,
+            };
+            if !fits {
+                return conflict(
+                    sasl_jaas_config,
+                    sasl_mechanism,
+                    "the login module does not match the mechanism: PlainLoginModule for PLAIN, \
+                     ScramLoginModule for SCRAM-SHA-256 and SCRAM-SHA-512, \
+                     OAuthBearerLoginModule for OAUTHBEARER",
+                );
+            }
+        }
+        if mechanism == SaslMechanism::OAuthBearer {
+            let reason = "OAUTHBEARER authenticates with a token the application supplies \
+                          (Consumer::set_oauthbearer_token), not a user name and password";
+            if self.sasl_username.is_some() {
+                return conflict(sasl_username, sasl_mechanism, reason);
+            }
+            if self.sasl_password.is_some() {
+                return conflict(sasl_password, sasl_mechanism, reason);
+            }
+            return Ok(());
+        }
+        if self.sasl_jaas_config.is_some() {
+            let reason = "give the credentials either in sasl.jaas.config or in sasl.username \
+                          and sasl.password, not both";
+            if self.sasl_username.is_some() {
+                return conflict(sasl_username, sasl_jaas_config, reason);
+            }
+            if self.sasl_password.is_some() {
+                return conflict(sasl_password, sasl_jaas_config, reason);
+            }
+            // The parser made sure the entry has both.
+            return Ok(());
+        }
+        if self.sasl_username.is_none() {
+            return Err(ConfigError::new(
+                sasl_username.info().name,
+                ConfigErrorKind::Missing,
+            ));
+        }
+        if self.sasl_password.is_none() {
+            return Err(ConfigError::new(
+                sasl_password.info().name,
+                ConfigErrorKind::Missing,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Parses and stores one property and marks it explicit; no cross-checks. An
+    /// error names the property as the caller spelled it (an alias stays an alias).
     fn apply(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
-        let index = PROPERTIES
-            .iter()
-            .position(|p| p.name == name)
-            .ok_or_else(|| ConfigError::new(name, ConfigErrorKind::Unknown))?;
-        (PROPERTIES[index].set)(self, value)?;
+        let index =
+            index_of(name).ok_or_else(|| ConfigError::new(name, ConfigErrorKind::Unknown))?;
+        (PROPERTIES[index].set)(self, value).map_err(|mut e| {
+            e.property = name.into();
+            e
+        })?;
         self.explicit |= 1 << index;
         Ok(())
     }
@@ -762,8 +859,21 @@ impl Field {
     }
 }
 
+/// Other names of properties, as librdkafka spells them: `(alias, Kafka name)`.
+/// [`Config::properties`] lists only the Kafka names.
+const ALIASES: &[(&str, &str)] = &[("sasl.mechanisms", "sasl.mechanism")];
+
+/// The table index of a property, by its Kafka name or an alias.
+fn index_of(name: &str) -> Option<usize> {
+    let name = ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name, |(_, kafka)| kafka);
+    PROPERTIES.iter().position(|p| p.name == name)
+}
+
 fn lookup(name: &str) -> Option<&'static PropertyInfo> {
-    PROPERTIES.iter().find(|p| p.name == name)
+    index_of(name).map(|i| &PROPERTIES[i])
 }
 
 #[cfg(test)]

@@ -118,7 +118,7 @@ fn enum_expectations_list_every_value() {
     );
     assert_eq!(
         <SaslMechanism as KafkaEnum>::EXPECTED,
-        "one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"
+        "one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER"
     );
 }
 

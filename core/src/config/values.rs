@@ -208,18 +208,20 @@ impl SecurityProtocol {
 }
 
 kafka_enum! {
-    /// `sasl.mechanism`: the SASL mechanism, when `security.protocol` is `SASL_*`.
+    /// `sasl.mechanism` (librdkafka: `sasl.mechanisms`): the SASL mechanism, when
+    /// `security.protocol` is `SASL_*`.
     pub enum SaslMechanism for "sasl.mechanism" {
-        /// Username and password in clear (use with TLS).
+        /// Username and password in clear (RFC 4616; use with TLS).
         Plain = "PLAIN",
         /// SCRAM with SHA-256 (RFC 5802, RFC 7677).
         ScramSha256 = "SCRAM-SHA-256",
         /// SCRAM with SHA-512.
         ScramSha512 = "SCRAM-SHA-512",
+        /// A bearer token the application supplies (RFC 7628, KIP-255).
+        OAuthBearer = "OAUTHBEARER",
     }
     unsupported {
-        "GSSAPI" => "GSSAPI (Kerberos) is not implemented by kasio; use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
-        "OAUTHBEARER" => "OAUTHBEARER is not implemented by kasio; use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+        "GSSAPI" => "GSSAPI (Kerberos) is not implemented by kasio; use PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER",
     }
 }
 

@@ -1,19 +1,43 @@
 //! One connection to one broker: framing, correlation ids, in-flight requests and
-//! their deadlines, and the ApiVersions exchange that opens every connection.
+//! their deadlines, the ApiVersions exchange that opens every connection and, with
+//! [`Connection::with_sasl`], SASL authentication and re-authentication.
+//!
+//! ```text
+//! Connecting ─▶ Negotiating ─▶ [Authenticating] ─▶ Ready ─┐
+//!                (ApiVersions)  (SaslHandshake v1,    ▲    │ session lifetime
+//!                                SaslAuthenticate…)   │    │ (KIP-368)
+//!                                                     └────┘ Authenticating again
+//! ```
 //!
 //! A [`Connection`] does not know what its requests are for: each carries a
 //! caller-chosen purpose `P`, handed back with the response (or with the failure),
 //! so the state machine that sent a request is the one that handles its answer.
+//! Its own requests (ApiVersions, SASL) never reach the owner.
+//!
+//! Re-authentication does not mix with the owner's requests: once the session is
+//! due for renewal ([`Connection::start_reauthentication`]) the connection stops
+//! taking requests ([`Connection::is_ready`] is false), lets those in flight be
+//! answered, then runs SaslHandshake and SaslAuthenticate alone, and takes requests
+//! again when they succeed. Kafka closes a connection that sends anything but SASL
+//! after its session ended, and the renewal starts at 85–95 % of the session, so
+//! nothing is sent late as long as the requests in flight are answered in time.
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::codec::{encode_request_frame, DecodeError, EncodeError, FrameDecoder, ResponseHeader};
-use crate::protocol::messages::ApiVersionsRequest;
+use crate::codec::{
+    encode_request_frame, DecodeError, DecodeErrorKind, EncodeError, FrameDecoder, ResponseHeader,
+};
+use crate::protocol::messages::{
+    ApiVersionsRequest, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeResponse,
+};
 use crate::protocol::versions::NegotiationOutcome;
-use crate::protocol::{ApiKey, ApiVersionsNegotiation, ErrorCode, NegotiatedVersions, Request};
+use crate::protocol::{
+    ApiKey, ApiVersionsNegotiation, ErrorCode, Message, NegotiatedVersions, Request,
+};
+use crate::sasl::{Authenticator, OAuthBearerToken, SaslError, SaslErrorKind, Step};
 use crate::time::{Duration, Instant};
 
 /// A connection handle minted by the core. Ids are never reused, so a stale id (a
@@ -25,12 +49,16 @@ pub struct ConnId(pub u64);
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConnState {
     /// The driver was asked to connect; no answer yet.
     Connecting,
     /// Connected; the ApiVersions exchange is under way.
     Negotiating,
-    /// Ready for requests at the negotiated versions.
+    /// SASL authentication (or re-authentication) is under way.
+    Authenticating,
+    /// Ready for requests at the negotiated versions (unless a re-authentication
+    /// is due: see [`Connection::is_ready`]).
     Ready,
 }
 
@@ -56,6 +84,8 @@ pub enum ConnError {
     SetupTimeout,
     /// ApiVersions failed.
     Negotiation(ErrorCode),
+    /// SASL authentication failed.
+    Sasl(SaslError),
     /// The driver reported the socket closed or broken.
     Disconnected,
 }
@@ -82,6 +112,7 @@ impl core::fmt::Display for ConnError {
                 f.write_str("not connected within socket.connection.setup.timeout.ms")
             }
             Self::Negotiation(code) => write!(f, "ApiVersions failed: {}", code.name()),
+            Self::Sasl(e) => e.fmt(f),
             Self::Disconnected => f.write_str("connection closed"),
         }
     }
@@ -90,6 +121,15 @@ impl core::fmt::Display for ConnError {
 #[cfg(feature = "std")]
 impl std::error::Error for ConnError {}
 
+/// Who waits for a response: the connection itself, or its owner.
+#[derive(Debug)]
+enum Owner<P> {
+    ApiVersions,
+    SaslHandshake,
+    SaslAuthenticate,
+    User(P),
+}
+
 /// A request that was sent and awaits its response.
 #[derive(Debug)]
 struct InFlight<P> {
@@ -97,7 +137,23 @@ struct InFlight<P> {
     api: ApiKey,
     version: i16,
     deadline: Instant,
-    purpose: Option<P>,
+    owner: Owner<P>,
+}
+
+/// The connection's SASL state.
+#[derive(Debug)]
+struct Sasl {
+    auth: Authenticator,
+    /// How long an OAUTHBEARER exchange waits for the owner's token.
+    token_timeout: Duration,
+    /// While waiting for a token: when to give up.
+    token_deadline: Option<Instant>,
+    /// Once authenticated with a session lifetime: when to renew (KIP-368).
+    reauth_at: Option<Instant>,
+    /// The renewal is due: no new requests until it is done.
+    reauth_due: bool,
+    /// The connection was ready before (this exchange is a renewal).
+    was_ready: bool,
 }
 
 /// A response, matched to the request it answers.
@@ -137,6 +193,7 @@ pub struct Connection<P> {
     request_timeout: Duration,
     setup_deadline: Instant,
     ours: fn(ApiKey) -> (i16, i16),
+    sasl: Option<Sasl>,
 }
 
 /// How a connection is set up.
@@ -170,7 +227,29 @@ impl<P> Connection<P> {
             request_timeout: settings.request_timeout,
             setup_deadline,
             ours: settings.versions,
+            sasl: None,
         }
+    }
+
+    /// Authenticates with `auth` after ApiVersions, before the connection is ready
+    /// (SaslHandshake v1, then SaslAuthenticate; a broker without them fails the
+    /// connection with [`SaslErrorKind::BrokerTooOld`]). An OAUTHBEARER exchange
+    /// waits at most `token_timeout` for [`provide_token`](Self::provide_token).
+    pub fn with_sasl(mut self, auth: Authenticator, token_timeout: Duration) -> Self {
+        self.sasl = Some(Sasl {
+            auth,
+            token_timeout,
+            token_deadline: None,
+            reauth_at: None,
+            reauth_due: false,
+            was_ready: false,
+        });
+        self
+    }
+
+    /// The SASL authenticator, if the connection authenticates.
+    pub fn authenticator(&self) -> Option<&Authenticator> {
+        self.sasl.as_ref().map(|s| &s.auth)
     }
 
     /// The connection's id.
@@ -183,9 +262,9 @@ impl<P> Connection<P> {
         &self.state
     }
 
-    /// Whether requests may be sent.
+    /// Whether requests may be sent: ready, and no re-authentication due.
     pub fn is_ready(&self) -> bool {
-        self.state == ConnState::Ready
+        self.state == ConnState::Ready && !self.sasl.as_ref().is_some_and(|s| s.reauth_due)
     }
 
     /// The negotiated versions (meaningful once ready).
@@ -202,7 +281,7 @@ impl<P> Connection<P> {
     pub fn has_in_flight(&self, mut pred: impl FnMut(&P) -> bool) -> bool {
         self.in_flight
             .iter()
-            .any(|r| r.purpose.as_ref().is_some_and(&mut pred))
+            .any(|r| matches!(&r.owner, Owner::User(p) if pred(p)))
     }
 
     /// The driver connected: start the ApiVersions exchange.
@@ -220,7 +299,7 @@ impl<P> Connection<P> {
             client_software_version: String::from(env!("CARGO_PKG_VERSION")),
         };
         let version = self.negotiation.request_version();
-        self.enqueue(&req, version, None, now, self.request_timeout)
+        self.enqueue(&req, version, Owner::ApiVersions, now, self.request_timeout)
     }
 
     /// Queues a request at the negotiated `version`; `purpose` comes back with the
@@ -232,7 +311,13 @@ impl<P> Connection<P> {
         purpose: P,
         now: Instant,
     ) -> Result<(), EncodeError> {
-        self.enqueue(req, version, Some(purpose), now, self.request_timeout)
+        self.enqueue(
+            req,
+            version,
+            Owner::User(purpose),
+            now,
+            self.request_timeout,
+        )
     }
 
     /// As [`send`](Self::send), with its own timeout instead of
@@ -245,14 +330,14 @@ impl<P> Connection<P> {
         now: Instant,
         timeout: Duration,
     ) -> Result<(), EncodeError> {
-        self.enqueue(req, version, Some(purpose), now, timeout)
+        self.enqueue(req, version, Owner::User(purpose), now, timeout)
     }
 
     fn enqueue<R: Request>(
         &mut self,
         req: &R,
         version: i16,
-        purpose: Option<P>,
+        owner: Owner<P>,
         now: Instant,
         timeout: Duration,
     ) -> Result<(), EncodeError> {
@@ -267,7 +352,7 @@ impl<P> Connection<P> {
             api: R::API_KEY,
             version,
             deadline: now + timeout,
-            purpose,
+            owner,
         });
         Ok(())
     }
@@ -297,6 +382,8 @@ impl<P> Connection<P> {
     /// must be closed.
     pub fn next_incoming(&mut self, now: Instant) -> Result<Option<Incoming<P>>, ConnError> {
         loop {
+            // The owner's last answer before a due renewal has been handed out.
+            self.maybe_begin_reauth(now)?;
             let Some(frame) = self.frames.next_frame().map_err(ConnError::Decode)? else {
                 return Ok(None);
             };
@@ -317,8 +404,8 @@ impl<P> Connection<P> {
             let (_, body) =
                 ResponseHeader::decode(req.api.response_header_version(req.version), &frame)
                     .map_err(ConnError::Decode)?;
-            match req.purpose {
-                Some(purpose) => {
+            let outcome = match req.owner {
+                Owner::User(purpose) => {
                     return Ok(Some(Incoming::Response(Completion {
                         api: req.api,
                         version: req.version,
@@ -326,13 +413,146 @@ impl<P> Connection<P> {
                         body,
                     })))
                 }
-                None => {
-                    if let Some(ready) = self.on_api_versions(&body, now)? {
-                        return Ok(Some(ready));
-                    }
+                Owner::ApiVersions => self.on_api_versions(&body, now)?,
+                Owner::SaslHandshake => {
+                    let resp = SaslHandshakeResponse::decode(req.version, &body)
+                        .map_err(ConnError::Decode)?;
+                    let step = self.sasl_mut()?.auth.on_handshake(&resp);
+                    self.on_sasl_step(step, now)?
                 }
+                Owner::SaslAuthenticate => {
+                    let resp = SaslAuthenticateResponse::decode(req.version, &body)
+                        .map_err(ConnError::Decode)?;
+                    let step = self.sasl_mut()?.auth.on_authenticate(&resp);
+                    self.on_sasl_step(step, now)?
+                }
+            };
+            if let Some(ready) = outcome {
+                return Ok(Some(ready));
             }
         }
+    }
+
+    /// The SASL state; a SASL answer on a connection without it cannot happen (only
+    /// the connection sends SASL requests), but is an error rather than a panic.
+    fn sasl_mut(&mut self) -> Result<&mut Sasl, ConnError> {
+        self.sasl.as_mut().ok_or(ConnError::Decode(DecodeError::new(
+            DecodeErrorKind::InvalidValue,
+            0,
+        )))
+    }
+
+    fn sasl_error(&self, kind: SaslErrorKind) -> ConnError {
+        let mechanism = self
+            .sasl
+            .as_ref()
+            .map_or(crate::config::SaslMechanism::Plain, |s| s.auth.mechanism());
+        ConnError::Sasl(SaslError::new(mechanism, kind))
+    }
+
+    /// Starts SASL after ApiVersions (or a renewal): SaslHandshake v1.
+    fn start_sasl(&mut self, now: Instant) -> Result<(), ConnError> {
+        let handshake = self.versions.version(ApiKey::SaslHandshake);
+        let authenticate = self.versions.version(ApiKey::SaslAuthenticate);
+        if handshake != Some(1) || authenticate.is_none() {
+            return Err(self.sasl_error(SaslErrorKind::BrokerTooOld));
+        }
+        let req = self.sasl_mut()?.auth.start();
+        self.state = ConnState::Authenticating;
+        self.enqueue(&req, 1, Owner::SaslHandshake, now, self.request_timeout)
+            .map_err(|_| self.sasl_error(SaslErrorKind::Encode))
+    }
+
+    fn on_sasl_step(
+        &mut self,
+        step: Result<Step, SaslError>,
+        now: Instant,
+    ) -> Result<Option<Incoming<P>>, ConnError> {
+        let timeout = self.request_timeout;
+        match step.map_err(ConnError::Sasl)? {
+            Step::Authenticate(auth_bytes) => {
+                let Some(version) = self.versions.version(ApiKey::SaslAuthenticate) else {
+                    return Err(self.sasl_error(SaslErrorKind::BrokerTooOld));
+                };
+                let req = SaslAuthenticateRequest { auth_bytes };
+                self.enqueue(&req, version, Owner::SaslAuthenticate, now, timeout)
+                    .map_err(|_| self.sasl_error(SaslErrorKind::Encode))?;
+                Ok(None)
+            }
+            Step::NeedToken => {
+                let sasl = self.sasl_mut()?;
+                sasl.token_deadline = Some(now + sasl.token_timeout);
+                Ok(None)
+            }
+            Step::Done {
+                reauthenticate_after,
+            } => {
+                let sasl = self.sasl_mut()?;
+                sasl.token_deadline = None;
+                sasl.reauth_at = reauthenticate_after.map(|d| now + d);
+                sasl.reauth_due = false;
+                let first = !core::mem::replace(&mut sasl.was_ready, true);
+                self.state = ConnState::Ready;
+                Ok(first.then_some(Incoming::Ready))
+            }
+        }
+    }
+
+    /// Whether the SASL exchange waits for an OAUTHBEARER token.
+    pub fn awaiting_token(&self) -> bool {
+        self.sasl.as_ref().is_some_and(|s| s.auth.awaiting_token())
+    }
+
+    /// Hands the OAUTHBEARER exchange its token, if it waits for one (else nothing
+    /// happens). Errors mean the connection must be closed.
+    pub fn provide_token(
+        &mut self,
+        token: &OAuthBearerToken,
+        now: Instant,
+    ) -> Result<(), ConnError> {
+        if !self.awaiting_token() {
+            return Ok(());
+        }
+        let sasl = self.sasl_mut()?;
+        sasl.token_deadline = None;
+        let step = sasl.auth.provide_token(token);
+        self.on_sasl_step(step, now).map(drop)
+    }
+
+    /// When the SASL session should be renewed (KIP-368), while the connection is
+    /// ready and the renewal is not under way: call
+    /// [`start_reauthentication`](Self::start_reauthentication) then.
+    pub fn reauth_deadline(&self) -> Option<Instant> {
+        let sasl = self.sasl.as_ref()?;
+        (self.state == ConnState::Ready && !sasl.reauth_due)
+            .then_some(sasl.reauth_at)
+            .flatten()
+    }
+
+    /// Renews the SASL session if [`reauth_deadline`](Self::reauth_deadline) has
+    /// come: from now on the connection takes no requests; once those in flight are
+    /// answered it re-authenticates, and is ready again when that succeeds. A no-op
+    /// otherwise (idempotent). Errors mean the connection must be closed.
+    pub fn start_reauthentication(&mut self, now: Instant) -> Result<(), ConnError> {
+        if self.reauth_deadline().is_some_and(|at| now >= at) {
+            if let Some(sasl) = &mut self.sasl {
+                sasl.reauth_due = true;
+                sasl.reauth_at = None;
+            }
+        }
+        self.maybe_begin_reauth(now)
+    }
+
+    fn maybe_begin_reauth(&mut self, now: Instant) -> Result<(), ConnError> {
+        let due = self.sasl.as_ref().is_some_and(|s| s.reauth_due);
+        if !due || self.state != ConnState::Ready || !self.in_flight.is_empty() {
+            return Ok(());
+        }
+        if let Some(sasl) = &mut self.sasl {
+            sasl.reauth_due = false;
+        }
+        kasio_log!(debug, "connection {} re-authenticates", self.id.0);
+        self.start_sasl(now)
     }
 
     fn on_api_versions(
@@ -347,6 +567,10 @@ impl<P> Connection<P> {
         match self.negotiation.on_response(&resp, self.ours) {
             NegotiationOutcome::Done(versions) => {
                 self.versions = versions;
+                if self.sasl.is_some() {
+                    self.start_sasl(now)?;
+                    return Ok(None);
+                }
                 self.state = ConnState::Ready;
                 Ok(Some(Incoming::Ready))
             }
@@ -360,11 +584,16 @@ impl<P> Connection<P> {
     }
 
     /// The earliest deadline: the setup timeout while connecting, else the oldest
-    /// request's timeout.
+    /// request's timeout, or how long an OAUTHBEARER exchange waits for its token.
+    /// (The renewal of a SASL session is not a deadline of this kind: see
+    /// [`reauth_deadline`](Self::reauth_deadline).)
     pub fn next_deadline(&self) -> Option<Instant> {
         match self.state {
             ConnState::Connecting => Some(self.setup_deadline),
-            _ => self.in_flight.iter().map(|r| r.deadline).min(),
+            _ => {
+                let token = self.sasl.as_ref().and_then(|s| s.token_deadline);
+                self.in_flight.iter().map(|r| r.deadline).chain(token).min()
+            }
         }
     }
 
@@ -377,6 +606,14 @@ impl<P> Connection<P> {
                 Ok(())
             };
         }
+        if self
+            .sasl
+            .as_ref()
+            .and_then(|s| s.token_deadline)
+            .is_some_and(|at| now >= at)
+        {
+            return Err(self.sasl_error(SaslErrorKind::TokenTimeout));
+        }
         match self.in_flight.iter().find(|r| now >= r.deadline) {
             Some(r) => Err(ConnError::RequestTimeout(r.api)),
             None => Ok(()),
@@ -386,8 +623,9 @@ impl<P> Connection<P> {
     /// Closes the connection; returns the purposes of every request that will now
     /// never be answered, oldest first.
     pub fn close(self) -> impl Iterator<Item = (ApiKey, P)> {
-        self.in_flight
-            .into_iter()
-            .filter_map(|r| r.purpose.map(|p| (r.api, p)))
+        self.in_flight.into_iter().filter_map(|r| match r.owner {
+            Owner::User(p) => Some((r.api, p)),
+            _ => None,
+        })
     }
 }

@@ -1,7 +1,9 @@
 //! The brokers the consumer knows and its connections to them: at most one per
 //! broker and [`ConnRole`], when to connect, reconnect backoff, routing bytes from
 //! the driver to the right connection, and the commands that ask the driver to open
-//! and close sockets.
+//! and close sockets. Under a `SASL_*` protocol every connection authenticates
+//! (`sasl::Authenticator`) before it is ready; after a fatal authentication failure
+//! no connection is opened until [`Brokers::resume`].
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
@@ -15,6 +17,7 @@ use crate::conn::{ConnError, ConnId, ConnSettings, Connection};
 use crate::metadata::{BrokerId, Metadata};
 use crate::protocol::{NegotiatedVersions, Request};
 use crate::rng::Rng;
+use crate::sasl::{Authenticator, OAuthBearerToken, SaslConfig};
 use crate::time::{Duration, Instant};
 
 use super::event::{ConnCommand, ConnRole};
@@ -53,10 +56,21 @@ pub(crate) struct Brokers {
     settings: ConnSettings,
     setup_timeout: Duration,
     reconnect_backoff: (Duration, Duration),
+    /// What connections authenticate with, under a `SASL_*` protocol.
+    sasl: Option<SaslConfig>,
+    /// Seeds each connection's authenticator (SCRAM nonces, re-authentication
+    /// jitter): a stream of its own, so that SASL leaves every other random choice
+    /// as it is without SASL.
+    sasl_rng: Rng,
+    /// Authentication failed for good: no connection is opened.
+    halted: bool,
 }
 
+/// Mixed into the consumer's seed for [`Brokers::sasl_rng`].
+const SASL_STREAM: u64 = 0x5341_534c_5f52_4e47;
+
 impl Brokers {
-    pub fn new(config: &Config) -> Self {
+    pub fn new(config: &Config, seed: u64) -> Self {
         let nodes = config
             .bootstrap_servers
             .iter()
@@ -84,6 +98,9 @@ impl Brokers {
             },
             setup_timeout: config.socket_connection_setup_timeout,
             reconnect_backoff: (config.reconnect_backoff, config.reconnect_backoff_max),
+            sasl: SaslConfig::from_config(config),
+            sasl_rng: Rng::new(seed ^ SASL_STREAM),
+            halted: false,
         }
     }
 
@@ -189,6 +206,9 @@ impl Brokers {
     /// Starts a connection to `broker` in `role` unless one exists or it is backing
     /// off.
     pub fn connect(&mut self, broker: BrokerId, role: ConnRole, now: Instant, timers: &mut Timers) {
+        if self.halted {
+            return;
+        }
         let Some(node) = self.nodes.get(&broker) else {
             return;
         };
@@ -201,7 +221,11 @@ impl Brokers {
         slot.conn = Some(id);
         self.next_conn += 1;
         let deadline = now + self.setup_timeout;
-        let conn = Connection::new(id, &self.settings, deadline);
+        let mut conn = Connection::new(id, &self.settings, deadline);
+        if let Some(sasl) = &self.sasl {
+            let auth = Authenticator::new(sasl.clone(), self.sasl_rng.next_u64());
+            conn = conn.with_sasl(auth, self.setup_timeout);
+        }
         self.conns.insert(id, Conn { broker, role, conn });
         timers.set(Timer::Connection(id), deadline);
         self.commands.push_back(ConnCommand::Connect {
@@ -229,6 +253,7 @@ impl Brokers {
     ) -> Option<(BrokerId, ConnRole, Vec<Purpose>)> {
         let Conn { broker, role, conn } = self.conns.remove(&id)?;
         timers.clear(&Timer::Connection(id));
+        timers.clear(&Timer::Reauthenticate(id));
         let slot = self.slot(broker, role);
         if slot.conn == Some(id) {
             slot.conn = None;
@@ -249,12 +274,71 @@ impl Brokers {
         self.slot(broker, role).backoff.succeed();
     }
 
-    /// Brings connection `id`'s timer in line with its deadlines (after input).
+    /// Brings connection `id`'s timers in line with its deadlines and its SASL
+    /// session's renewal (after input).
     pub fn sync_timer(&self, id: ConnId, timers: &mut Timers) {
         match self.conns.get(&id) {
-            Some(c) => timers.set_opt(Timer::Connection(id), c.conn.next_deadline()),
-            None => timers.clear(&Timer::Connection(id)),
+            Some(c) => {
+                timers.set_opt(Timer::Connection(id), c.conn.next_deadline());
+                timers.set_opt(Timer::Reauthenticate(id), c.conn.reauth_deadline());
+            }
+            None => {
+                timers.clear(&Timer::Connection(id));
+                timers.clear(&Timer::Reauthenticate(id));
+            }
         }
+    }
+
+    /// Renews connection `id`'s SASL session if it is due (KIP-368); the error
+    /// means the connection must be closed.
+    pub fn start_reauthentication(&mut self, id: ConnId, now: Instant) -> Result<(), ConnError> {
+        match self.conns.get_mut(&id) {
+            Some(c) => c.conn.start_reauthentication(now),
+            None => Ok(()),
+        }
+    }
+
+    /// Connections whose OAUTHBEARER exchange waits for a token.
+    pub fn awaiting_token(&self) -> Vec<ConnId> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.conn.awaiting_token())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Hands `token` to connection `id` if it waits for one; the error means the
+    /// connection must be closed.
+    pub fn provide_token(
+        &mut self,
+        id: ConnId,
+        token: &OAuthBearerToken,
+        now: Instant,
+    ) -> Result<(), ConnError> {
+        match self.conns.get_mut(&id) {
+            Some(c) => c.conn.provide_token(token, now),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops opening connections (a fatal authentication failure).
+    pub fn halt(&mut self) {
+        self.halted = true;
+    }
+
+    /// Opens connections again after [`halt`](Self::halt), without waiting for
+    /// reconnect backoffs.
+    pub fn resume(&mut self) {
+        if core::mem::replace(&mut self.halted, false) {
+            for slot in self.slots.values_mut() {
+                slot.backoff.succeed();
+            }
+        }
+    }
+
+    /// Whether [`halt`](Self::halt) stopped all connecting.
+    pub fn is_halted(&self) -> bool {
+        self.halted
     }
 
     /// Why connection `id` must close at `now`, if one of its deadlines passed.
@@ -285,6 +369,9 @@ impl Brokers {
     /// that asking without connecting (a spurious wake-up) does not change later
     /// choices.
     pub fn pick_to_connect(&self, now: Instant, rng: &mut Rng) -> Option<BrokerId> {
+        if self.halted {
+            return None;
+        }
         let free = |b: &BrokerId| {
             self.slots
                 .get(&(*b, ConnRole::Data))
@@ -347,7 +434,7 @@ mod tests {
     #[test]
     fn each_role_gets_its_own_connection_to_the_same_broker() {
         let config = Config::from_pairs([("bootstrap.servers", "a:9092")]).unwrap();
-        let mut brokers = Brokers::new(&config);
+        let mut brokers = Brokers::new(&config, 1);
         let mut timers = Timers::default();
         let b = BrokerId(-1);
         brokers.connect(b, ConnRole::Data, Instant::ZERO, &mut timers);

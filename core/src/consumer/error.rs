@@ -10,6 +10,8 @@ use crate::conn::ConnError;
 use crate::metadata::BrokerId;
 use crate::protocol::ErrorCode;
 use crate::records::RecordError;
+use crate::sasl::oauthbearer::TokenError;
+use crate::sasl::SaslError;
 
 use super::event::{ResetReason, TopicPartition};
 use crate::group::{GroupFailure, RebalanceToken};
@@ -26,6 +28,44 @@ pub enum ConsumerError {
     Broker(BrokerError),
     /// A broker broke the protocol, sent corrupt data, or the connection failed.
     Remote(RemoteError),
+    /// SASL authentication with a broker failed. Reported as
+    /// [`Event::Fatal`](super::Event::Fatal) when retrying cannot help (the broker
+    /// rejected the credentials, see [`SaslErrorKind::is_fatal`]): the consumer then
+    /// stops connecting. Otherwise as [`Event::Error`](super::Event::Error), and the
+    /// connection is retried after the reconnect backoff.
+    ///
+    /// [`SaslErrorKind::is_fatal`]: crate::sasl::SaslErrorKind::is_fatal
+    Authentication(AuthenticationError),
+}
+
+/// A failed SASL authentication: the broker, the mechanism and what went wrong
+/// (with the broker's message, when it gave one). Never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct AuthenticationError {
+    /// The broker.
+    pub broker: BrokerId,
+    /// The mechanism and the failure.
+    pub error: SaslError,
+}
+
+impl AuthenticationError {
+    /// Whether the consumer stopped connecting over it.
+    pub fn is_fatal(&self) -> bool {
+        self.error.is_fatal()
+    }
+}
+
+impl fmt::Display for AuthenticationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "broker {}: {}", self.broker.0, self.error)
+    }
+}
+
+impl From<AuthenticationError> for ConsumerError {
+    fn from(e: AuthenticationError) -> Self {
+        Self::Authentication(e)
+    }
 }
 
 /// An outcome of the consumer's own settings or state.
@@ -139,6 +179,7 @@ impl fmt::Display for ConsumerError {
             Self::Local(e) => e.fmt(f),
             Self::Broker(e) => e.fmt(f),
             Self::Remote(e) => e.fmt(f),
+            Self::Authentication(e) => e.fmt(f),
         }
     }
 }
@@ -189,6 +230,8 @@ impl std::error::Error for LocalError {}
 impl std::error::Error for BrokerError {}
 #[cfg(feature = "std")]
 impl std::error::Error for RemoteError {}
+#[cfg(feature = "std")]
+impl std::error::Error for AuthenticationError {}
 
 /// The application misused the API; returned at once, nothing changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,6 +263,11 @@ pub enum UsageError {
     GroupFailed(GroupFailure),
     /// `subscribe_pattern` got something that is not a regular expression.
     InvalidPattern(String),
+    /// An OAUTHBEARER token, but `sasl.mechanism` is not OAUTHBEARER (or
+    /// `security.protocol` is not `SASL_*`).
+    NotOAuthBearer,
+    /// The OAUTHBEARER token was refused: why (the token itself is not repeated).
+    InvalidOAuthBearerToken(TokenError),
 }
 
 impl fmt::Display for UsageError {
@@ -243,6 +291,11 @@ impl fmt::Display for UsageError {
             Self::StaleToken(t) => write!(f, "{t} is over"),
             Self::GroupFailed(failure) => write!(f, "the group failed: {failure}"),
             Self::InvalidPattern(p) => write!(f, "{p:?} is not a valid regular expression"),
+            Self::NotOAuthBearer => f.write_str(
+                "an OAUTHBEARER token, but sasl.mechanism is not OAUTHBEARER under a SASL_* \
+                 security.protocol",
+            ),
+            Self::InvalidOAuthBearerToken(e) => write!(f, "invalid OAUTHBEARER token: {e}"),
         }
     }
 }

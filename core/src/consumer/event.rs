@@ -224,6 +224,13 @@ pub enum Event {
         /// The group, or why it could not be described.
         result: Result<crate::group::GroupDescription, ConsumerError>,
     },
+    /// `sasl.mechanism=OAUTHBEARER`: the consumer needs a (fresh) token; supply one
+    /// with [`Consumer::set_oauthbearer_token`](super::Consumer::set_oauthbearer_token).
+    /// Emitted when a connection first needs a token and none was supplied, at
+    /// 80–85 % of the current token's lifetime, and when a token expires before a
+    /// new one came. Connections that need a token wait for it (at most
+    /// `socket.connection.setup.timeout.ms`); the others carry on.
+    OAuthBearerTokenRequired,
     /// Something went wrong; what the consumer did about it is in the error's docs.
     Error(ConsumerError),
     /// The consumer cannot go on (a fenced static member, for instance): close it.

@@ -44,7 +44,8 @@
 //! [`Assignment`](assignment) (positions and buffered records per partition), the
 //! per-broker fetch state (`fetcher.rs`), the metadata refresh (`refresh.rs`), the
 //! `offsets_for_times` queries (`queries.rs`), the connections (`brokers.rs`) and
-//! the timer table (`timer.rs`).
+//! the timer table (`timer.rs`) and SASL's consumer-wide part: the OAUTHBEARER token,
+//! session renewals and the authentication failure policy (`auth.rs`).
 //!
 //! [`handle_connected`]: Consumer::handle_connected
 //! [`handle_input`]: Consumer::handle_input
@@ -60,6 +61,7 @@
 //! [`poll_timeout`]: Consumer::poll_timeout
 
 mod assignment;
+mod auth;
 mod brokers;
 mod by_topic;
 mod error;
@@ -82,7 +84,9 @@ use alloc::vec::Vec;
 
 use bytes::Bytes;
 
-pub use error::{BrokerError, ConsumerError, LocalError, RemoteError, UsageError};
+pub use error::{
+    AuthenticationError, BrokerError, ConsumerError, LocalError, RemoteError, UsageError,
+};
 pub use event::{
     ConnCommand, ConnRole, Event, OffsetAndTimestamp, QueryId, ResetReason, TopicPartition,
 };
@@ -219,6 +223,8 @@ pub struct Consumer {
     /// `close` was called: the instant it stops waiting for sessions to close.
     closing: Option<Instant>,
     closed: bool,
+    /// OAUTHBEARER: the application's token and its refresh schedule.
+    oauth: Option<auth::TokenState>,
 }
 
 impl Consumer {
@@ -230,7 +236,7 @@ impl Consumer {
         decode.check_crcs = config.check_crcs;
         let retry = Backoff::new(config.retry_backoff, config.retry_backoff_max);
         Self {
-            brokers: Brokers::new(&config),
+            brokers: Brokers::new(&config, seed),
             decode,
             rng: Rng::new(seed),
             now,
@@ -245,6 +251,7 @@ impl Consumer {
             events: VecDeque::new(),
             closing: None,
             closed: false,
+            oauth: None,
             config,
         }
     }
@@ -520,6 +527,8 @@ impl Consumer {
                         }
                     });
                 }
+                Timer::Reauthenticate(conn) => self.on_reauth_timer(conn),
+                Timer::OAuthBearerToken => self.on_token_timer(),
                 Timer::Query(id) => {
                     if !self.expire_committed_query(id) && !self.expire_describe(id) {
                         self.expire_query(id);
@@ -683,7 +692,7 @@ impl Consumer {
                 }
             }
         }
-        self.brokers.sync_timer(conn, &mut self.timers);
+        self.after_conn_input(conn);
     }
 
     /// Closes `conn` and hands its unanswered requests back to their owners.
@@ -700,9 +709,14 @@ impl Consumer {
         ) else {
             return;
         };
-        if error != ConnError::Disconnected {
-            self.report(RemoteError::Connection { broker, error });
-        }
+        let auth_fatal = match error {
+            ConnError::Disconnected => false,
+            ConnError::Sasl(error) => self.report_auth_failure(broker, error),
+            error => {
+                self.report(RemoteError::Connection { broker, error });
+                false
+            }
+        };
         for purpose in lost {
             self.on_request_lost(broker, purpose);
         }
@@ -727,6 +741,9 @@ impl Consumer {
             });
             // A lost broker may mean moved leadership: look again.
             self.refresh.request();
+        }
+        if auth_fatal {
+            self.halt_connections();
         }
     }
 

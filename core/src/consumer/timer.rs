@@ -54,6 +54,12 @@ pub enum Timer {
     /// A revoke or loss waits no longer for its acknowledgement (the rebalance
     /// timeout, `max.poll.interval.ms`).
     RebalanceDeadline,
+    /// A connection's SASL session is due for renewal (KIP-368): at 85–95 % of the
+    /// session lifetime the broker gave.
+    Reauthenticate(ConnId),
+    /// The OAUTHBEARER token is due for refresh (the application is asked for a new
+    /// one), or expires.
+    OAuthBearerToken,
     /// `close` stops waiting for fetch sessions to close.
     Close,
 }
