@@ -129,7 +129,7 @@ pub struct Consumer {
 
 impl Consumer {
     /// A consumer with a seed from the OS's hash randomness (which also makes its
-    /// SCRAM nonces unpredictable). Panics as [`with_seed`](Self::with_seed) does.
+    /// SCRAM nonces unpredictable).
     pub fn new(config: Config) -> Self {
         use std::hash::{BuildHasher, RandomState};
         let seed = RandomState::new().hash_one(std::process::id());
@@ -138,22 +138,20 @@ impl Consumer {
 
     /// A consumer whose core is seeded with `seed`.
     ///
-    /// # Panics
-    ///
-    /// If `security.protocol` asks for TLS (`SSL`, `SASL_SSL`), which this driver
-    /// does not implement yet: connecting in clear instead could send a SASL
-    /// password unencrypted.
+    /// A `security.protocol` that asks for TLS (`SSL`, `SASL_SSL`), which this
+    /// driver does not implement yet, makes the consumer fail at once
+    /// ([`Event::Fatal`] with `LocalError::Unsupported`) without connecting:
+    /// connecting in clear instead could send a SASL password unencrypted.
     pub fn with_seed(config: Config, seed: u64) -> Self {
-        assert!(
-            !config.security_protocol.uses_tls(),
-            "kasio-std does not implement TLS yet: security.protocol={} is refused \
-             (SASL_PLAINTEXT works)",
-            config.security_protocol
-        );
         let setup_timeout = config.socket_connection_setup_timeout.into();
         let (tx, rx) = mpsc::channel();
+        let tls = config.security_protocol.uses_tls();
+        let mut core = Core::new(config, Instant::ZERO, seed);
+        if tls {
+            core.refuse_unsupported("security.protocol", "kasio-std has no TLS yet");
+        }
         Self {
-            core: Core::new(config, Instant::ZERO, seed),
+            core,
             epoch: StdInstant::now(),
             tx,
             rx,
@@ -568,6 +566,41 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         (client, listener.accept().unwrap().0)
+    }
+
+    #[test]
+    fn a_tls_configuration_fails_at_once_without_connecting() {
+        // A listener that must never see a connection: with SASL_SSL asked for,
+        // connecting in clear would send the password unencrypted.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let config = Config::from_pairs([
+            ("bootstrap.servers", addr.as_str()),
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "PLAIN"),
+            ("sasl.username", "u"),
+            ("sasl.password", "secret"),
+        ])
+        .unwrap();
+        let mut consumer = Consumer::with_seed(config, 1);
+        consumer
+            .core_mut()
+            .assign([TopicPartition::new("t", 0)])
+            .unwrap();
+        assert!(consumer.poll(Duration::from_millis(300)).is_empty());
+        match consumer.next_event() {
+            Some(Event::Fatal(ConsumerError::Local(
+                kasio_core::consumer::LocalError::Unsupported {
+                    property, value, ..
+                },
+            ))) => assert_eq!(
+                (property, value.as_str()),
+                ("security.protocol", "SASL_SSL")
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(listener.accept().is_err(), "a connection was opened");
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::metadata::BrokerId;
 use crate::sasl::{OAuthBearerToken, SaslError, SaslMechanism};
 use crate::time::{Duration, Instant};
 
-use super::error::{AuthenticationError, ConsumerError, UsageError};
+use super::error::{AuthenticationError, ConsumerError, LocalError, UsageError};
 use super::event::Event;
 use super::timer::Timer;
 use super::Consumer;
@@ -109,7 +109,7 @@ impl Consumer {
         state.requested = false;
         let next = state.next_timer();
         self.timers.set_opt(Timer::OAuthBearerToken, next);
-        if self.brokers.is_halted() {
+        if self.brokers.is_halted() && !self.refused {
             kasio_log!(info, "a new OAUTHBEARER token: connecting again");
             self.brokers.resume();
         }
@@ -218,6 +218,42 @@ impl Consumer {
             self.events.push_back(Event::Error(error));
         }
         fatal
+    }
+
+    /// The driver cannot do what `property` asks (its value as configured):
+    /// [`Event::Fatal`] with [`LocalError::Unsupported`], and no connection is
+    /// ever opened, so nothing goes out otherwise than configured (a SASL password
+    /// in clear where TLS was asked for). Call it before driving the consumer.
+    ///
+    /// ```
+    /// use kasio_core::config::Config;
+    /// use kasio_core::consumer::{Consumer, ConsumerError, Event, LocalError};
+    /// use kasio_core::time::Instant;
+    ///
+    /// let config = Config::from_pairs([
+    ///     ("bootstrap.servers", "broker:9093"),
+    ///     ("security.protocol", "SSL"),
+    /// ])?;
+    /// let mut consumer = Consumer::new(config, Instant::ZERO, 1);
+    /// consumer.refuse_unsupported("security.protocol", "this driver has no TLS");
+    /// assert!(matches!(
+    ///     consumer.poll_event(),
+    ///     Some(Event::Fatal(ConsumerError::Local(LocalError::Unsupported { .. })))
+    /// ));
+    /// # Ok::<(), kasio_core::config::ConfigError>(())
+    /// ```
+    pub fn refuse_unsupported(&mut self, property: &'static str, reason: &'static str) {
+        let value = self.config.get(property).unwrap_or_default();
+        let error = LocalError::Unsupported {
+            property,
+            value,
+            reason,
+        };
+        kasio_log!(error, "{}", error);
+        self.refused = true;
+        self.events
+            .push_back(Event::Fatal(ConsumerError::Local(error)));
+        self.halt_connections();
     }
 
     /// A fatal authentication failure: closes every connection and opens none

@@ -85,6 +85,17 @@ pub enum LocalError {
     Timeout,
     /// The consumer was closed before the query was answered.
     Closed,
+    /// The driver cannot do what a property asks (e.g. `security.protocol=SSL`
+    /// where TLS is not built): the consumer refuses to connect at all rather
+    /// than connect otherwise (in clear).
+    Unsupported {
+        /// The property.
+        property: &'static str,
+        /// Its value.
+        value: String,
+        /// Who cannot, and why.
+        reason: &'static str,
+    },
 }
 
 /// A broker's error code, with what it was about.
@@ -192,6 +203,11 @@ impl fmt::Display for LocalError {
             }
             Self::Timeout => f.write_str("timed out (default.api.timeout.ms)"),
             Self::Closed => f.write_str("the consumer was closed"),
+            Self::Unsupported {
+                property,
+                value,
+                reason,
+            } => write!(f, "{property}={value} is not supported: {reason}"),
         }
     }
 }

@@ -225,6 +225,8 @@ pub struct Consumer {
     closed: bool,
     /// OAUTHBEARER: the application's token and its refresh schedule.
     oauth: Option<auth::TokenState>,
+    /// [`Consumer::refuse_unsupported`] was called: no connection, ever.
+    refused: bool,
 }
 
 impl Consumer {
@@ -252,6 +254,7 @@ impl Consumer {
             closing: None,
             closed: false,
             oauth: None,
+            refused: false,
             config,
         }
     }

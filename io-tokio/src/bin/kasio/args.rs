@@ -154,7 +154,7 @@ impl Common {
         if self.cluster == Cluster::Simulated {
             pairs.insert(0, ("bootstrap.servers", "simulated:9092"));
         }
-        Config::from_pairs(pairs).map_err(|e| {
+        let config = Config::from_pairs(pairs).map_err(|e| {
             let at = self
                 .properties
                 .iter()
@@ -163,7 +163,17 @@ impl Common {
                 .map(|p| format!(" (from {})", p.origin))
                 .unwrap_or_default();
             UsageError(format!("configuration: {e}{at}"))
-        })
+        })?;
+        if config.security_protocol.uses_sasl()
+            && config.sasl_mechanism == kasio_core::config::SaslMechanism::OAuthBearer
+        {
+            // The library asks the application for tokens; the CLI has none to give.
+            return usage(
+                "configuration: sasl.mechanism=OAUTHBEARER: the kasio CLI has no token \
+                 provider (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 work)",
+            );
+        }
+        Ok(config)
     }
 }
 
@@ -1510,6 +1520,22 @@ mod tests {
             .unwrap_err()
             .0
             .contains("not valid UTF-8"));
+    }
+
+    #[test]
+    fn oauthbearer_is_refused_by_name() {
+        let c = consume(&[
+            "-b",
+            "k:9092",
+            "-t",
+            "t",
+            "-X",
+            "security.protocol=SASL_PLAINTEXT",
+            "-X",
+            "sasl.mechanism=OAUTHBEARER",
+        ]);
+        let e = c.common.config().unwrap_err().0;
+        assert!(e.contains("sasl.mechanism=OAUTHBEARER"), "{e}");
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub async fn metadata(
         allow_auto_topic_creation: false,
         ..Default::default()
     };
-    let answer = request(bootstrap, &config.client_id, &req, m.common.request_timeout)
+    let answer = request(bootstrap, config, &req, m.common.request_timeout)
         .await
         .map_err(runtime)?;
     let resp = &answer.body;
@@ -215,7 +215,7 @@ async fn gather(
     // them when the group has no members).
     let committed_ones = group_committed_partitions(
         bootstrap,
-        &consumer.with_core(|c| c.config().client_id.clone()),
+        &consumer.with_core(|c| c.config().clone()),
         &g.group,
         timeout,
     )

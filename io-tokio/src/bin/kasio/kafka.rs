@@ -6,9 +6,11 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
+use kasio_core::config::Config;
 use kasio_core::conn::{ConnId, ConnSettings, Connection, Incoming};
 use kasio_core::consumer::{BrokerError, ConsumerError, LocalError};
 use kasio_core::protocol::{ErrorCode, Message, Request};
+use kasio_core::sasl::{Authenticator, SaslConfig};
 use kasio_core::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -47,11 +49,11 @@ pub struct Answer<R> {
 /// `timeout` (each); the error names every address tried and why it failed.
 pub async fn request<R: Request + Clone>(
     bootstrap: &str,
-    client_id: &str,
+    config: &Config,
     req: &R,
     timeout: Duration,
 ) -> Result<Answer<R::Response>, String> {
-    request_versioned(bootstrap, client_id, |_| req.clone(), timeout).await
+    request_versioned(bootstrap, config, |_| req.clone(), timeout).await
 }
 
 /// [`request`] with the request built for the version the broker and kasio
@@ -59,13 +61,20 @@ pub async fn request<R: Request + Clone>(
 /// set where its version cannot carry it).
 pub async fn request_versioned<R: Request>(
     bootstrap: &str,
-    client_id: &str,
+    config: &Config,
     build: impl Fn(i16) -> R,
     timeout: Duration,
 ) -> Result<Answer<R::Response>, String> {
+    if config.security_protocol.uses_tls() {
+        // Never in clear instead (a SASL password would go unencrypted).
+        return Err(format!(
+            "security.protocol={} is not supported: kasio has no TLS yet",
+            config.security_protocol
+        ));
+    }
     let mut failures = Vec::new();
     for (host, port) in servers(bootstrap) {
-        match tokio::time::timeout(timeout, request_one(&host, port, client_id, &build)).await {
+        match tokio::time::timeout(timeout, request_one(&host, port, config, &build)).await {
             Ok(Ok(body)) => return Ok(Answer { body, host, port }),
             Ok(Err(why)) => failures.push(format!("{host}:{port} ({why})")),
             Err(_) => failures.push(format!(
@@ -87,20 +96,29 @@ fn ours(api: kasio_core::protocol::ApiKey) -> (i16, i16) {
 async fn request_one<R: Request>(
     host: &str,
     port: u16,
-    client_id: &str,
+    config: &Config,
     build: &impl Fn(i16) -> R,
 ) -> Result<R::Response, String> {
     let mut stream = TcpStream::connect((host, port))
         .await
         .map_err(|e| io_reason(&e))?;
     let settings = ConnSettings {
-        client_id: Some(client_id.to_owned()),
+        client_id: Some(config.client_id.clone()),
         max_frame: 100 << 20,
         request_timeout: Duration::from_secs(3600).into(),
         versions: ours,
     };
     let now = Instant::ZERO;
     let mut conn: Connection<()> = Connection::new(ConnId(1), &settings, Instant::FAR_FUTURE);
+    if let Some(sasl) = SaslConfig::from_config(config) {
+        // The nonce of a SCRAM exchange must not be predictable.
+        use std::hash::{BuildHasher, RandomState};
+        let seed = RandomState::new().hash_one(std::process::id());
+        conn = conn.with_sasl(
+            Authenticator::new(sasl, seed),
+            Duration::from_secs(10).into(),
+        );
+    }
     conn.on_connected(now).map_err(|e| e.to_string())?;
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut version = None;
@@ -204,7 +222,7 @@ pub fn rdkafka_error(e: &ConsumerError) -> String {
 /// times.
 pub async fn group_committed_partitions(
     bootstrap: &str,
-    client_id: &str,
+    config: &Config,
     group: &str,
     timeout: Duration,
 ) -> Result<Vec<(String, i32)>, String> {
@@ -236,7 +254,7 @@ pub async fn group_committed_partitions(
                 vec![]
             },
         };
-        let found = request_versioned(bootstrap, client_id, find, timeout)
+        let found = request_versioned(bootstrap, config, find, timeout)
             .await?
             .body;
         let (code, host, port) = match found.coordinators.first() {
@@ -278,10 +296,9 @@ pub async fn group_committed_partitions(
             require_stable: false,
         };
         let coordinator = format!("{host}:{port}");
-        let answer: OffsetFetchResponse =
-            request_versioned(&coordinator, client_id, fetch, timeout)
-                .await?
-                .body;
+        let answer: OffsetFetchResponse = request_versioned(&coordinator, config, fetch, timeout)
+            .await?
+            .body;
         // A partition listed with offset -1 has no commit.
         let (code, committed): (i16, Vec<(String, i32)>) = match answer.groups.first() {
             Some(g) => (
@@ -353,9 +370,10 @@ mod tests {
 
     #[tokio::test]
     async fn unreachable_broker_is_named() {
+        let config = Config::from_pairs([("bootstrap.servers", "127.0.0.1:1")]).unwrap();
         let e = request(
             "127.0.0.1:1",
-            "kasio",
+            &config,
             &kasio_core::protocol::messages::MetadataRequest::default(),
             Duration::from_secs(2),
         )

@@ -86,7 +86,7 @@ fn run(command: Command, out: &mut dyn Write) -> Result<(), Failure> {
                 let value = if p.name == "bootstrap.servers" && common.cluster == Cluster::Simulated
                 {
                     "(none: the in-process simulated cluster)".to_owned()
-                } else if p.name.contains("password") && !value.is_empty() {
+                } else if p.is_secret() && !value.is_empty() {
                     // A dump gets pasted into tickets; librdkafka redacts these too.
                     "[redacted]".to_owned()
                 } else {
