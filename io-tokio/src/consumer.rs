@@ -254,6 +254,21 @@ impl Consumer {
         Ok(self.shared.call(true, |st, _| st.core.pause(partitions))?)
     }
 
+    /// Supplies the OAUTHBEARER token (`sasl.mechanism=OAUTHBEARER`), when
+    /// [`Event::OAuthBearerTokenRequired`](kasio_core::consumer::Event::OAuthBearerTokenRequired)
+    /// asks for one (as an [`Item::Event`]) or ahead of it. Its lifetime counts
+    /// from now; connections waiting for it go on.
+    pub fn set_oauthbearer_token(
+        &self,
+        token: kasio_core::sasl::OAuthBearerToken,
+    ) -> Result<(), Error> {
+        Ok(self.shared.call(true, |st, now| {
+            // The core counts the lifetime from its own clock: bring it to now.
+            st.core.handle_timeout(now);
+            st.core.set_oauthbearer_token(token)
+        })?)
+    }
+
     /// Undoes [`pause`](Self::pause).
     pub fn resume(&self, partitions: &[TopicPartition]) -> Result<(), Error> {
         Ok(self.shared.call(true, |st, _| st.core.resume(partitions))?)

@@ -456,3 +456,34 @@ async fn a_tls_configuration_fails_at_once_without_connecting() {
     let accepted = tokio::time::timeout(Duration::from_millis(300), listener.accept()).await;
     assert!(accepted.is_err(), "a connection was opened");
 }
+
+/// OAUTHBEARER: the application's token is taken (the exchange that asks for
+/// it is kasio-core's, tested there: core/tests/consumer_sasl.rs); elsewhere a
+/// token is refused with a typed error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oauthbearer_token_is_taken_where_oauthbearer_is_configured() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let oauth = Consumer::with_seed(
+        config(
+            &addr,
+            &[
+                ("security.protocol", "SASL_PLAINTEXT"),
+                ("sasl.mechanism", "OAUTHBEARER"),
+            ],
+        ),
+        1,
+    );
+    let token =
+        |v: &str| kasio_core::sasl::OAuthBearerToken::new(v, Duration::from_secs(3600).into());
+    oauth
+        .set_oauthbearer_token(token("header.payload.sig"))
+        .expect("taken");
+    let plain = Consumer::with_seed(config(&addr, &[]), 1);
+    assert!(matches!(
+        plain.set_oauthbearer_token(token("t")),
+        Err(Error::Usage(
+            kasio_core::consumer::UsageError::NotOAuthBearer
+        ))
+    ));
+}
