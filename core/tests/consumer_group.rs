@@ -1962,3 +1962,31 @@ fn periodic_auto_commit_leaves_the_latest_poll_to_the_next() {
     h.run_until(start + ms(2_200));
     assert_eq!(offsets(&mut h), [15]);
 }
+
+#[test]
+fn unsubscribing_before_acking_a_revocation_commits_what_was_handed_out() {
+    // Group simulation seed 102376 (once the revoke-time commit waited for the
+    // acknowledgement): the application unsubscribed with a revocation still
+    // unacknowledged, the leave committed only partitions still owned (none),
+    // and the revoked partitions' handed-out records went uncommitted. Leaving
+    // is the application saying it is done: they are committed before
+    // LeaveGroup.
+    let mut h = stable_harness(&[], 1, &[0], 10);
+    five_handed_out(&mut h, 0);
+    heartbeat_says_rebalance(&mut h);
+    let _token = revoked_token(&mut h, Some(&[tp(0)]));
+    assert!(!h
+        .unread()
+        .iter()
+        .any(|(_, r)| r.starts_with("OffsetCommit")));
+    h.c.unsubscribe().unwrap();
+    h.drain();
+    let commit = h.expect_api::<OffsetCommitRequest>(1);
+    let p = &commit.body.topics[0].partitions[0];
+    assert_eq!((p.partition_index, p.committed_offset), (0, 15));
+    assert_eq!(commit.body.generation_id_or_member_epoch, 1);
+    assert!(!h.unread().iter().any(|(_, r)| r.starts_with("LeaveGroup")));
+    h.respond(&commit, &commit_resp(&commit.body, ErrorCode::None));
+    h.drain();
+    let _leave = h.expect_api::<LeaveGroupRequest>(1);
+}

@@ -2255,11 +2255,18 @@ impl Consumer {
         if cause == Cause::PollTimeout {
             // Too late to commit: the partitions are as good as gone.
             self.lose_partitions(cause);
-        } else if !owned.is_empty() {
-            let positions = self.consumed_offsets(|tp| owned.contains(tp));
+        } else {
+            let mut positions = self.consumed_offsets(|tp| owned.contains(tp));
+            // A revocation still awaiting its acknowledgement (whose commit waits
+            // for it): leaving says the application is done with those too.
+            if let Some(p) = g.pending_ack.as_ref().filter(|p| !p.lost && !p.acked) {
+                positions.extend(p.positions.iter().map(|(tp, o)| (tp.clone(), o.clone())));
+            }
             if may_commit && !positions.is_empty() {
                 commit = self.enqueue_commit(CommitKind::Close, positions).ok();
             }
+        }
+        if cause != Cause::PollTimeout && !owned.is_empty() {
             self.drop_partitions(&owned);
             // Nothing waits for this acknowledgement: the member is leaving.
             let g = self.group_mut();
