@@ -262,7 +262,7 @@ fn private_key(
         let start = text
             .find("-----BEGIN ENCRYPTED PRIVATE KEY-----")
             .unwrap_or(0);
-        let (_, der) = pkcs8::der::pem::decode_vec(text[start..].as_bytes())
+        let (_, der) = pkcs8::der::pem::decode_vec(&text.as_bytes()[start..])
             .map_err(|e| config_error(format!("{property}={what}: bad PEM: {e}")))?;
         let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice())
             .map_err(|e| config_error(format!("{property}={what}: bad encrypted key: {e}")))?;
