@@ -26,20 +26,24 @@
 //! ```
 //!
 //! SASL (PLAIN, SCRAM, OAUTHBEARER) runs in the core, so `security.protocol=SASL_PLAINTEXT`
-//! works here as in any driver. Not built yet: TLS. A configuration that asks for it
-//! (`SSL`, `SASL_SSL`) is refused rather than sent in clear.
+//! works here as in any driver. TLS (`SSL`, `SASL_SSL`) is rustls with a pure-Rust
+//! crypto provider, set up from the `ssl.*` properties by the [`tls`] module (which
+//! kasio-tokio shares): the handshake runs when the connection is made, within
+//! `socket.connection.setup.timeout.ms`, and a failed one is reported as a
+//! connection error of its own kind ([`kasio_core::conn::TlsErrorKind`]), then
+//! retried after the usual reconnect backoff.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant as StdInstant};
 
 use bytes::{Bytes, BytesMut};
 use kasio_core::config::Config;
-use kasio_core::conn::ConnId;
+use kasio_core::conn::{ConnId, TlsError};
 use kasio_core::consumer::{
     ConnCommand, Consumer as Core, ConsumerError, ConsumerRecords, Event, TopicPartition,
     UsageError,
@@ -47,6 +51,9 @@ use kasio_core::consumer::{
 use kasio_core::group::{CommitError, CommitId, OffsetAndMetadata, RebalanceToken};
 use kasio_core::sasl::OAuthBearerToken;
 use kasio_core::time::Instant;
+use rustls::{ClientConfig, ClientConnection};
+
+pub mod tls;
 
 /// The reader's buffer: reads go into its zeroed tail, each read is split off and
 /// handed over, and the tail is topped up to this size when it runs short.
@@ -61,6 +68,8 @@ enum Io {
     /// From a failed connect, the reader (EOF or error) or the writer (error);
     /// possibly twice for one connection.
     Closed(ConnId),
+    /// The TLS handshake failed, or the broker ended TLS with an alert.
+    TlsFailed(ConnId, TlsError),
 }
 
 /// The loop's side of an open connection.
@@ -125,6 +134,8 @@ pub struct Consumer {
     rebalances: u64,
     rebalances_seen: u64,
     setup_timeout: Duration,
+    /// Under `SSL` / `SASL_SSL`.
+    tls: Option<Arc<ClientConfig>>,
 }
 
 impl Consumer {
@@ -138,18 +149,19 @@ impl Consumer {
 
     /// A consumer whose core is seeded with `seed`.
     ///
-    /// A `security.protocol` that asks for TLS (`SSL`, `SASL_SSL`), which this
-    /// driver does not implement yet, makes the consumer fail at once
-    /// ([`Event::Fatal`] with `LocalError::Unsupported`) without connecting:
-    /// connecting in clear instead could send a SASL password unencrypted.
+    /// Under `SSL` / `SASL_SSL`, TLS settings that cannot be used (an unreadable
+    /// CA file, a keystore instead of PEM, a wrong `ssl.key.password`) make the
+    /// consumer fail at once ([`Event::Fatal`] with `LocalError::Tls`) without
+    /// connecting.
     pub fn with_seed(config: Config, seed: u64) -> Self {
         let setup_timeout = config.socket_connection_setup_timeout.into();
         let (tx, rx) = mpsc::channel();
-        let tls = config.security_protocol.uses_tls();
+        let tls = tls::client_config(&config);
         let mut core = Core::new(config, Instant::ZERO, seed);
-        if tls {
-            core.refuse_unsupported("security.protocol", "kasio-std has no TLS yet");
-        }
+        let tls = tls.unwrap_or_else(|e| {
+            core.fail_tls_setup(e);
+            None
+        });
         Self {
             core,
             epoch: StdInstant::now(),
@@ -160,6 +172,7 @@ impl Consumer {
             rebalances: 0,
             rebalances_seen: 0,
             setup_timeout,
+            tls,
         }
     }
 
@@ -455,6 +468,14 @@ impl Consumer {
             },
             Io::Data(conn, data) => self.core.handle_input_bytes(self.now(), conn, data),
             Io::Closed(conn) => self.lost(conn),
+            Io::TlsFailed(conn, error) => {
+                if let Some(link) = self.links.remove(&conn) {
+                    if let Some(link) = link {
+                        link.shutdown();
+                    }
+                    self.core.handle_tls_failure(self.now(), conn, error);
+                }
+            }
         }
     }
 
@@ -472,21 +493,49 @@ impl Consumer {
         self.links.insert(conn, None);
         let tx = self.tx.clone();
         let timeout = self.setup_timeout;
+        let tls = self.tls.clone();
         thread::spawn(move || {
+            let started = StdInstant::now();
             let Some(stream) = connect(&host, port, timeout) else {
                 let _ = tx.send(Io::Closed(conn));
                 return;
             };
+            let session = match tls {
+                None => None,
+                Some(config) => {
+                    let left = timeout.saturating_sub(started.elapsed());
+                    match handshake(config, &host, &stream, left) {
+                        Ok(session) => Some(Arc::new(Mutex::new(session))),
+                        Err(Some(error)) => {
+                            let _ = stream.shutdown(Shutdown::Both);
+                            let _ = tx.send(Io::TlsFailed(conn, error));
+                            return;
+                        }
+                        Err(None) => {
+                            let _ = stream.shutdown(Shutdown::Both);
+                            let _ = tx.send(Io::Closed(conn));
+                            return;
+                        }
+                    }
+                }
+            };
             let stream = Arc::new(stream);
             let (writer, queue) = mpsc::channel();
-            let (w_stream, w_tx) = (Arc::clone(&stream), tx.clone());
-            thread::spawn(move || write_loop(conn, &w_stream, &queue, &w_tx));
+            let (w_stream, w_tx, w_session) = (Arc::clone(&stream), tx.clone(), session.clone());
+            thread::spawn(move || match w_session {
+                None => write_loop(conn, &w_stream, &queue, &w_tx),
+                Some(session) => tls_write_loop(conn, &w_stream, &session, &queue, &w_tx),
+            });
+            let nudge = writer.clone();
             let link = Link {
                 writer,
                 stream: Arc::clone(&stream),
             };
             if tx.send(Io::Connected(conn, link)).is_ok() {
-                read_loop(conn, &stream, &tx);
+                match session {
+                    None => read_loop(conn, &stream, &tx),
+                    Some(session) => tls_read_loop(conn, &host, &stream, &session, &nudge, &tx),
+                }
             }
         });
     }
@@ -545,6 +594,137 @@ fn write_loop(conn: ConnId, mut stream: &TcpStream, queue: &Receiver<Vec<u8>>, t
     }
 }
 
+/// Runs the TLS handshake on `stream` within `timeout`. `Err(None)`: the socket
+/// failed or timed out (a plain connection failure).
+fn handshake(
+    config: Arc<ClientConfig>,
+    host: &str,
+    mut stream: &TcpStream,
+    timeout: Duration,
+) -> Result<ClientConnection, Option<TlsError>> {
+    let name = tls::server_name(host).map_err(Some)?;
+    let mut session =
+        ClientConnection::new(config, name).map_err(|e| Some(tls::classify(&e, host)))?;
+    let _ = stream.set_read_timeout(Some(timeout.max(Duration::from_millis(1))));
+    let _ = stream.set_write_timeout(Some(timeout.max(Duration::from_millis(1))));
+    while session.is_handshaking() {
+        if let Err(e) = session.complete_io(&mut stream) {
+            if tls::is_tls_io_error(&e) {
+                // Tell the broker why (the alert rustls queued), best effort.
+                let _ = session.write_tls(&mut stream);
+                return Err(Some(tls::classify_io(&e, host)));
+            }
+            return Err(None);
+        }
+    }
+    let _ = stream.set_read_timeout(None);
+    let _ = stream.set_write_timeout(None);
+    Ok(session)
+}
+
+/// [`read_loop`] under TLS: reads the socket without the session's lock, then
+/// decrypts under it and hands the plaintext over. TLS output the reading causes
+/// (alerts, key updates) is written by the writer thread, nudged with an empty
+/// message, so the socket has one writer and TLS records stay in order.
+fn tls_read_loop(
+    conn: ConnId,
+    host: &str,
+    mut stream: &TcpStream,
+    session: &Mutex<ClientConnection>,
+    nudge: &Sender<Vec<u8>>,
+    tx: &Sender<Io>,
+) {
+    let mut raw = vec![0u8; 64 * 1024];
+    let mut buf = BytesMut::new();
+    loop {
+        let n = match stream.read(&mut raw) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Ok(0) | Err(_) => {
+                let _ = tx.send(Io::Closed(conn));
+                return;
+            }
+            Ok(n) => n,
+        };
+        let mut plain = Vec::new();
+        let mut closed = false;
+        {
+            let mut session = session.lock().unwrap_or_else(|e| e.into_inner());
+            let mut input = &raw[..n];
+            while !input.is_empty() {
+                if session.read_tls(&mut input).is_err() {
+                    break;
+                }
+                match session.process_new_packets() {
+                    Err(e) => {
+                        let error = tls::classify(&e, host);
+                        let _ = session.write_tls(&mut stream);
+                        let _ = stream.shutdown(Shutdown::Both);
+                        let _ = tx.send(Io::TlsFailed(conn, error));
+                        return;
+                    }
+                    Ok(state) => closed |= state.peer_has_closed(),
+                }
+                loop {
+                    if buf.len() < READ_MIN {
+                        buf.resize(READ_CHUNK, 0);
+                    }
+                    match session.reader().read(&mut buf) {
+                        Ok(0) => {
+                            closed = true;
+                            break;
+                        }
+                        Ok(n) => plain.push(buf.split_to(n).freeze()),
+                        Err(_) => break,
+                    }
+                }
+            }
+            if session.wants_write() {
+                let _ = nudge.send(Vec::new());
+            }
+        }
+        for data in plain {
+            if tx.send(Io::Data(conn, data)).is_err() {
+                return;
+            }
+        }
+        if closed {
+            let _ = tx.send(Io::Closed(conn));
+            return;
+        }
+    }
+}
+
+/// [`write_loop`] under TLS: encrypts under the session's lock, writes the socket
+/// without it (so a slow broker never stops the reader).
+fn tls_write_loop(
+    conn: ConnId,
+    mut stream: &TcpStream,
+    session: &Mutex<ClientConnection>,
+    queue: &Receiver<Vec<u8>>,
+    tx: &Sender<Io>,
+) {
+    let mut out = Vec::new();
+    for data in queue {
+        {
+            let mut session = session.lock().unwrap_or_else(|e| e.into_inner());
+            if !data.is_empty() && session.writer().write_all(&data).is_err() {
+                break;
+            }
+            while session.wants_write() {
+                if session.write_tls(&mut out).is_err() {
+                    break;
+                }
+            }
+        }
+        if !out.is_empty() && stream.write_all(&out).is_err() {
+            break;
+        }
+        out.clear();
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+    let _ = tx.send(Io::Closed(conn));
+}
+
 /// Resolves `host` and connects to the first address that answers.
 fn connect(host: &str, port: u16, timeout: Duration) -> Option<TcpStream> {
     let addrs = (host, port).to_socket_addrs().ok()?;
@@ -569,9 +749,8 @@ mod tests {
     }
 
     #[test]
-    fn a_tls_configuration_fails_at_once_without_connecting() {
-        // A listener that must never see a connection: with SASL_SSL asked for,
-        // connecting in clear would send the password unencrypted.
+    fn unusable_tls_settings_fail_at_once_without_connecting() {
+        // A listener that must never see a connection: the settings cannot work.
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap().to_string();
@@ -581,6 +760,7 @@ mod tests {
             ("sasl.mechanism", "PLAIN"),
             ("sasl.username", "u"),
             ("sasl.password", "secret"),
+            ("ssl.keystore.location", "/etc/kafka/client.p12"),
         ])
         .unwrap();
         let mut consumer = Consumer::with_seed(config, 1);
@@ -590,14 +770,10 @@ mod tests {
             .unwrap();
         assert!(consumer.poll(Duration::from_millis(300)).is_empty());
         match consumer.next_event() {
-            Some(Event::Fatal(ConsumerError::Local(
-                kasio_core::consumer::LocalError::Unsupported {
-                    property, value, ..
-                },
-            ))) => assert_eq!(
-                (property, value.as_str()),
-                ("security.protocol", "SASL_SSL")
-            ),
+            Some(Event::Fatal(ConsumerError::Local(kasio_core::consumer::LocalError::Tls(e)))) => {
+                assert_eq!(e.kind, kasio_core::conn::TlsErrorKind::Config);
+                assert!(e.message.contains("convert it to PEM"), "{e}");
+            }
             other => panic!("{other:?}"),
         }
         assert!(listener.accept().is_err(), "a connection was opened");

@@ -63,13 +63,14 @@ impl Consumer {
         let setup_timeout = config.socket_connection_setup_timeout.into();
         let max_poll: Duration = config.max_poll_interval.into();
         let repoll = (max_poll / 3).max(Duration::from_millis(1));
-        let tls = config.security_protocol.uses_tls();
+        let tls = kasio_std::tls::client_config(&config);
         let mut core = Core::new(config, Instant::ZERO, seed);
-        if tls {
-            // Never in clear instead: a SASL password would go unencrypted.
-            core.refuse_unsupported("security.protocol", "kasio-tokio has no TLS yet");
-        }
-        let (shared, io) = Shared::new(core, setup_timeout);
+        // Unusable TLS settings: a fatal error, never a connection (in clear or not).
+        let tls = tls.unwrap_or_else(|e| {
+            core.fail_tls_setup(e);
+            None
+        });
+        let (shared, io) = Shared::new(core, setup_timeout, tls);
         let driver = tokio::spawn(drive(Arc::clone(&shared), io)).abort_handle();
         Self {
             shared,

@@ -16,16 +16,18 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kasio_core::conn::ConnId;
+use kasio_core::conn::TlsError;
 use kasio_core::consumer::{ConnCommand, Consumer as Core, Event};
 use kasio_core::group::RebalanceToken;
 use kasio_core::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::AbortHandle;
 use tokio::time::Instant as TokioInstant;
+use tokio_rustls::rustls::ClientConfig;
+use tokio_rustls::TlsConnector;
 use tracing::{debug, error, info, info_span, trace, warn, Instrument};
 
 use crate::metrics::Counters;
@@ -54,6 +56,8 @@ pub(crate) enum Io {
     Closed(ConnId),
     /// The connection could not be made: `host:port (why)`.
     ConnectFailed(ConnId, String),
+    /// The TLS handshake failed, or the broker ended TLS with an alert.
+    TlsFailed(ConnId, TlsError),
 }
 
 /// The driver's side of a connection the core asked for.
@@ -108,6 +112,8 @@ pub(crate) struct State {
     io: mpsc::Sender<Io>,
     runtime: Handle,
     setup_timeout: Duration,
+    /// Under `SSL` / `SASL_SSL`.
+    tls: Option<Arc<ClientConfig>>,
     /// The core instant the driver's timer is set for (`None`: none set).
     armed: Option<Instant>,
     /// The core emitted `Closed`.
@@ -140,7 +146,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(core: Core, setup_timeout: Duration) -> (Arc<Self>, mpsc::Receiver<Io>) {
+    pub(crate) fn new(
+        core: Core,
+        setup_timeout: Duration,
+        tls: Option<Arc<ClientConfig>>,
+    ) -> (Arc<Self>, mpsc::Receiver<Io>) {
         let (io, io_rx) = mpsc::channel(IO_QUEUE);
         let state = State {
             core,
@@ -150,6 +160,7 @@ impl Shared {
             io,
             runtime: Handle::current(),
             setup_timeout,
+            tls,
             armed: None,
             closed: false,
             stopped: false,
@@ -286,8 +297,14 @@ impl State {
                             continue;
                         }
                         let span = info_span!("kasio.conn", conn = conn.0, broker = broker.0, role = ?role, %host, port);
-                        let task =
-                            connection(conn, host, port, self.setup_timeout, self.io.clone());
+                        let task = connection(
+                            conn,
+                            host,
+                            port,
+                            self.setup_timeout,
+                            self.tls.clone(),
+                            self.io.clone(),
+                        );
                         let reader = self.runtime.spawn(task.instrument(span)).abort_handle();
                         self.links.insert(
                             conn,
@@ -437,6 +454,19 @@ impl State {
                 }
                 self.lost(conn, now);
             }
+            Io::TlsFailed(conn, error) => {
+                if let Some(link) = self.links.remove(&conn) {
+                    warn!(conn = conn.0, %error, "TLS failed");
+                    if link.writer.is_some() {
+                        self.counters.disconnects += 1;
+                    } else {
+                        self.counters.connect_failures += 1;
+                    }
+                    self.counters.last_connect_error = Some(error.to_string());
+                    link.abort();
+                    self.core.handle_tls_failure(now, conn, error);
+                }
+            }
         }
     }
 
@@ -530,14 +560,18 @@ pub(crate) async fn drive(shared: Arc<Shared>, mut io: mpsc::Receiver<Io>) {
     }
 }
 
-/// Connects, starts the writer, then reads until the connection ends.
+/// Connects (with the TLS handshake under `SSL` / `SASL_SSL`, both within
+/// `socket.connection.setup.timeout.ms`), starts the writer, then reads until the
+/// connection ends.
 async fn connection(
     conn: ConnId,
     host: String,
     port: u16,
     setup_timeout: Duration,
+    tls: Option<Arc<ClientConfig>>,
     io: mpsc::Sender<Io>,
 ) {
+    let started = TokioInstant::now();
     let stream = match connect(&host, port, setup_timeout).await {
         Ok(stream) => stream,
         Err(why) => {
@@ -547,7 +581,49 @@ async fn connection(
     };
     debug!("connected");
     let _ = stream.set_nodelay(true);
-    let (read, write) = stream.into_split();
+    let Some(tls) = tls else {
+        let (read, write) = stream.into_split();
+        return run(conn, &host, read, write, io).await;
+    };
+    let name = match kasio_std::tls::server_name(&host) {
+        Ok(name) => name,
+        Err(e) => {
+            let _ = io.send(Io::TlsFailed(conn, e)).await;
+            return;
+        }
+    };
+    let left = setup_timeout.saturating_sub(started.elapsed());
+    let handshake = TlsConnector::from(tls).connect(name, stream);
+    match tokio::time::timeout(left, handshake).await {
+        Ok(Ok(stream)) => {
+            debug!("TLS established");
+            let (read, write) = tokio::io::split(stream);
+            run(conn, &host, read, write, io).await;
+        }
+        Ok(Err(e)) if kasio_std::tls::is_tls_io_error(&e) => {
+            let error = kasio_std::tls::classify_io(&e, &host);
+            warn!(%error, "TLS handshake failed");
+            let _ = io.send(Io::TlsFailed(conn, error)).await;
+        }
+        Ok(Err(e)) => {
+            let why = format!("{host}:{port} (TLS handshake: {})", io_reason(&e));
+            let _ = io.send(Io::ConnectFailed(conn, why)).await;
+        }
+        Err(_) => {
+            let why = format!(
+                "{host}:{port} (TLS handshake not done within socket.connection.setup.timeout.ms)"
+            );
+            let _ = io.send(Io::ConnectFailed(conn, why)).await;
+        }
+    }
+}
+
+/// Starts the writer, then reads until the connection ends.
+async fn run<R, W>(conn: ConnId, host: &str, read: R, write: W, io: mpsc::Sender<Io>)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let (writer, queue) = mpsc::unbounded_channel();
     let writer_task =
         tokio::spawn(write_loop(conn, write, queue, io.clone()).in_current_span()).abort_handle();
@@ -557,7 +633,7 @@ async fn connection(
         writer_task,
     };
     if io.send(connected).await.is_ok() {
-        read_loop(conn, read, &io).await;
+        read_loop(conn, host, read, &io).await;
     }
 }
 
@@ -615,7 +691,12 @@ fn io_reason(e: &std::io::Error) -> String {
 
 /// Reads until the connection ends, handing each read over whole, without
 /// copying: the records the core decodes from it are slices of these buffers.
-async fn read_loop(conn: ConnId, mut read: OwnedReadHalf, io: &mpsc::Sender<Io>) {
+async fn read_loop(
+    conn: ConnId,
+    host: &str,
+    mut read: impl AsyncRead + Unpin,
+    io: &mpsc::Sender<Io>,
+) {
     let mut buf = BytesMut::new();
     loop {
         if buf.capacity() - buf.len() < READ_MIN {
@@ -624,6 +705,14 @@ async fn read_loop(conn: ConnId, mut read: OwnedReadHalf, io: &mpsc::Sender<Io>)
             buf.reserve(READ_CHUNK);
         }
         match read.read_buf(&mut buf).await {
+            // The broker ended TLS with an alert (e.g. certificate_required: TLS
+            // 1.3 checks the client's certificate after the client's handshake).
+            Err(e) if kasio_std::tls::is_tls_io_error(&e) => {
+                let error = kasio_std::tls::classify_io(&e, host);
+                warn!(%error, "TLS failed");
+                let _ = io.send(Io::TlsFailed(conn, error)).await;
+                return;
+            }
             Ok(0) | Err(_) => {
                 debug!("connection closed by the peer");
                 let _ = io.send(Io::Closed(conn)).await;
@@ -641,12 +730,17 @@ async fn read_loop(conn: ConnId, mut read: OwnedReadHalf, io: &mpsc::Sender<Io>)
 /// Writes what the driver queues until it drops the queue or a write fails.
 async fn write_loop(
     conn: ConnId,
-    mut write: OwnedWriteHalf,
+    mut write: impl AsyncWrite + Unpin,
     mut queue: mpsc::UnboundedReceiver<Vec<u8>>,
     io: mpsc::Sender<Io>,
 ) {
     while let Some(data) = queue.recv().await {
-        if let Err(e) = write.write_all(&data).await {
+        // Flushing matters under TLS only: what rustls holds goes out now.
+        let written = match write.write_all(&data).await {
+            Ok(()) => write.flush().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
             debug!(error = %e, "write failed");
             let _ = io.send(Io::Closed(conn)).await;
             return;
@@ -675,7 +769,7 @@ mod tests {
             .collect();
         let (tx, mut rx) = mpsc::channel(IO_QUEUE);
         let (read, _write) = client.into_split();
-        let reader = tokio::spawn(async move { read_loop(ConnId(1), read, &tx).await });
+        let reader = tokio::spawn(async move { read_loop(ConnId(1), "test", read, &tx).await });
         let to_send = sent.clone();
         tokio::spawn(async move {
             for piece in to_send.chunks(10_000) {

@@ -19,4 +19,6 @@ pub struct ReadmeDoctests;
 pub mod peers;
 pub mod rig;
 pub mod sim;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod workload;

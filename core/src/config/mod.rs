@@ -160,7 +160,7 @@ macro_rules! properties {
         /// directly is not checked until [`Config::validate`] is called, whereas
         /// [`Config::set`] checks at once.
         ///
-        /// `Debug` shows `sasl.password` as `[hidden]` and `sasl.jaas.config` without
+        /// `Debug` shows `sasl.password`, `ssl.key.pem` and `ssl.key.password` as `[hidden]` and `sasl.jaas.config` without
         /// its options' values; equality compares values only, not which properties
         /// were set explicitly.
         #[derive(Clone)]
@@ -228,6 +228,10 @@ macro_rules! properties {
                 $(
                     if matches!(Field::$field, Field::sasl_password) {
                         s.field(stringify!($field), &self.sasl_password.as_ref().map(|_| Hidden));
+                    } else if matches!(Field::$field, Field::ssl_key_pem) {
+                        s.field(stringify!($field), &self.ssl_key_pem.as_ref().map(|_| Hidden));
+                    } else if matches!(Field::$field, Field::ssl_key_password) {
+                        s.field(stringify!($field), &self.ssl_key_password.as_ref().map(|_| Hidden));
                     } else if matches!(Field::$field, Field::sasl_jaas_config) {
                         // JaasConfig's own Debug shows the module and option names.
                         s.field(stringify!($field), &self.sasl_jaas_config);
@@ -520,6 +524,47 @@ properties! {
     /// with; unset for the system's trust store.
     ssl_ca_location: Option<String> = "ssl.ca.location", "", OptText::ANY,
         |location: impl Into<String>| non_empty(location.into());
+
+    /// (librdkafka) CA certificates (PEM text) to verify brokers with, instead of
+    /// or besides `ssl.ca.location`.
+    ssl_ca_pem: Option<String> = "ssl.ca.pem", "", OptText::ANY,
+        |pem: impl Into<String>| non_empty(pem.into());
+
+    /// (librdkafka) The client's certificate chain (PEM file) for mutual TLS, with
+    /// `ssl.key.location` or `ssl.key.pem`. A PKCS#12 or JKS keystore is refused
+    /// with a request to convert it to PEM.
+    ssl_certificate_location: Option<String> = "ssl.certificate.location", "", OptText::ANY,
+        |location: impl Into<String>| non_empty(location.into());
+
+    /// (librdkafka) The client's certificate chain (PEM text) for mutual TLS.
+    ssl_certificate_pem: Option<String> = "ssl.certificate.pem", "", OptText::ANY,
+        |pem: impl Into<String>| non_empty(pem.into());
+
+    /// (librdkafka) The client's private key (PEM file: PKCS#8, encrypted PKCS#8
+    /// with `ssl.key.password`, PKCS#1 RSA or SEC1 EC) for mutual TLS.
+    ssl_key_location: Option<String> = "ssl.key.location", "", OptText::ANY,
+        |location: impl Into<String>| non_empty(location.into());
+
+    /// (librdkafka) The client's private key (PEM text). Hidden in `Debug` output.
+    ssl_key_pem: Option<String> = "ssl.key.pem", "", OptText::SECRET,
+        |pem: impl Into<String>| non_empty(pem.into());
+
+    /// The password of an encrypted PKCS#8 private key (`ENCRYPTED PRIVATE KEY`).
+    /// Hidden in `Debug` output.
+    ssl_key_password: Option<String> = "ssl.key.password", "", OptText::SECRET,
+        |password: impl Into<String>| non_empty(password.into());
+
+    /// (Java, librdkafka) A PKCS#12 or JKS keystore: not supported; setting it
+    /// fails the TLS setup with a request to convert it to PEM
+    /// (`ssl.certificate.location` and `ssl.key.location`).
+    ssl_keystore_location: Option<String> = "ssl.keystore.location", "", OptText::ANY,
+        |location: impl Into<String>| non_empty(location.into());
+
+    /// (librdkafka) Whether the broker's certificate chain is verified at all.
+    /// `false` accepts any certificate: for tests only.
+    enable_ssl_certificate_verification: bool = "enable.ssl.certificate.verification", "true",
+        Bool,
+        |enabled: bool| enabled;
 
     /// Whether the broker's certificate must match its host name: `https` or `none`.
     ssl_endpoint_identification_algorithm: EndpointIdentification =

@@ -88,7 +88,77 @@ pub enum ConnError {
     Sasl(SaslError),
     /// The driver reported the socket closed or broken.
     Disconnected,
+    /// The driver's TLS handshake failed (see
+    /// [`Consumer::handle_tls_failure`](crate::consumer::Consumer::handle_tls_failure)).
+    Tls(TlsError),
 }
+
+/// A TLS failure a driver reports: what kind, and its own words. The core does no
+/// TLS; it carries this to the application like any connection error, and
+/// reconnects after the usual backoff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TlsError {
+    /// What went wrong.
+    pub kind: TlsErrorKind,
+    /// The driver's description (never a secret).
+    pub message: String,
+}
+
+/// What went wrong in a TLS setup or handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum TlsErrorKind {
+    /// The broker's certificate chain ends at a CA that is not trusted
+    /// (`ssl.ca.location` / `ssl.ca.pem`, or the system's roots).
+    UnknownIssuer,
+    /// The broker's certificate is not valid for the host name or address it was
+    /// reached by (`ssl.endpoint.identification.algorithm=https`).
+    NameMismatch,
+    /// The broker's certificate (or one of its chain) has expired.
+    Expired,
+    /// The broker's certificate (or one of its chain) is not valid yet.
+    NotYetValid,
+    /// Another problem with the broker's certificate.
+    BadCertificate,
+    /// The broker requires a client certificate (mutual TLS) and none was
+    /// configured (`ssl.certificate.*` and `ssl.key.*`).
+    ClientCertificateRequired,
+    /// The broker rejected the client certificate, or sent another alert.
+    Rejected,
+    /// The TLS settings themselves cannot be used (unreadable files, bad PEM, a
+    /// keystore instead of PEM, a wrong key password).
+    Config,
+    /// Anything else (protocol errors, an I/O error during the handshake).
+    Other,
+}
+
+impl TlsErrorKind {
+    /// A short name for the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownIssuer => "certificate signed by an unknown CA",
+            Self::NameMismatch => "certificate does not match the broker's name",
+            Self::Expired => "certificate expired",
+            Self::NotYetValid => "certificate not valid yet",
+            Self::BadCertificate => "bad certificate",
+            Self::ClientCertificateRequired => "client certificate required",
+            Self::Rejected => "rejected by the broker",
+            Self::Config => "TLS configuration",
+            Self::Other => "TLS failure",
+        }
+    }
+}
+
+impl core::fmt::Display for TlsError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "TLS: {}: {}", self.kind.as_str(), self.message)
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for TlsError {}
 
 impl core::fmt::Display for ConnError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -114,6 +184,7 @@ impl core::fmt::Display for ConnError {
             Self::Negotiation(code) => write!(f, "ApiVersions failed: {}", code.name()),
             Self::Sasl(e) => e.fmt(f),
             Self::Disconnected => f.write_str("connection closed"),
+            Self::Tls(e) => e.fmt(f),
         }
     }
 }

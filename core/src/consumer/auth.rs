@@ -256,6 +256,19 @@ impl Consumer {
         self.halt_connections();
     }
 
+    /// The driver cannot set up TLS from the configuration (an unreadable CA file,
+    /// a keystore where PEM is needed, a wrong key password): the consumer fails
+    /// at once ([`Event::Fatal`] with [`LocalError::Tls`]) and never connects, as
+    /// with [`refuse_unsupported`](Self::refuse_unsupported).
+    pub fn fail_tls_setup(&mut self, error: crate::conn::TlsError) {
+        let error = LocalError::Tls(error);
+        kasio_log!(error, "{}", error);
+        self.refused = true;
+        self.events
+            .push_back(Event::Fatal(ConsumerError::Local(error)));
+        self.halt_connections();
+    }
+
     /// A fatal authentication failure: closes every connection and opens none
     /// until [`set_oauthbearer_token`](Self::set_oauthbearer_token) (OAUTHBEARER)
     /// or ever.

@@ -96,6 +96,11 @@ pub enum LocalError {
         /// Who cannot, and why.
         reason: &'static str,
     },
+    /// The TLS settings cannot be used (see [`Consumer::fail_tls_setup`]): the
+    /// consumer never connects.
+    ///
+    /// [`Consumer::fail_tls_setup`]: crate::consumer::Consumer::fail_tls_setup
+    Tls(crate::conn::TlsError),
 }
 
 /// A broker's error code, with what it was about.
@@ -208,6 +213,7 @@ impl fmt::Display for LocalError {
                 value,
                 reason,
             } => write!(f, "{property}={value} is not supported: {reason}"),
+            Self::Tls(e) => e.fmt(f),
         }
     }
 }

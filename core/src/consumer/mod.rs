@@ -512,6 +512,17 @@ impl Consumer {
         self.drive();
     }
 
+    /// The driver's TLS handshake on `conn` failed: the connection is dropped as by
+    /// [`handle_disconnected`](Self::handle_disconnected), with the usual reconnect
+    /// backoff, and the application hears `error` ([`Event::Error`] with
+    /// [`RemoteError::Connection`] and [`ConnError::Tls`]). A stale `conn` is
+    /// ignored.
+    pub fn handle_tls_failure(&mut self, now: Instant, conn: ConnId, error: crate::conn::TlsError) {
+        self.advance(now);
+        self.drop_connection(conn, ConnError::Tls(error), false);
+        self.drive();
+    }
+
     /// Time passed: every timer due at `now` fires and is cleared. Idempotent:
     /// calling it early or twice does nothing extra.
     pub fn handle_timeout(&mut self, now: Instant) {

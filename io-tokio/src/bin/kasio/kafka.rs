@@ -3,6 +3,7 @@
 //! that answered, which the consumer's metadata does not keep), librdkafka's error
 //! strings (kcat prints them), and the rule for a cluster that cannot be reached.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -12,8 +13,10 @@ use kasio_core::consumer::{BrokerError, ConsumerError, LocalError};
 use kasio_core::protocol::{ErrorCode, Message, Request};
 use kasio_core::sasl::{Authenticator, SaslConfig};
 use kasio_core::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::rustls::ClientConfig;
+use tokio_rustls::TlsConnector;
 
 /// The bootstrap list as `(host, port)` pairs (port 9092 when left out, as
 /// librdkafka).
@@ -65,16 +68,16 @@ pub async fn request_versioned<R: Request>(
     build: impl Fn(i16) -> R,
     timeout: Duration,
 ) -> Result<Answer<R::Response>, String> {
-    if config.security_protocol.uses_tls() {
-        // Never in clear instead (a SASL password would go unencrypted).
-        return Err(format!(
-            "security.protocol={} is not supported: kasio has no TLS yet",
-            config.security_protocol
-        ));
-    }
+    // Unusable TLS settings fail before any connection (never in clear instead).
+    let tls = kasio_std::tls::client_config(config).map_err(|e| e.to_string())?;
     let mut failures = Vec::new();
     for (host, port) in servers(bootstrap) {
-        match tokio::time::timeout(timeout, request_one(&host, port, config, &build)).await {
+        match tokio::time::timeout(
+            timeout,
+            request_one(&host, port, config, tls.clone(), &build),
+        )
+        .await
+        {
             Ok(Ok(body)) => return Ok(Answer { body, host, port }),
             Ok(Err(why)) => failures.push(format!("{host}:{port} ({why})")),
             Err(_) => failures.push(format!(
@@ -93,15 +96,32 @@ fn ours(api: kasio_core::protocol::ApiKey) -> (i16, i16) {
     api.versions()
 }
 
+/// A plain or TLS stream.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
 async fn request_one<R: Request>(
     host: &str,
     port: u16,
     config: &Config,
+    tls: Option<Arc<ClientConfig>>,
     build: &impl Fn(i16) -> R,
 ) -> Result<R::Response, String> {
-    let mut stream = TcpStream::connect((host, port))
+    let tcp = TcpStream::connect((host, port))
         .await
         .map_err(|e| io_reason(&e))?;
+    let _ = tcp.set_nodelay(true);
+    let mut stream: Box<dyn Stream> = match tls {
+        None => Box::new(tcp),
+        Some(tls) => {
+            let name = kasio_std::tls::server_name(host).map_err(|e| e.to_string())?;
+            let stream = TlsConnector::from(tls)
+                .connect(name, tcp)
+                .await
+                .map_err(|e| io_reason_at(&e, host))?;
+            Box::new(stream)
+        }
+    };
     let settings = ConnSettings {
         client_id: Some(config.client_id.clone()),
         max_frame: 100 << 20,
@@ -126,6 +146,7 @@ async fn request_one<R: Request>(
         while let Some(out) = conn.poll_transmit() {
             stream.write_all(&out).await.map_err(|e| io_reason(&e))?;
         }
+        stream.flush().await.map_err(|e| io_reason(&e))?;
         loop {
             match conn.next_incoming(now).map_err(|e| e.to_string())? {
                 None => break,
@@ -152,8 +173,17 @@ async fn request_one<R: Request>(
         match stream.read_buf(&mut buf).await {
             Ok(0) => return Err("the broker closed the connection".into()),
             Ok(_) => conn.on_input_bytes(buf.split().freeze()),
-            Err(e) => return Err(io_reason(&e)),
+            Err(e) => return Err(io_reason_at(&e, host)),
         }
+    }
+}
+
+/// [`io_reason`], or what a TLS failure means (unknown CA, name mismatch, …).
+fn io_reason_at(e: &std::io::Error, host: &str) -> String {
+    if kasio_std::tls::is_tls_io_error(e) {
+        kasio_std::tls::classify_io(e, host).to_string()
+    } else {
+        io_reason(e)
     }
 }
 
