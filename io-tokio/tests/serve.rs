@@ -424,33 +424,32 @@ async fn a_failed_connection_says_what_was_tried_and_why() {
     assert_eq!(error, "127.0.0.1:1 (connection refused)");
 }
 
-/// TLS is not built yet: a configuration asking for it fails at once, and no
-/// connection is opened (in clear, a SASL password would go unencrypted).
+/// TLS settings that cannot be used (a keystore where PEM is needed) fail at
+/// once, and no connection is opened (in clear, a SASL password would go
+/// unencrypted).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tls_configuration_fails_at_once_without_connecting() {
+async fn unusable_tls_settings_fail_at_once_without_connecting() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let consumer = Consumer::with_seed(
         config(
             &addr,
-            &[("security.protocol", "SSL"), ("group.id", "g-tls")],
+            &[
+                ("security.protocol", "SSL"),
+                ("ssl.keystore.location", "/etc/kafka/client.p12"),
+                ("group.id", "g-tls"),
+            ],
         ),
         1,
     );
     consumer.subscribe(["t"]).unwrap();
     match tokio::time::timeout(Duration::from_secs(5), consumer.recv()).await {
-        Ok(Err(Error::Fatal(e))) => assert!(
-            matches!(
-                *e,
-                kasio_core::consumer::ConsumerError::Local(
-                    kasio_core::consumer::LocalError::Unsupported {
-                        property: "security.protocol",
-                        ..
-                    }
-                )
-            ),
-            "{e}"
-        ),
+        Ok(Err(Error::Fatal(e))) => match *e {
+            kasio_core::consumer::ConsumerError::Local(kasio_core::consumer::LocalError::Tls(
+                ref tls,
+            )) => assert!(tls.message.contains("convert it to PEM"), "{tls}"),
+            ref other => panic!("{other}"),
+        },
         other => panic!("{other:?}"),
     }
     let accepted = tokio::time::timeout(Duration::from_millis(300), listener.accept()).await;
