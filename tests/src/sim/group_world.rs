@@ -600,7 +600,22 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
     let more = final_batch(&mut world, &swarm, &counters);
     let produced = counters.borrow().produced + more;
     start_liveness(&mut world, &st);
-    let budget = Duration::from_secs(120);
+    // A member may try the connections the faults left hung one after another
+    // (a hung connection has nothing in flight, so leastLoadedNode picks it), a
+    // whole request timeout each, before it reaches a live one: as Java would
+    // (seed 118202: four hung connections, 30 s each). The same allowance as the
+    // consumer world's stall budget (scenario.rs).
+    let hung_wait = st
+        .borrow()
+        .apps
+        .iter()
+        .filter_map(|a| {
+            let hung = world.hung_connections(a.id?) as u64;
+            Some(hung * a.config.request_timeout.as_millis())
+        })
+        .max()
+        .unwrap_or(0);
+    let budget = Duration::from_secs(120) + Duration::from_millis(hung_wait);
     let deadline = world.now() + budget;
     let mut last_look = Instant::ZERO;
     let mut unassigned_since = None;
