@@ -261,6 +261,26 @@ const CASES: &[Case] = &[
         bad: Some("org.apache.kafka.common.security.plain.PlainLoginModule required password=\"hunter2\";"),
     },
     text("ssl.ca.location", &[]),
+    text("ssl.ca.pem", &[]),
+    text("ssl.certificate.location", &[]),
+    text("ssl.certificate.pem", &[]),
+    text("ssl.key.location", &[]),
+    Case {
+        name: "ssl.key.pem",
+        context: &[],
+        good: " k ",
+        printed: " k ",
+        bad: None,
+    },
+    Case {
+        name: "ssl.key.password",
+        context: &[],
+        good: " p w ",
+        printed: " p w ",
+        bad: None,
+    },
+    text("ssl.keystore.location", &[]),
+    case("enable.ssl.certificate.verification", "false", "false", "maybe"),
     case("ssl.endpoint.identification.algorithm", "", "none", "http"),
     case(
         "client.dns.lookup",
@@ -290,7 +310,14 @@ fn cases_cover_every_property() {
             "group.remote.assignor",
             "sasl.username",
             "sasl.password",
-            "ssl.ca.location"
+            "ssl.ca.location",
+            "ssl.ca.pem",
+            "ssl.certificate.location",
+            "ssl.certificate.pem",
+            "ssl.key.location",
+            "ssl.key.pem",
+            "ssl.key.password",
+            "ssl.keystore.location"
         ]
     );
 }
@@ -1029,7 +1056,7 @@ fn debug_hides_the_password() {
 #[test]
 fn properties_are_documented() {
     let props = Config::properties();
-    assert_eq!(props.len(), 46);
+    assert_eq!(props.len(), 54);
     let p = props
         .iter()
         .find(|p| p.name == "fetch.max.wait.ms")

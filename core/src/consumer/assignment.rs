@@ -24,6 +24,11 @@ pub(crate) struct Assignment {
     poll_cursor: Option<TopicPartition>,
     /// How many times the application polled (`poll_records`).
     polls: u64,
+    /// How many partition states were created: each new one starts its
+    /// `generation` at a multiple of 2^16 of this, so an answer to a request a
+    /// partition's earlier incarnation sent (a ListOffsets in flight when it was
+    /// revoked and assigned again) cannot match the new one.
+    incarnations: u32,
 }
 
 impl Assignment {
@@ -41,7 +46,10 @@ impl Assignment {
                 Some(state) => state,
                 None => {
                     added.push(tp.clone());
-                    fresh()
+                    self.incarnations = self.incarnations.wrapping_add(1);
+                    let mut state = fresh();
+                    state.generation = self.incarnations.wrapping_mul(1 << 16);
+                    state
                 }
             };
             next.insert(tp, state);
