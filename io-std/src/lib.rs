@@ -652,7 +652,11 @@ fn tls_read_loop(
             let mut input = &raw[..n];
             while !input.is_empty() {
                 if session.read_tls(&mut input).is_err() {
-                    break;
+                    // Skipping the bytes it refused would desynchronise the
+                    // stream: the connection ends instead.
+                    let _ = stream.shutdown(Shutdown::Both);
+                    let _ = tx.send(Io::Closed(conn));
+                    return;
                 }
                 match session.process_new_packets() {
                     Err(e) => {
