@@ -613,6 +613,41 @@ fn replica_lost_between_fetches_goes_back_to_the_leader() {
 }
 
 #[test]
+fn redirect_to_a_replica_the_metadata_lacks_refreshes_the_metadata() {
+    // The leader names a read replica our metadata does not list (it was down at
+    // the last refresh). Found by the simulation (seeds 681071, 681484): the
+    // consumer stayed on the leader, which kept answering the redirect and no
+    // records, until metadata.max.age.ms ran out.
+    let mut h = Harness::new(
+        &[("client.rack", "rack2"), ("metadata.max.age.ms", "300000")],
+        1,
+        1,
+    );
+    let f = h.start(&[0], 0);
+    let mut d = pdata(0, 10);
+    d.preferred_read_replica = 2;
+    h.respond(&f, &fetch_resp(7, vec![d.clone()]));
+    h.cluster
+        .brokers
+        .push((2, "b2".into(), 9092, Some("rack2".into())));
+    // Meanwhile the leader serves (Java's selectReadReplica falls back to it).
+    assert_eq!(
+        h.answer_any_metadata(),
+        1,
+        "no metadata refresh after the redirect"
+    );
+    let f = h.expect::<FetchRequest>(1);
+    assert_eq!((f.body.session_id, f.body.session_epoch), (7, 1));
+    h.respond(&f, &fetch_resp(7, vec![d]));
+    h.connect_and_negotiate(2, &Versions::all());
+    let close = h.expect::<FetchRequest>(1);
+    assert_eq!((close.body.session_id, close.body.session_epoch), (7, -1));
+    h.respond(&close, &fetch_resp(0, vec![]));
+    let f = h.expect::<FetchRequest>(2);
+    assert_eq!(fetch_parts(&f.body), [(0, 0)]);
+}
+
+#[test]
 fn leader_change_drops_prefetched_records_and_validates() {
     let mut h = Harness::new(&[("metadata.max.age.ms", "1000")], 2, 1);
     let f = h.start(&[0], 0);

@@ -429,6 +429,16 @@ impl Consumer {
                 .metadata
                 .broker(BrokerId(data.preferred_read_replica))
                 .is_some();
+        if data.preferred_read_replica >= 0
+            && !replica_known
+            && leader != Some(BrokerId(data.preferred_read_replica))
+        {
+            // The leader names a replica our metadata does not know (it may have
+            // just come back): fetch from the leader meanwhile and learn the
+            // replica, as Java does; else the leader keeps answering with the
+            // redirect and no records, for as long as metadata.max.age.ms.
+            self.refresh.request();
+        }
         let read_committed = self.read_committed();
         let decode = self.decode;
         let timers = &mut self.timers;

@@ -577,6 +577,7 @@ fn skipped(
     (from..to).find(|&x| match history.slot(gen, x) {
         Slot::Marker => false,
         Slot::Aborted => !read_committed,
-        Slot::Open | Slot::Visible | Slot::Missing => true,
+        Slot::Open => !(read_committed && history.was_aborted(gen, x)),
+        Slot::Visible | Slot::Missing => true,
     })
 }

@@ -214,6 +214,20 @@ impl History {
         })
     }
 
+    /// Whether the transactional record at `offset` of generation `g` was aborted
+    /// in some generation up to `g` that held the same batch. A transaction's
+    /// fate is final once decided: a later cut can lose its ABORT marker (the
+    /// slot reads `Open` again), but a read_committed consumer that fetched while
+    /// the marker was there rightly skipped the records.
+    pub fn was_aborted(&self, g: u32, offset: i64) -> bool {
+        let Some(i) = self.batch_at(g, offset) else {
+            return false;
+        };
+        (self.batches[i].generation..=g).any(|g0| {
+            self.batch_at(g0, offset) == Some(i) && self.slot(g0, offset) == Slot::Aborted
+        })
+    }
+
     /// What `offset` was in generation `g`.
     pub fn slot(&self, g: u32, offset: i64) -> Slot {
         let Some(i) = self.batch_at(g, offset) else {
@@ -334,5 +348,30 @@ mod tests {
         );
         assert_eq!(h.slot(1, 0), Slot::Visible);
         assert_eq!(h.slot(0, 0), Slot::Aborted);
+    }
+
+    #[test]
+    fn an_abort_stays_an_abort_when_a_cut_loses_its_marker() {
+        let mut h = History::default();
+        let txn = HistKind::Data { producer_id: 7 };
+        h.append(0, txn, vec![1, 2]);
+        h.append(2, DATA, vec![3]);
+        assert!(!h.was_aborted(0, 0), "undecided is not aborted");
+        let abort = HistKind::Marker {
+            producer_id: 7,
+            commit: false,
+        };
+        h.append(3, abort, vec![0]);
+        assert!(h.was_aborted(0, 1));
+        // The cut loses the marker: the slot reads Open again, the abort stands.
+        h.truncate(3);
+        assert_eq!(h.slot(1, 1), Slot::Open);
+        assert!(h.was_aborted(1, 1));
+        assert!(!h.was_aborted(1, 2), "not a transactional record");
+        // A cut below the batch: a different batch there is not the aborted one.
+        h.truncate(0);
+        h.append(0, txn, vec![9]);
+        assert_eq!(h.slot(2, 0), Slot::Open);
+        assert!(!h.was_aborted(2, 0));
     }
 }
