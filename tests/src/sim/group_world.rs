@@ -494,6 +494,10 @@ struct App {
     /// Partitions it handed records of since the group assigned them, with the
     /// offset after the last one.
     handed: BTreeMap<TopicPartition, i64>,
+    /// The highest offset a successful commit of each partition answered since
+    /// the group assigned it: a revoke owes no commit when this covers what was
+    /// handed out (the core sends none for an unchanged position).
+    committed: BTreeMap<TopicPartition, i64>,
     /// Auto-commit: revoked partitions whose revoke-time commit was not answered
     /// yet: since when (at the latest), what it must cover, and the member's
     /// generation then. Not those revoked while a reset of their position was
@@ -554,6 +558,7 @@ pub fn run(seed: u64, opts: RunOptions) -> Result<Outcome, Box<Failure>> {
                 acks: Vec::new(),
                 outstanding: BTreeSet::new(),
                 handed: BTreeMap::new(),
+                committed: BTreeMap::new(),
                 revoked: BTreeMap::new(),
                 last_tick: Instant::ZERO,
             }
@@ -816,6 +821,7 @@ fn start(w: &mut World, st: &Shared, i: usize) {
         a.acks.clear();
         a.outstanding.clear();
         a.handed.clear();
+        a.committed.clear();
         a.revoked.clear();
         a.last_tick = w.now();
         a.stall_until = Instant::ZERO;
@@ -986,12 +992,13 @@ fn on_event(w: &mut World, st: &Shared, i: usize, id: ConsumerId, ev: Event) {
                     // result comes as a Committed event); a leave commits too,
                     // unless it happens mid-rebalance (not judged).
                     let handed = a.handed.remove(tp);
+                    let committed = a.committed.remove(tp);
                     if let (true, true, true, false, Some(pos)) = (
                         revoked,
                         a.spec.auto_commit,
                         a.status == Status::Running,
                         positionless.contains(tp),
-                        handed,
+                        handed.filter(|&pos| committed.is_none_or(|c| c < pos)),
                     ) {
                         a.revoked.insert(tp.clone(), (a.last_tick, pos, generation));
                     }
@@ -1043,6 +1050,10 @@ fn on_event(w: &mut World, st: &Shared, i: usize, id: ConsumerId, ev: Event) {
             let mut s = st.borrow_mut();
             s.apps[i].outstanding.remove(&cid);
             for (tp, r) in &results {
+                if let Ok(o) = r {
+                    let c = s.apps[i].committed.entry(tp.clone()).or_insert(o.offset);
+                    *c = (*c).max(o.offset);
+                }
                 // A failed commit was tried; a successful one must cover what
                 // was handed out.
                 let covered = match r {
