@@ -14,6 +14,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 JAVA_DIR="$ROOT/.rig/java"
 JARS=${KAFKA_JARS:-$JAVA_DIR/jars}
+# cargo runs the test in core/: the class path must not be relative.
+JARS=$(cd "$ROOT" && mkdir -p "$JARS" && cd "$JARS" && pwd)
 mkdir -p "$JAVA_DIR"
 
 have_jars() { compgen -G "$JARS/kafka-clients-*.jar" >/dev/null && compgen -G "$JARS/slf4j-api-*.jar" >/dev/null; }

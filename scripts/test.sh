@@ -16,5 +16,8 @@ cargo test --workspace --all-targets --no-fail-fast || status=$?
 if [ "$status" -eq 0 ]; then
   cargo test --workspace --doc || status=$?
 fi
+# kasio's assignors against the Java client's own (kafka-clients from the rig):
+# range and roundrobin identical, the sticky pair on validity, balance, stickiness.
+KAFKA_JARS=.rig/java/lib scripts/java-assignor-oracle.sh 400 || status=$?
 python3 scripts/interop-matrix.py
 exit "$status"
