@@ -453,7 +453,7 @@ impl Checker {
                     ));
                 }
                 if self.read_committed {
-                    let slot = history.slot(gen, o);
+                    let slot = history.fate(gen, o);
                     if slot != Slot::Visible {
                         return Err(format!(
                             "{tp}@{o}: read_committed delivered a record of an \
@@ -574,10 +574,9 @@ fn skipped(
     to: i64,
     read_committed: bool,
 ) -> Option<i64> {
-    (from..to).find(|&x| match history.slot(gen, x) {
+    (from..to).find(|&x| match history.fate(gen, x) {
         Slot::Marker => false,
         Slot::Aborted => !read_committed,
-        Slot::Open => !(read_committed && history.was_aborted(gen, x)),
-        Slot::Visible | Slot::Missing => true,
+        Slot::Open | Slot::Visible | Slot::Missing => true,
     })
 }

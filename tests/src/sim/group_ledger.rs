@@ -210,7 +210,7 @@ impl GroupLedger {
         let gen = history.generation();
         let from = self.covered.get(tp).copied().unwrap_or(0);
         for x in from..offset {
-            let must = matches!(history.slot(gen, x), Slot::Visible | Slot::Open);
+            let must = matches!(history.fate(gen, x), Slot::Visible | Slot::Open);
             if must && !self.was_handed(tp, x) {
                 return Err(format!(
                     "{tp}: committed offset {offset} (by {} at {:?}) passes over {x}, which \

@@ -214,18 +214,27 @@ impl History {
         })
     }
 
-    /// Whether the transactional record at `offset` of generation `g` was aborted
-    /// in some generation up to `g` that held the same batch. A transaction's
-    /// fate is final once decided: a later cut can lose its ABORT marker (the
-    /// slot reads `Open` again), but a read_committed consumer that fetched while
-    /// the marker was there rightly skipped the records.
-    pub fn was_aborted(&self, g: u32, offset: i64) -> bool {
+    /// What `offset` of generation `g` was to a consumer that read it while it
+    /// could: its slot, except that a transaction decided in an earlier
+    /// generation holding the same batch keeps that decision when a later cut
+    /// lost its marker (the slot reads `Open` again). A transaction's fate is
+    /// final once decided: a read_committed consumer that fetched while the
+    /// marker was there rightly delivered a committed record or skipped an
+    /// aborted one.
+    pub fn fate(&self, g: u32, offset: i64) -> Slot {
+        let slot = self.slot(g, offset);
+        if slot != Slot::Open {
+            return slot;
+        }
         let Some(i) = self.batch_at(g, offset) else {
-            return false;
+            return slot;
         };
-        (self.batches[i].generation..=g).any(|g0| {
-            self.batch_at(g0, offset) == Some(i) && self.slot(g0, offset) == Slot::Aborted
-        })
+        (self.batches[i].generation..g)
+            .rev()
+            .filter(|&g0| self.batch_at(g0, offset) == Some(i))
+            .map(|g0| self.slot(g0, offset))
+            .find(|s| matches!(s, Slot::Visible | Slot::Aborted))
+            .unwrap_or(slot)
     }
 
     /// What `offset` was in generation `g`.
@@ -356,22 +365,37 @@ mod tests {
         let txn = HistKind::Data { producer_id: 7 };
         h.append(0, txn, vec![1, 2]);
         h.append(2, DATA, vec![3]);
-        assert!(!h.was_aborted(0, 0), "undecided is not aborted");
+        assert_eq!(h.fate(0, 0), Slot::Open, "undecided");
         let abort = HistKind::Marker {
             producer_id: 7,
             commit: false,
         };
         h.append(3, abort, vec![0]);
-        assert!(h.was_aborted(0, 1));
+        assert_eq!(h.fate(0, 1), Slot::Aborted);
         // The cut loses the marker: the slot reads Open again, the abort stands.
         h.truncate(3);
         assert_eq!(h.slot(1, 1), Slot::Open);
-        assert!(h.was_aborted(1, 1));
-        assert!(!h.was_aborted(1, 2), "not a transactional record");
+        assert_eq!(h.fate(1, 1), Slot::Aborted);
+        assert_eq!(h.fate(1, 2), Slot::Visible, "not a transactional record");
         // A cut below the batch: a different batch there is not the aborted one.
         h.truncate(0);
         h.append(0, txn, vec![9]);
         assert_eq!(h.slot(2, 0), Slot::Open);
-        assert!(!h.was_aborted(2, 0));
+        assert_eq!(h.fate(2, 0), Slot::Open);
+    }
+
+    #[test]
+    fn a_commit_stays_a_commit_when_a_cut_loses_its_marker() {
+        let mut h = History::default();
+        let txn = HistKind::Data { producer_id: 8 };
+        h.append(0, txn, vec![1, 2]);
+        let commit = HistKind::Marker {
+            producer_id: 8,
+            commit: true,
+        };
+        h.append(2, commit, vec![0]);
+        h.truncate(1);
+        assert_eq!(h.slot(1, 0), Slot::Open);
+        assert_eq!(h.fate(1, 0), Slot::Visible);
     }
 }
