@@ -2,7 +2,8 @@
 """librdkafka's consumer as the reference peer: reads partitions 0..P-1 of a topic
 from the beginning up to their end (manual assignment) and prints one JSON line
 {"records": N, "seqs": [sorted seq header values]} so tests can compare what kasio
-read with what librdkafka reads from the same broker.
+read with what librdkafka reads from the same broker. An error, an authentication
+failure included, is printed as {"error": "..."} (exit status 1).
 
     ref_consume.py --bootstrap B --topic T --partitions P [--isolation read_committed]
                    [--timeout-s 60] [--set name=value ...]
@@ -35,13 +36,26 @@ def main():
     for kv in a.set:
         k, v = kv.split("=", 1)
         conf[k] = v
+    # An authentication failure (SASL, or a TLS handshake the broker refuses) is
+    # an error event, not a message: it ends the run at once with that error
+    # instead of the timeout.
+    auth_errors = []
+
+    def on_error(err):
+        if err.code() in (KafkaError._AUTHENTICATION, KafkaError._SSL):
+            auth_errors.append(str(err))
+
+    conf["error_cb"] = on_error
     c = Consumer(conf)
     c.assign([TopicPartition(a.topic, p, 0) for p in range(a.partitions)])
     at_eof = set()
     seqs = []
     deadline = time.time() + a.timeout_s
     while len(at_eof) < a.partitions and time.time() < deadline:
-        m = c.poll(1.0)
+        m = c.poll(0.2)
+        if auth_errors:
+            print(json.dumps({"error": auth_errors[0]}))
+            sys.exit(1)
         if m is None:
             continue
         if m.error():

@@ -727,6 +727,84 @@ pub fn unsecured_jwt(sub: &str, exp_unix_s: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::server::{unframe, Output};
+    use crate::sim::ClusterSpec;
+    use bytes::BytesMut;
+    use kasio_core::codec::{encode_request_frame, ResponseHeader};
+    use kasio_core::protocol::messages::{ApiVersionsRequest, MetadataRequest};
+    use kasio_core::protocol::{ApiKey, Message, Request};
+    use kasio_core::time::Instant;
+
+    /// Sends one request on `conn`; what the broker did.
+    fn send<R: Request>(c: &mut Cluster, conn: u64, version: i16, req: &R) -> Vec<Output> {
+        let mut buf = BytesMut::new();
+        encode_request_frame(&mut buf, version, 1, Some("t"), req).expect("encodes");
+        c.handle_input(Instant::ZERO, ServerConn(conn), &buf);
+        std::iter::from_fn(|| c.poll_output()).collect()
+    }
+
+    fn answer<M: Message>(api: ApiKey, version: i16, out: &[Output]) -> M {
+        let Some(Output::Send { data, .. }) = out.first() else {
+            panic!("no answer: {out:?}");
+        };
+        let frame = unframe(data.clone());
+        let (_, body) =
+            ResponseHeader::decode(api.response_header_version(version), &frame).expect("header");
+        M::decode(version, &body).expect("body")
+    }
+
+    fn closed(out: &[Output]) -> bool {
+        out.iter().any(|o| matches!(o, Output::Close { .. }))
+    }
+
+    /// ApiVersions is answered before authentication; anything else closes the
+    /// connection; an unknown mechanism is refused with the enabled list; after
+    /// authenticating, requests are served.
+    #[test]
+    fn a_sasl_listener_serves_only_authenticated_connections() {
+        let sasl = SaslSpec::new()
+            .mechanisms(&[Mechanism::Plain])
+            .user("alice", "pw");
+        let mut c = Cluster::new(ClusterSpec::new(1).topic("t", 1, 1).sasl(sasl));
+        for conn in 1..=3 {
+            assert!(c.handle_connect(Instant::ZERO, 1, ServerConn(conn)));
+        }
+        let out = send(&mut c, 1, 3, &ApiVersionsRequest::default());
+        let versions: kasio_core::protocol::messages::ApiVersionsResponse =
+            answer(ApiKey::ApiVersions, 3, &out);
+        assert!(versions
+            .api_keys
+            .iter()
+            .any(|a| a.api_key == ApiKey::SaslHandshake.key() && a.min_version == 1));
+        let out = send(&mut c, 1, 12, &MetadataRequest::default());
+        assert!(closed(&out), "Metadata before authentication: {out:?}");
+        assert_eq!(c.take_violations().len(), 1);
+
+        let hs = SaslHandshakeRequest {
+            mechanism: "SCRAM-SHA-256".into(),
+        };
+        let out = send(&mut c, 2, 1, &hs);
+        let r: SaslHandshakeResponse = answer(ApiKey::SaslHandshake, 1, &out);
+        assert_eq!(r.error_code, ErrorCode::UnsupportedSaslMechanism.code());
+        assert_eq!(r.mechanisms, vec!["PLAIN".to_string()]);
+        assert!(closed(&out));
+
+        let hs = SaslHandshakeRequest {
+            mechanism: "PLAIN".into(),
+        };
+        let out = send(&mut c, 3, 1, &hs);
+        let r: SaslHandshakeResponse = answer(ApiKey::SaslHandshake, 1, &out);
+        assert_eq!(r.error_code, 0);
+        let auth = SaslAuthenticateRequest {
+            auth_bytes: Bytes::from_static(b"\0alice\0pw"),
+        };
+        let out = send(&mut c, 3, 2, &auth);
+        let r: SaslAuthenticateResponse = answer(ApiKey::SaslAuthenticate, 2, &out);
+        assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+        let out = send(&mut c, 3, 12, &MetadataRequest::default());
+        assert!(!closed(&out) && out.len() == 1, "{out:?}");
+        assert!(c.take_violations().is_empty());
+    }
 
     fn spec() -> SaslSpec {
         SaslSpec::new().user("alice", "pw")
