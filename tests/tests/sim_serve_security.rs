@@ -301,6 +301,7 @@ fn java(bootstrap: &str, s: &Security, group: &str) -> Result<BTreeSet<(u64, u64
 
 /// kasio-std reads every partition from the start until `RECORDS` records, or
 /// the first authentication or TLS error (or any fatal one).
+#[allow(clippy::result_large_err)] // the error is matched on at once
 fn kasio(bootstrap: &str, s: &Security) -> Result<Checker, ConsumerError> {
     let mut pairs: Vec<(&str, &str)> = vec![
         ("bootstrap.servers", bootstrap),
