@@ -418,29 +418,29 @@ fn every_peer_reads(mechanism: Mechanism, tls: bool) {
     }
 }
 
+/// Every mechanism, the four side by side: PLAIN and SCRAM-SHA-512 over
+/// SASL_SSL, SCRAM-SHA-256 and OAUTHBEARER over SASL_PLAINTEXT.
 #[test]
-fn plain_over_sasl_ssl_authenticates_librdkafka_java_and_kasio() {
-    every_peer_reads(Mechanism::Plain, true);
-}
-
-#[test]
-fn scram_sha_256_authenticates_librdkafka_java_and_kasio() {
-    every_peer_reads(Mechanism::ScramSha256, false);
-}
-
-#[test]
-fn scram_sha_512_over_sasl_ssl_authenticates_librdkafka_java_and_kasio() {
-    every_peer_reads(Mechanism::ScramSha512, true);
-}
-
-#[test]
-fn oauthbearer_unsecured_tokens_authenticate_librdkafka_java_and_kasio() {
-    every_peer_reads(Mechanism::OAuthBearer, false);
+fn every_mechanism_authenticates_librdkafka_java_and_kasio() {
+    std::thread::scope(|scope| {
+        let runs = [
+            (Mechanism::Plain, true),
+            (Mechanism::ScramSha256, false),
+            (Mechanism::ScramSha512, true),
+            (Mechanism::OAuthBearer, false),
+        ]
+        .map(|(m, tls)| (m, scope.spawn(move || every_peer_reads(m, tls))));
+        let failed: Vec<&str> = runs
+            .into_iter()
+            .filter_map(|(m, h)| h.join().is_err().then_some(m.name()))
+            .collect();
+        assert!(failed.is_empty(), "failed (see above): {failed:?}");
+    });
     kasio_sim::rig::report(
         "sim/serve-sasl",
         "kasio-sim (serve)",
         &["kasio-std"],
-        RECORDS,
+        RECORDS * Mechanism::ALL.len() as u64,
     );
 }
 
