@@ -46,8 +46,15 @@ fn cluster(sasl: Option<SaslSpec>) -> Cluster {
     let mut spec = ClusterSpec::new(2).topic(TOPIC, PARTITIONS as i32, 2);
     spec.sasl = sasl;
     let mut c = Cluster::new(spec);
+    produce(&mut c, 0..RECORDS);
+    c
+}
+
+/// Produces workload records `seqs`, record `i` to partition `i % PARTITIONS`.
+fn produce(c: &mut Cluster, seqs: std::ops::Range<u64>) {
     for p in 0..PARTITIONS {
-        let recs: Vec<SimRecord> = (0..RECORDS)
+        let recs: Vec<SimRecord> = seqs
+            .clone()
             .filter(|i| i % u64::from(PARTITIONS) == u64::from(p))
             .map(|i| {
                 let e = expected(i, VALUE_SIZE);
@@ -63,7 +70,6 @@ fn cluster(sasl: Option<SaslSpec>) -> Cluster {
                 .expect("produce");
         }
     }
-    c
 }
 
 /// A served cluster, plaintext or TLS (advertised as `localhost`, a name in the
@@ -87,6 +93,13 @@ impl Server {
         match self {
             Server::Plain(s) => s.bootstrap.clone(),
             Server::Tls(s) => s.bootstrap.clone(),
+        }
+    }
+
+    fn served(&self) -> &Served {
+        match self {
+            Server::Plain(s) => s,
+            Server::Tls(s) => &s.served,
         }
     }
 }
@@ -132,8 +145,9 @@ impl Pki {
 struct Security {
     rdkafka: Vec<(String, String)>,
     java: Vec<(String, String)>,
-    /// OAUTHBEARER: kasio gets this token through its token API.
-    kasio_token: Option<OAuthBearerToken>,
+    /// OAUTHBEARER: kasio gets tokens valid this long (seconds) through its
+    /// token API, one at the start and one whenever it asks.
+    kasio_token_lifetime: Option<u64>,
 }
 
 fn kv(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -143,11 +157,20 @@ fn kv(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn unix_now_s() -> u64 {
-    SystemTime::now()
+/// An unsecured token for `USER`, valid about `lifetime_s` seconds from now:
+/// `exp` is in whole seconds, so the lifetime kasio is told is the time left
+/// until then, to the millisecond.
+fn kasio_token(lifetime_s: u64) -> OAuthBearerToken {
+    let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock")
-        .as_secs()
+        .as_millis() as u64;
+    let exp_s = now_ms / 1000 + lifetime_s;
+    OAuthBearerToken::new(
+        unsecured_jwt(USER, exp_s),
+        Duration::from_millis(exp_s * 1000 - now_ms),
+    )
+    .with_principal(USER)
 }
 
 /// SASL with `mechanism` and `password` (over TLS when `pki` is given).
@@ -161,7 +184,7 @@ fn sasl_security(mechanism: Mechanism, password: &str, pki: Option<&Pki>) -> Sec
     let mut s = Security {
         rdkafka: kv(&[("security.protocol", protocol), ("sasl.mechanism", name)]),
         java: kv(&[("security.protocol", protocol), ("sasl.mechanism", name)]),
-        kasio_token: None,
+        kasio_token_lifetime: None,
     };
     match mechanism {
         Mechanism::OAuthBearer => {
@@ -174,13 +197,7 @@ fn sasl_security(mechanism: Mechanism, password: &str, pki: Option<&Pki>) -> Sec
                 "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
                  unsecuredLoginStringClaim_sub=\"alice\";",
             )]));
-            s.kasio_token = Some(
-                OAuthBearerToken::new(
-                    unsecured_jwt(USER, unix_now_s() + 3600),
-                    Duration::from_secs(3600),
-                )
-                .with_principal(USER),
-            );
+            s.kasio_token_lifetime = Some(3600);
         }
         _ => {
             s.rdkafka
@@ -262,6 +279,16 @@ fn librdkafka(bootstrap: &str, s: &Security) -> Result<Vec<u64>, String> {
 /// The Java client (a group member) reads until it has `RECORDS` records: the
 /// distinct (partition, offset) pairs it read, or what it printed on failure.
 fn java(bootstrap: &str, s: &Security, group: &str) -> Result<BTreeSet<(u64, u64)>, String> {
+    java_until(bootstrap, s, group, RECORDS)
+}
+
+/// [`java`] until `want` records.
+fn java_until(
+    bootstrap: &str,
+    s: &Security,
+    group: &str,
+    want: u64,
+) -> Result<BTreeSet<(u64, u64)>, String> {
     let classes = java_peer_classes();
     let mut cmd = Command::new(repo_root().join("scripts/rig/group_consume_java.sh"));
     cmd.env("RIG_JAVA_CLASSES", classes)
@@ -274,7 +301,7 @@ fn java(bootstrap: &str, s: &Security, group: &str) -> Result<BTreeSet<(u64, u64
             "--topic",
             TOPIC,
             "--exit-after-records",
-            &RECORDS.to_string(),
+            &want.to_string(),
         ]);
     for (k, v) in &s.java {
         cmd.args(["--set", &format!("{k}={v}")]);
@@ -303,6 +330,12 @@ fn java(bootstrap: &str, s: &Security, group: &str) -> Result<BTreeSet<(u64, u64
 /// the first authentication or TLS error (or any fatal one).
 #[allow(clippy::result_large_err)] // the error is matched on at once
 fn kasio(bootstrap: &str, s: &Security) -> Result<Checker, ConsumerError> {
+    kasio_until(bootstrap, s, RECORDS)
+}
+
+/// [`kasio`] until `want` records.
+#[allow(clippy::result_large_err)] // the error is matched on at once
+fn kasio_until(bootstrap: &str, s: &Security, want: u64) -> Result<Checker, ConsumerError> {
     let mut pairs: Vec<(&str, &str)> = vec![
         ("bootstrap.servers", bootstrap),
         ("auto.offset.reset", "earliest"),
@@ -322,9 +355,9 @@ fn kasio(bootstrap: &str, s: &Security) -> Result<Checker, ConsumerError> {
     );
     let config = Config::from_pairs(pairs).expect("config");
     let mut consumer = kasio_std::Consumer::with_seed(config, 11);
-    if let Some(token) = &s.kasio_token {
+    if let Some(lifetime) = s.kasio_token_lifetime {
         consumer
-            .set_oauthbearer_token(token.clone())
+            .set_oauthbearer_token(kasio_token(lifetime))
             .expect("a valid token");
     }
     consumer
@@ -333,7 +366,7 @@ fn kasio(bootstrap: &str, s: &Security) -> Result<Checker, ConsumerError> {
         .unwrap();
     let mut checker = Checker::new(VALUE_SIZE);
     let deadline = StdInstant::now() + StdDuration::from_secs(30);
-    while checker.distinct() < RECORDS {
+    while checker.distinct() < want {
         assert!(
             StdInstant::now() < deadline,
             "kasio-std stuck after {} records",
@@ -344,6 +377,12 @@ fn kasio(bootstrap: &str, s: &Security) -> Result<Checker, ConsumerError> {
         }
         while let Some(event) = consumer.next_event() {
             match event {
+                Event::OAuthBearerTokenRequired => {
+                    let lifetime = s.kasio_token_lifetime.expect("OAUTHBEARER");
+                    consumer
+                        .set_oauthbearer_token(kasio_token(lifetime))
+                        .expect("a valid token");
+                }
                 Event::Fatal(e) => return Err(e),
                 Event::Error(
                     e @ (ConsumerError::Authentication(_)
@@ -368,7 +407,11 @@ fn assert_every_record(peer: &str, what: &str, seqs: Vec<u64>) {
 }
 
 fn assert_java_read_all(what: &str, read: BTreeSet<(u64, u64)>) {
-    let per = RECORDS / u64::from(PARTITIONS);
+    assert_java_read(what, read, RECORDS);
+}
+
+fn assert_java_read(what: &str, read: BTreeSet<(u64, u64)>, records: u64) {
+    let per = records / u64::from(PARTITIONS);
     let want: BTreeSet<(u64, u64)> = (0..u64::from(PARTITIONS))
         .flat_map(|p| (0..per).map(move |o| (p, o)))
         .collect();
@@ -410,12 +453,7 @@ fn every_peer_reads(mechanism: Mechanism, tls: bool) {
     });
     // Every client authenticated before anything else: no request reached a
     // broker before its connection was authenticated.
-    if let Server::Plain(s) = &server {
-        assert_eq!(s.take_violations(), Vec::<String>::new());
-    }
-    if let Server::Tls(s) = &server {
-        assert_eq!(s.served.take_violations(), Vec::<String>::new());
-    }
+    assert_eq!(server.served().take_violations(), Vec::<String>::new());
 }
 
 /// Every mechanism, the four side by side: PLAIN and SCRAM-SHA-512 over
@@ -442,6 +480,73 @@ fn every_mechanism_authenticates_librdkafka_java_and_kasio() {
         &["kasio-std"],
         RECORDS * Mechanism::ALL.len() as u64,
     );
+}
+
+/// OAUTHBEARER sessions end at the token's `exp` (SaslAuthenticate
+/// `session_lifetime_ms`), after which the brokers close a connection that sends
+/// anything but a re-authentication (KIP-368). With 4 s tokens and records
+/// arriving for 7 s, kasio-std (new tokens through its token API) and the Java
+/// client (its unsecured login handler refreshing the token) re-authenticate on
+/// their connections and read every record; each on its own cluster, so that
+/// each one's re-authentications are counted.
+#[test]
+fn oauthbearer_sessions_expire_and_kasio_and_java_reauthenticate() {
+    const LIFETIME_S: u64 = 4;
+    const MORE: u64 = 140;
+    let start = || {
+        let sasl = SaslSpec::new().mechanisms(&[Mechanism::OAuthBearer]);
+        Server::start(Some(sasl), None)
+    };
+    let (for_kasio, for_java) = (start(), start());
+    let mut sec = sasl_security(Mechanism::OAuthBearer, "", None);
+    sec.kasio_token_lifetime = Some(LIFETIME_S);
+    let jaas = format!(
+        "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+         unsecuredLoginStringClaim_sub=\"alice\" unsecuredLoginLifetimeSeconds=\"{LIFETIME_S}\";"
+    );
+    sec.java = kv(&[
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanism", "OAUTHBEARER"),
+        ("sasl.jaas.config", &jaas),
+        // Refresh at 80 % of the lifetime, however short.
+        ("sasl.login.refresh.min.period.seconds", "0"),
+        ("sasl.login.refresh.buffer.seconds", "0"),
+    ]);
+    let want = RECORDS + MORE;
+    let (kb, jb) = (for_kasio.bootstrap(), for_java.bootstrap());
+    std::thread::scope(|scope| {
+        let servers = [&for_kasio, &for_java];
+        scope.spawn(move || {
+            for round in 0..(MORE / 20) {
+                std::thread::sleep(StdDuration::from_millis(1000));
+                let seqs = RECORDS + round * 20..RECORDS + (round + 1) * 20;
+                for s in servers {
+                    s.served().with_cluster(|c| produce(c, seqs.clone()));
+                }
+            }
+        });
+        let j = scope.spawn(|| java_until(&jb, &sec, "g-reauth", want));
+        let checker = kasio_until(&kb, &sec, want)
+            .unwrap_or_else(|e| panic!("kasio-std, re-authenticating: {e}"));
+        checker.assert_complete(0, want, 0);
+        let read = j
+            .join()
+            .expect("java thread")
+            .unwrap_or_else(|e| panic!("Java, re-authenticating: {e}"));
+        assert_java_read("re-authenticating", read, want);
+    });
+    for (peer, server) in [("kasio-std", &for_kasio), ("Java", &for_java)] {
+        assert_eq!(
+            server.served().take_violations(),
+            Vec::<String>::new(),
+            "{peer}: a request after its session expired"
+        );
+        let n = server.served().with_cluster(|c| c.sasl_reauthentications());
+        assert!(
+            n >= 1,
+            "{peer}: {n} re-authentications in 7 s of 4 s sessions"
+        );
+    }
 }
 
 /// A wrong password: every peer reports an authentication failure; kasio's
@@ -530,13 +635,13 @@ fn mutual_tls_needs_a_client_certificate_for_every_peer() {
     let mut with_cert = Security {
         rdkafka: kv(&[("security.protocol", "SSL")]),
         java: kv(&[("security.protocol", "SSL")]),
-        kasio_token: None,
+        kasio_token_lifetime: None,
     };
     add_tls(&mut with_cert, &pki, true);
     let mut without_cert = Security {
         rdkafka: kv(&[("security.protocol", "SSL")]),
         java: kv(&[("security.protocol", "SSL")]),
-        kasio_token: None,
+        kasio_token_lifetime: None,
     };
     add_tls(&mut without_cert, &pki, false);
     let (encrypted, password) = encrypt_key(&pki.dir, &pki.client_key);

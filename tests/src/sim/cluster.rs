@@ -227,6 +227,8 @@ pub struct Cluster {
     pub(crate) answers: Option<Vec<(ServerConn, super::answers::PositionAnswer)>>,
     /// Injected errors answered so far, per API.
     injected: BTreeMap<ApiKey, u64>,
+    /// Successful SASL re-authentications (see `sasl_server`).
+    pub(crate) sasl_reauthentications: u64,
 }
 
 /// The versions a simulated broker speaks by default: all the codec speaks, from
@@ -302,6 +304,7 @@ impl Cluster {
             producers: Default::default(),
             answers: None,
             injected: BTreeMap::new(),
+            sasl_reauthentications: 0,
             spec: spec.clone(),
         };
         for t in &spec.topics {

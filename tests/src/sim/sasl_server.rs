@@ -16,8 +16,10 @@
 //! (`{"status":"invalid_token"}`) first; the client's `%x01` acknowledgement is
 //! then failed. A session (re-)authenticated with OAUTHBEARER lasts until the
 //! token's `exp` (SaslAuthenticate v1+ `session_lifetime_ms`), so clients
-//! re-authenticate (KIP-368) on the same connection; the other mechanisms'
-//! sessions do not expire.
+//! re-authenticate (KIP-368) on the same connection: once a session expired,
+//! any other request closes the connection (and is a violation, as a correct
+//! client re-authenticates in time). The other mechanisms' sessions do not
+//! expire.
 //!
 //! Not implemented: SaslHandshake v0's raw (unframed) tokens — only v1 is
 //! advertised (librdkafka and the Java client use v1 when the broker lists
@@ -220,6 +222,9 @@ pub(crate) struct ConnAuth {
     pub authenticated: bool,
     /// The authenticated principal (for notes).
     pub principal: Option<String>,
+    /// When the session ends (cluster time), if it does: then only a
+    /// re-authentication may follow.
+    pub expires_at: Option<kasio_core::time::Instant>,
     stage: Stage,
 }
 
@@ -265,13 +270,27 @@ fn invalid_credentials(m: Mechanism) -> String {
 }
 
 impl Cluster {
-    /// Whether `conn` may send a request with API key `key` now: on a SASL
-    /// listener, only ApiVersions and the SASL APIs before authentication.
-    pub(crate) fn sasl_allows(&self, conn: ServerConn, key: i16) -> bool {
+    /// Why `conn` may not send a request with API key `key` now, if it may not:
+    /// on a SASL listener, only ApiVersions and the SASL APIs before
+    /// authentication and after the session expired.
+    pub(crate) fn sasl_refuses(&self, conn: ServerConn, key: i16) -> Option<&'static str> {
         if self.spec.sasl.is_none() || matches!(key, 17 | 18 | 36) {
-            return true;
+            return None;
         }
-        self.conns.get(&conn).is_some_and(|c| c.auth.authenticated)
+        let auth = &self.conns.get(&conn)?.auth;
+        if !auth.authenticated {
+            return Some("before SASL authentication");
+        }
+        if auth.expires_at.is_some_and(|t| self.now >= t) {
+            return Some("after its SASL session expired (no re-authentication)");
+        }
+        None
+    }
+
+    /// Successful re-authentications (KIP-368: a SaslHandshake and
+    /// SaslAuthenticate on an authenticated connection) so far.
+    pub fn sasl_reauthentications(&self) -> u64 {
+        self.sasl_reauthentications
     }
 
     pub(crate) fn handle_sasl_handshake(
@@ -430,8 +449,15 @@ impl Cluster {
                 bytes,
                 lifetime_ms,
             } => {
+                let reauthentication = c.auth.authenticated;
                 c.auth.authenticated = true;
                 c.auth.stage = Stage::Idle;
+                c.auth.expires_at = (lifetime_ms > 0).then(|| {
+                    kasio_core::time::Instant::from_micros(
+                        self.now.as_micros() + lifetime_ms as u64 * 1000,
+                    )
+                });
+                self.sasl_reauthentications += u64::from(reauthentication);
                 let note = format!("authenticated {principal} (session {lifetime_ms} ms)");
                 c.auth.principal = Some(principal);
                 (

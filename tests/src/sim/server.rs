@@ -342,17 +342,12 @@ impl Cluster {
             ));
             return Reply::Close;
         };
-        if !self.sasl_allows(conn, key) {
+        if let Some(why) = self.sasl_refuses(conn, key) {
             // Kafka closes a SASL connection that sends anything but ApiVersions
-            // and the SASL requests before it is authenticated.
-            self.note(
-                broker,
-                format!("API key {key} before SASL authentication: closing"),
-            );
-            self.violation(format!(
-                "b{broker} conn {}: API key {key} before SASL authentication",
-                conn.0
-            ));
+            // and the SASL requests before it is authenticated, or once its
+            // session expired (KIP-368: the client must re-authenticate first).
+            self.note(broker, format!("API key {key} {why}: closing"));
+            self.violation(format!("b{broker} conn {}: API key {key} {why}", conn.0));
             return Reply::Close;
         }
         if super::producer::is_producer_api(key) {
