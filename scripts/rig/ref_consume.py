@@ -6,7 +6,10 @@ read with what librdkafka reads from the same broker. An error, an authenticatio
 failure included, is printed as {"error": "..."} (exit status 1).
 
     ref_consume.py --bootstrap B --topic T --partitions P [--isolation read_committed]
-                   [--timeout-s 60] [--set name=value ...]
+                   [--timeout-s 60] [--min-records N] [--set name=value ...]
+
+--min-records N: go on past the end of the partitions until N records were read
+(for topics that grow while it reads).
 """
 import argparse
 import json
@@ -23,6 +26,7 @@ def main():
     ap.add_argument("--partitions", type=int, required=True)
     ap.add_argument("--isolation", default="read_uncommitted")
     ap.add_argument("--timeout-s", type=float, default=60)
+    ap.add_argument("--min-records", type=int, default=0)
     ap.add_argument("--set", action="append", default=[])
     a = ap.parse_args()
     conf = {
@@ -51,7 +55,7 @@ def main():
     at_eof = set()
     seqs = []
     deadline = time.time() + a.timeout_s
-    while len(at_eof) < a.partitions and time.time() < deadline:
+    while (len(at_eof) < a.partitions or len(seqs) < a.min_records) and time.time() < deadline:
         m = c.poll(0.2)
         if auth_errors:
             print(json.dumps({"error": auth_errors[0]}))
@@ -68,7 +72,7 @@ def main():
         h = dict(m.headers() or [])
         seqs.append(int(h["seq"]))
     c.close()
-    if len(at_eof) < a.partitions:
+    if len(at_eof) < a.partitions or len(seqs) < a.min_records:
         print(json.dumps({"error": "timed out before the end of every partition"}))
         sys.exit(1)
     print(json.dumps({"records": len(seqs), "seqs": sorted(seqs)}))

@@ -242,6 +242,11 @@ fn add_tls(s: &mut Security, pki: &Pki, client_cert: bool) {
 /// librdkafka reads the topic from the start to its end: the `seq`s read, or
 /// the error it reported.
 fn librdkafka(bootstrap: &str, s: &Security) -> Result<Vec<u64>, String> {
+    librdkafka_until(bootstrap, s, 0)
+}
+
+/// [`librdkafka`], going on past the end until `want` records were read.
+fn librdkafka_until(bootstrap: &str, s: &Security, want: u64) -> Result<Vec<u64>, String> {
     let mut cmd = Command::new(python());
     cmd.arg(repo_root().join("scripts/rig/ref_consume.py"))
         .args([
@@ -253,6 +258,8 @@ fn librdkafka(bootstrap: &str, s: &Security) -> Result<Vec<u64>, String> {
             &PARTITIONS.to_string(),
             "--timeout-s",
             "30",
+            "--min-records",
+            &want.to_string(),
         ]);
     for (k, v) in &s.rdkafka {
         cmd.args(["--set", &format!("{k}={v}")]);
@@ -485,19 +492,20 @@ fn every_mechanism_authenticates_librdkafka_java_and_kasio() {
 /// OAUTHBEARER sessions end at the token's `exp` (SaslAuthenticate
 /// `session_lifetime_ms`), after which the brokers close a connection that sends
 /// anything but a re-authentication (KIP-368). With 4 s tokens and records
-/// arriving for 7 s, kasio-std (new tokens through its token API) and the Java
-/// client (its unsecured login handler refreshing the token) re-authenticate on
-/// their connections and read every record; each on its own cluster, so that
-/// each one's re-authentications are counted.
+/// arriving for 7 s, kasio-std (new tokens through its token API), librdkafka
+/// (`lifeSeconds` of its unsecured tokens) and the Java client (its unsecured
+/// login handler refreshing the token) re-authenticate on their connections and
+/// read every record; each on its own cluster, so that each one's
+/// re-authentications are counted.
 #[test]
-fn oauthbearer_sessions_expire_and_kasio_and_java_reauthenticate() {
+fn oauthbearer_sessions_expire_and_every_peer_reauthenticates() {
     const LIFETIME_S: u64 = 4;
     const MORE: u64 = 140;
     let start = || {
         let sasl = SaslSpec::new().mechanisms(&[Mechanism::OAuthBearer]);
         Server::start(Some(sasl), None)
     };
-    let (for_kasio, for_java) = (start(), start());
+    let (for_kasio, for_java, for_rdkafka) = (start(), start(), start());
     let mut sec = sasl_security(Mechanism::OAuthBearer, "", None);
     sec.kasio_token_lifetime = Some(LIFETIME_S);
     let jaas = format!(
@@ -512,10 +520,23 @@ fn oauthbearer_sessions_expire_and_kasio_and_java_reauthenticate() {
         ("sasl.login.refresh.min.period.seconds", "0"),
         ("sasl.login.refresh.buffer.seconds", "0"),
     ]);
+    sec.rdkafka = kv(&[
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanism", "OAUTHBEARER"),
+        ("enable.sasl.oauthbearer.unsecure.jwt", "true"),
+        (
+            "sasl.oauthbearer.config",
+            &format!("principal=alice lifeSeconds={LIFETIME_S}"),
+        ),
+    ]);
     let want = RECORDS + MORE;
-    let (kb, jb) = (for_kasio.bootstrap(), for_java.bootstrap());
+    let (kb, jb, rb) = (
+        for_kasio.bootstrap(),
+        for_java.bootstrap(),
+        for_rdkafka.bootstrap(),
+    );
     std::thread::scope(|scope| {
-        let servers = [&for_kasio, &for_java];
+        let servers = [&for_kasio, &for_java, &for_rdkafka];
         scope.spawn(move || {
             for round in 0..(MORE / 20) {
                 std::thread::sleep(StdDuration::from_millis(1000));
@@ -526,6 +547,7 @@ fn oauthbearer_sessions_expire_and_kasio_and_java_reauthenticate() {
             }
         });
         let j = scope.spawn(|| java_until(&jb, &sec, "g-reauth", want));
+        let r = scope.spawn(|| librdkafka_until(&rb, &sec, want));
         let checker = kasio_until(&kb, &sec, want)
             .unwrap_or_else(|e| panic!("kasio-std, re-authenticating: {e}"));
         checker.assert_complete(0, want, 0);
@@ -534,8 +556,17 @@ fn oauthbearer_sessions_expire_and_kasio_and_java_reauthenticate() {
             .expect("java thread")
             .unwrap_or_else(|e| panic!("Java, re-authenticating: {e}"));
         assert_java_read("re-authenticating", read, want);
+        let seqs = r
+            .join()
+            .expect("librdkafka thread")
+            .unwrap_or_else(|e| panic!("librdkafka, re-authenticating: {e}"));
+        assert_eq!(seqs, (0..want).collect::<Vec<u64>>(), "librdkafka");
     });
-    for (peer, server) in [("kasio-std", &for_kasio), ("Java", &for_java)] {
+    for (peer, server) in [
+        ("kasio-std", &for_kasio),
+        ("Java", &for_java),
+        ("librdkafka", &for_rdkafka),
+    ] {
         assert_eq!(
             server.served().take_violations(),
             Vec::<String>::new(),
