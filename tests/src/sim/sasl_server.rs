@@ -454,7 +454,9 @@ impl Cluster {
                 c.auth.stage = Stage::Idle;
                 c.auth.expires_at = (lifetime_ms > 0).then(|| {
                     kasio_core::time::Instant::from_micros(
-                        self.now.as_micros() + lifetime_ms as u64 * 1000,
+                        self.now
+                            .as_micros()
+                            .saturating_add((lifetime_ms as u64).saturating_mul(1000)),
                     )
                 });
                 self.sasl_reauthentications += u64::from(reauthentication);
@@ -718,12 +720,13 @@ fn oauthbearer(token: &[u8], now_unix_ms: u64) -> Outcome {
     let Some(exp) = payload.get("exp").and_then(|e| e.as_f64()) else {
         return invalid("the token has no exp claim".into());
     };
+    // `as` saturates (and maps NaN to 0): any number the client sends is safe.
     let exp_ms = (exp * 1000.0) as i64;
-    let lifetime_ms = exp_ms - now_unix_ms as i64;
+    let lifetime_ms = exp_ms.saturating_sub(now_unix_ms as i64);
     if lifetime_ms <= 0 {
         return invalid(format!(
             "the token expired {} ms ago (exp {exp})",
-            -lifetime_ms
+            lifetime_ms.unsigned_abs()
         ));
     }
     if let Some(a) = authzid.strip_prefix("a=") {
@@ -917,5 +920,20 @@ mod tests {
             oauthbearer(&msg(&unsecured_jwt("", 1_800_000_060)), now_ms),
             Outcome::Challenge(_, Stage::OAuthFailed(m)) if m.contains("sub")
         ));
+        // Absurd expiry times neither panic nor overflow.
+        let claims = |exp: &str| {
+            let payload = URL_SAFE_NO_PAD.encode(format!(r#"{{"sub":"a","exp":{exp}}}"#));
+            msg(&format!("eyJhbGciOiJub25lIn0.{payload}."))
+        };
+        assert!(matches!(
+            oauthbearer(&claims("1e300"), now_ms),
+            Outcome::Done { lifetime_ms, .. } if lifetime_ms > 0
+        ));
+        for exp in ["-1e300", "0", "-5"] {
+            assert!(matches!(
+                oauthbearer(&claims(exp), now_ms),
+                Outcome::Challenge(_, Stage::OAuthFailed(_))
+            ));
+        }
     }
 }
