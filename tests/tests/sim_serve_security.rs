@@ -9,10 +9,17 @@
 //!   typed error naming the mechanism).
 //! - Mutual TLS: with a client certificate each peer reads every record (kasio
 //!   also with an encrypted PKCS#8 key and `ssl.key.password`); kasio without
-//!   one gets `TlsErrorKind::ClientCertificateRequired`.
+//!   one gets `TlsErrorKind::ClientCertificateRequired`; librdkafka also reads
+//!   with the encrypted key.
+//! - OAUTHBEARER sessions end at the token's `exp`: with 4 s tokens each peer
+//!   re-authenticates (KIP-368) on its connections while it reads.
 //!
 //! Independent peers run in parallel threads (the Java client takes ~2 s to
-//! start); every peer process runs under `output_within`'s deadline.
+//! start); every peer process runs under `output_within`'s deadline. The Java
+//! peer is this checkout's scripts/rig/java/GroupConsumer.java
+//! (`--exit-after-records`; see `kasio_sim::rig::java_peer_classes`), with the
+//! Jackson jars kafka-clients' unsecured OAUTHBEARER login handler needs
+//! (`kasio_sim::rig::java_oauth_jars`).
 
 use std::collections::BTreeSet;
 use std::path::Path;
