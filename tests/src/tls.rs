@@ -1,5 +1,7 @@
-//! Test TLS (feature `tls`): certificates made with rcgen, and a TLS terminator
-//! in front of a served broker (kasio-sim's serve mode speaks plaintext).
+//! Test TLS (feature `tls`): certificates made with rcgen, a TLS terminator in
+//! front of a served broker ([`TlsProxy`]), and serve mode's TLS listeners built
+//! on it ([`TlsServed`]: every broker behind one, optionally requiring a client
+//! certificate, advertised under a name of the server certificate).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
