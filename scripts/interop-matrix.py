@@ -77,6 +77,8 @@ ROWS = [
     ("sim/serve-read-committed", "read_committed over committed and aborted transactions: exactly the committed records", "kasio-sim", BOTH),
     ("sim/produce-librdkafka", "librdkafka producer → kasio-sim (every codec, headers, null keys/values; idempotent, acks=1, acks=0), read back by kasio and librdkafka", "kasio-sim", BOTH),
     ("sim/produce-txn-read-committed", "transactional librdkafka producer → kasio-sim, read_committed exact (kasio and librdkafka, both isolation levels)", "kasio-sim", BOTH),
+    ("sim/serve-sasl", "SASL on kasio-sim's serve mode (PLAIN and SCRAM-SHA-512 over SASL_SSL, SCRAM-SHA-256, OAUTHBEARER): librdkafka, Java and kasio each read every record", "kasio-sim", STD),
+    ("sim/serve-mtls", "mutual TLS on kasio-sim's serve mode: librdkafka, Java and kasio (also with an encrypted PKCS#8 key) read with a client certificate; kasio without one: ClientCertificateRequired", "kasio-sim", STD),
 ]
 
 

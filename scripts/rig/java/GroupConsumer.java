@@ -119,6 +119,8 @@ public final class GroupConsumer {
         Integer maxPollRecords;
         int pollMs = 100;
         boolean paused = false;
+        /** With --exit-after-records: leave and exit 0 once this many records were read; stdin is not read. */
+        Long exitAfterRecords;
         List<String> extra = new ArrayList<>();
     }
 
@@ -137,7 +139,8 @@ public final class GroupConsumer {
                 + "  [--instance-id ID] [--auto-commit true|false] [--auto-offset-reset earliest|latest|none]\n"
                 + "  [--session-timeout-ms MS] [--heartbeat-interval-ms MS] [--max-poll-interval-ms MS]\n"
                 + "  [--group-protocol classic|consumer] [--client-rack RACK] [--client-id ID]\n"
-                + "  [--max-poll-records N] [--poll-ms MS] [--paused] [--set key=value ...]";
+                + "  [--max-poll-records N] [--poll-ms MS] [--paused] [--set key=value ...]\n"
+                + "  [--exit-after-records N]";
     }
 
     static Options parse(String[] args) {
@@ -178,6 +181,7 @@ public final class GroupConsumer {
                 case "--max-poll-records": o.maxPollRecords = Integer.parseInt(v); break;
                 case "--poll-ms": o.pollMs = Integer.parseInt(v); break;
                 case "--set": o.extra.add(v); break;
+                case "--exit-after-records": o.exitAfterRecords = Long.parseLong(v); break;
                 default: throw new IllegalArgumentException("unknown option " + a);
             }
         }
@@ -468,6 +472,9 @@ public final class GroupConsumer {
         while (true) {
             Object c;
             while ((c = commands.poll()) != null) {
+                if (c == EOF && opts.exitAfterRecords != null) {
+                    continue;  // no commands in this mode: runs until the records are read
+                }
                 if (c == EOF) {
                     close();
                     OUT.flush();
@@ -502,6 +509,11 @@ public final class GroupConsumer {
                         "offset", r.offset(), "key", k == null ? null : HEX.formatHex(k),
                         "value_len", v == null ? null : (long) v.length));
                 records++;
+            }
+            if (opts.exitAfterRecords != null && records >= opts.exitAfterRecords) {
+                close();
+                emitFlush(obj("ev", "done", "records", records));
+                return 0;
             }
             if (!opts.autoCommit) {
                 if (!batch.isEmpty()) {

@@ -55,6 +55,9 @@ pub struct ClusterSpec {
     /// How partitions replicate: follower lag, ISR expiry, unclean elections,
     /// racks and follower fetching (KIP-392). The default replicates at once.
     pub replication: ReplicationSpec,
+    /// A SASL listener: SaslHandshake and SaslAuthenticate are advertised and
+    /// every connection must authenticate first (see [`super::sasl_server`]).
+    pub sasl: Option<super::sasl_server::SaslSpec>,
 }
 
 impl ClusterSpec {
@@ -69,7 +72,15 @@ impl ClusterSpec {
             leader_hints: true,
             seed: 0,
             replication: ReplicationSpec::default(),
+            sasl: None,
         }
+    }
+
+    /// Makes every broker a SASL listener with `sasl`'s mechanisms and users.
+    #[must_use]
+    pub fn sasl(mut self, sasl: super::sasl_server::SaslSpec) -> Self {
+        self.sasl = Some(sasl);
+        self
     }
 
     /// Adds a topic.
@@ -216,6 +227,8 @@ pub struct Cluster {
     pub(crate) answers: Option<Vec<(ServerConn, super::answers::PositionAnswer)>>,
     /// Injected errors answered so far, per API.
     injected: BTreeMap<ApiKey, u64>,
+    /// Successful SASL re-authentications (see `sasl_server`).
+    pub(crate) sasl_reauthentications: u64,
 }
 
 /// The versions a simulated broker speaks by default: all the codec speaks, from
@@ -253,7 +266,18 @@ impl Cluster {
                         host: format!("sim-{id}"),
                         port: i32::from(spec.base_port) + id,
                         up: true,
-                        apis: default_apis(),
+                        apis: {
+                            let mut apis = default_apis();
+                            if spec.sasl.is_some() {
+                                // Only SaslHandshake v1: v0's raw tokens are not spoken.
+                                apis.insert(ApiKey::SaslHandshake, (1, 1));
+                                apis.insert(
+                                    ApiKey::SaslAuthenticate,
+                                    ApiKey::SaslAuthenticate.versions(),
+                                );
+                            }
+                            apis
+                        },
                         foreign_apis: super::producer::default_apis(),
                     },
                 )
@@ -280,6 +304,7 @@ impl Cluster {
             producers: Default::default(),
             answers: None,
             injected: BTreeMap::new(),
+            sasl_reauthentications: 0,
             spec: spec.clone(),
         };
         for t in &spec.topics {

@@ -96,6 +96,7 @@ pub mod net;
 pub mod producer;
 pub mod record;
 pub mod replication;
+pub mod sasl_server;
 pub mod scenario;
 pub mod seeds;
 pub mod serve;

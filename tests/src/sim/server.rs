@@ -73,6 +73,8 @@ pub(crate) struct Conn {
     pub parked: Option<Parked>,
     /// A JoinGroup or SyncGroup of this connection waits for its group.
     pub group_wait: bool,
+    /// SASL authentication (on a SASL listener, see [`super::sasl_server`]).
+    pub(crate) auth: super::sasl_server::ConnAuth,
 }
 
 /// What handling one request came to.
@@ -86,6 +88,8 @@ pub(crate) enum Reply {
     Wait,
     /// Close the connection instead of answering.
     Close,
+    /// Send the frame, then close the connection (a failed SASL exchange).
+    FrameThenClose(Bytes),
     /// No response at all (a Produce with acks=0); the next request goes on.
     Nothing,
 }
@@ -148,6 +152,7 @@ impl Cluster {
                 inbox: VecDeque::new(),
                 parked: None,
                 group_wait: false,
+                auth: Default::default(),
             },
         );
         true
@@ -277,6 +282,15 @@ impl Cluster {
                     self.close(conn);
                     return;
                 }
+                Reply::FrameThenClose(data) => {
+                    self.outputs.push_back(Output::Send {
+                        conn,
+                        data,
+                        fetched: Vec::new(),
+                    });
+                    self.close(conn);
+                    return;
+                }
             }
         }
     }
@@ -328,6 +342,14 @@ impl Cluster {
             ));
             return Reply::Close;
         };
+        if let Some(why) = self.sasl_refuses(conn, key) {
+            // Kafka closes a SASL connection that sends anything but ApiVersions
+            // and the SASL requests before it is authenticated, or once its
+            // session expired (KIP-368: the client must re-authenticate first).
+            self.note(broker, format!("API key {key} {why}: closing"));
+            self.violation(format!("b{broker} conn {}: API key {key} {why}", conn.0));
+            return Reply::Close;
+        }
         if super::producer::is_producer_api(key) {
             return self.dispatch_producer(broker, key, version, corr, &frame);
         }
@@ -393,9 +415,9 @@ impl Cluster {
             | ApiKey::OffsetCommit
             | ApiKey::OffsetFetch
             | ApiKey::DescribeGroups => self.handle_group_api(broker, conn, &req),
-            ApiKey::SaslHandshake | ApiKey::SaslAuthenticate | ApiKey::ConsumerGroupHeartbeat => {
-                Reply::Close
-            }
+            ApiKey::SaslHandshake => self.handle_sasl_handshake(broker, conn, &req),
+            ApiKey::SaslAuthenticate => self.handle_sasl_authenticate(broker, conn, &req),
+            ApiKey::ConsumerGroupHeartbeat => Reply::Close,
         }
     }
 
