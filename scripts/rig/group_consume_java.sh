@@ -7,9 +7,7 @@
 #   scripts/rig/group_consume_java.sh --bootstrap B --group G --topic T [options]
 #
 # $RIG_JAVA_OPTS: more JVM options (e.g. -Xmx512m).
-# $RIG_JAVA_CLASSPATH_EXTRA: more class path entries (e.g. the Jackson jars that
-# kafka-clients' unsecured OAUTHBEARER login handler needs; see
-# kasio_sim::rig::java_oauth_jars).
+# $RIG_JAVA_CLASSPATH_EXTRA: more class path entries.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 J="$ROOT/.rig/java"
 # $RIG_JAVA_CLASSES: another directory of compiled peer classes (tests compile

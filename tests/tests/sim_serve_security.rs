@@ -17,9 +17,8 @@
 //! Independent peers run in parallel threads (the Java client takes ~2 s to
 //! start); every peer process runs under `output_within`'s deadline. The Java
 //! peer is this checkout's scripts/rig/java/GroupConsumer.java
-//! (`--exit-after-records`; see `kasio_sim::rig::java_peer_classes`), with the
-//! Jackson jars kafka-clients' unsecured OAUTHBEARER login handler needs
-//! (`kasio_sim::rig::java_oauth_jars`).
+//! (`--exit-after-records`; see `kasio_sim::rig::java_peer_classes`); the rig
+//! installs the Jackson jars kafka-clients' unsecured OAUTHBEARER login needs.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -32,7 +31,7 @@ use kasio_core::consumer::{ConsumerError, Event, LocalError, RemoteError, TopicP
 use kasio_core::records::Compression;
 use kasio_core::sasl::{OAuthBearerToken, SaslErrorKind};
 use kasio_core::time::Duration;
-use kasio_sim::rig::{java_oauth_jars, java_peer_classes, output_within, python, repo_root};
+use kasio_sim::rig::{java_peer_classes, output_within, python, repo_root};
 use kasio_sim::sim::sasl_server::{unsecured_jwt, Mechanism, SaslSpec};
 use kasio_sim::sim::serve::Served;
 use kasio_sim::sim::{Cluster, ClusterSpec, SimRecord};
@@ -305,18 +304,16 @@ fn java_until(
 ) -> Result<BTreeSet<(u64, u64)>, String> {
     let classes = java_peer_classes();
     let mut cmd = Command::new(repo_root().join("scripts/rig/group_consume_java.sh"));
-    cmd.env("RIG_JAVA_CLASSES", classes)
-        .env("RIG_JAVA_CLASSPATH_EXTRA", java_oauth_jars())
-        .args([
-            "--bootstrap",
-            bootstrap,
-            "--group",
-            group,
-            "--topic",
-            TOPIC,
-            "--exit-after-records",
-            &want.to_string(),
-        ]);
+    cmd.env("RIG_JAVA_CLASSES", classes).args([
+        "--bootstrap",
+        bootstrap,
+        "--group",
+        group,
+        "--topic",
+        TOPIC,
+        "--exit-after-records",
+        &want.to_string(),
+    ]);
     for (k, v) in &s.java {
         cmd.args(["--set", &format!("{k}={v}")]);
     }
