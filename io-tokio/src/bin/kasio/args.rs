@@ -177,6 +177,28 @@ impl Common {
     }
 }
 
+/// A warning when SASL credentials would cross the network without TLS:
+/// PLAIN sends the password itself, and a SCRAM exchange overheard is open to an
+/// offline dictionary attack (Kafka's documentation asks for TLS with both).
+pub fn cleartext_credentials(config: &Config) -> Option<String> {
+    use kasio_core::config::{SaslMechanism, SecurityProtocol};
+    if config.security_protocol != SecurityProtocol::SaslPlaintext {
+        return None;
+    }
+    let mechanism = config.sasl_mechanism;
+    let what = match mechanism {
+        SaslMechanism::Plain => "sends sasl.password unencrypted",
+        SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512 => {
+            "lets anyone who overhears the exchange guess the password offline"
+        }
+        _ => return None,
+    };
+    Some(format!(
+        "sasl.mechanism={} over security.protocol=SASL_PLAINTEXT {what}; use SASL_SSL",
+        mechanism.as_str()
+    ))
+}
+
 /// `-C` / `-G`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consume {
@@ -1536,6 +1558,45 @@ mod tests {
         ]);
         let e = c.common.config().unwrap_err().0;
         assert!(e.contains("sasl.mechanism=OAUTHBEARER"), "{e}");
+    }
+
+    #[test]
+    fn credentials_over_plaintext_are_warned_about() {
+        let warning = |props: &[&str]| {
+            let mut argv = vec!["-b", "k:9092", "-t", "t"];
+            for p in props {
+                argv.extend(["-X", p]);
+            }
+            cleartext_credentials(&consume(&argv).common.config().unwrap())
+        };
+        let plain = warning(&[
+            "security.protocol=SASL_PLAINTEXT",
+            "sasl.username=u",
+            "sasl.password=secret",
+        ])
+        .unwrap();
+        assert!(plain.contains("sasl.mechanism=PLAIN"), "{plain}");
+        assert!(plain.contains("unencrypted"), "{plain}");
+        assert!(!plain.contains("secret"), "{plain}");
+        let scram = warning(&[
+            "security.protocol=SASL_PLAINTEXT",
+            "sasl.mechanism=SCRAM-SHA-512",
+            "sasl.username=u",
+            "sasl.password=p",
+        ])
+        .unwrap();
+        assert!(scram.contains("SCRAM-SHA-512"), "{scram}");
+        for quiet in [
+            &[
+                "security.protocol=SASL_SSL",
+                "sasl.username=u",
+                "sasl.password=p",
+            ][..],
+            &["security.protocol=SSL"][..],
+            &[][..],
+        ] {
+            assert_eq!(warning(quiet), None, "{quiet:?}");
+        }
     }
 
     #[test]

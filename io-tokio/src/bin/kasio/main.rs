@@ -36,7 +36,7 @@ fn main() -> ExitCode {
 fn main_with(argv: &[std::ffi::OsString], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let result = args::parse(argv)
         .map_err(Failure::Usage)
-        .and_then(|c| run(c, out));
+        .and_then(|c| run(c, out, err));
     // Nothing useful is left to do when stderr itself fails.
     match result {
         Ok(()) | Err(Failure::Quiet) => 0,
@@ -64,7 +64,7 @@ impl From<UsageError> for Failure {
     }
 }
 
-fn run(command: Command, out: &mut dyn Write) -> Result<(), Failure> {
+fn run(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Failure> {
     let written =
         |r: std::io::Result<()>| r.map_err(|e| Failure::Runtime(format!("writing to stdout: {e}")));
     match &command {
@@ -106,7 +106,10 @@ fn run(command: Command, out: &mut dyn Write) -> Result<(), Failure> {
         Command::GroupDescribe(g) | Command::GroupLag(g) => &g.common,
         _ => unreachable!("handled above"),
     };
-    common.config()?;
+    let config = common.config()?;
+    if let Some(warning) = args::cleartext_credentials(&config) {
+        let _ = writeln!(err, "% WARNING: {warning}");
+    }
     if let Some(contexts) = &common.debug {
         debug::install(debug::level(contexts)?);
     }
@@ -247,6 +250,31 @@ mod tests {
                 "{a:?}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn plaintext_credentials_are_warned_about_on_stderr() {
+        let (code, out, err) = run_args(&[
+            "-b",
+            "127.0.0.1:1",
+            "-L",
+            "-m",
+            "1",
+            "-X",
+            "security.protocol=SASL_PLAINTEXT",
+            "-X",
+            "sasl.username=u",
+            "-X",
+            "sasl.password=hunter2",
+        ]);
+        assert_eq!((code, out.as_str()), (1, ""));
+        assert!(
+            err.starts_with(
+                "% WARNING: sasl.mechanism=PLAIN over security.protocol=SASL_PLAINTEXT"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]
