@@ -17,7 +17,8 @@ Security (see scripts/rig/README.md, "tansu with SASL and TLS"):
       the default, or SCRAM-SHA-512; repeatable) and start the broker with
       --authentication. The prebuilt tansu (memory storage, dynostore) keeps no
       SCRAM credentials at all, so users need SQL storage: the default storage then
-      is sqlite://<temp dir>/tansu.db and the binary .rig/bin/tansu-sql (tansu
+      is sqlite://tansu.db (tansu runs in a temp dir; it opens sqlite paths
+      relative to its working directory) and the binary .rig/bin/tansu-sql (tansu
       built with cargo and the libsql feature; $RIG_TANSU_SQL_BIN). tansu refuses
       every API but ApiVersions/SaslHandshake/SaslAuthenticate before a login,
       its own `user create` included, so users and --topic topics are created
@@ -235,7 +236,7 @@ def strip_ansi(text):
 
 
 class Tansu:
-    def __init__(self, binary, port, advertise, cluster_id, logf, storage, authentication):
+    def __init__(self, binary, port, advertise, cluster_id, logf, storage, authentication, cwd):
         self.binary = binary
         self.port = port
         self.advertised = advertise or "127.0.0.1:%d" % port
@@ -249,7 +250,7 @@ class Tansu:
         if authentication:
             cmd.append("--authentication")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                                     env=env, preexec_fn=preexec)
+                                     env=env, preexec_fn=preexec, cwd=cwd)
 
     def wait_ready(self, timeout):
         deadline = time.monotonic() + timeout
@@ -403,7 +404,8 @@ def main():
     ap.add_argument("--authentication", action="store_true",
                     help="start tansu with --authentication (implied by --scram-user)")
     ap.add_argument("--storage", help="tansu --storage-engine (default: memory://tansu/; "
-                    "with SCRAM users sqlite://<temp dir>/tansu.db)")
+                    "with SCRAM users sqlite://tansu.db; tansu runs in a temp dir, and opens "
+                    "sqlite paths relative to it)")
     ap.add_argument("--tls-cert", metavar="PEM", help="server certificate (chain) for stunnel")
     ap.add_argument("--tls-key", metavar="PEM", help="its private key")
     ap.add_argument("--stunnel", default=os.environ.get("RIG_STUNNEL_BIN") or
@@ -441,8 +443,8 @@ def main():
 
     logf = open(args.log, "ab") if args.log else sys.stderr
     workdir = tempfile.mkdtemp(prefix="kasio-tansu-")
-    storage = args.storage or ("sqlite://%s/tansu.db" % workdir if args.scram_user
-                               else "memory://tansu/")
+    # tansu opens sqlite://NAME relative to its working directory: the temp dir.
+    storage = args.storage or ("sqlite://tansu.db" if args.scram_user else "memory://tansu/")
     if args.scram_user and not storage.startswith(("sqlite:", "postgres:", "postgresql:")):
         log("WARNING: %s keeps no SCRAM credentials in tansu 0.6 (dynostore's "
             "user_scram_credential always answers none): every login will fail" % storage)
@@ -452,7 +454,8 @@ def main():
         def start_broker(advertise, authentication):
             for attempt in range(3):  # a free port can be taken between probe and bind
                 port = args.port or free_port()
-                b = Tansu(binary, port, advertise, args.cluster_id, logf, storage, authentication)
+                b = Tansu(binary, port, advertise, args.cluster_id, logf, storage, authentication,
+                          workdir)
                 if b.wait_ready(args.ready_timeout):
                     return b
                 b.stop()
