@@ -135,7 +135,7 @@ fi
 # Built once per machine into $KASIO_RIG_CACHE (~20 min on 2 cores), linked
 # as .rig/bin/tansu-sql.
 TANSU_SQL_VER="${TANSU_SQL_VERSION:-0.6.0}"
-RIG_CACHE="${KASIO_RIG_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kasio-rig}"
+RIG_CACHE="${KASIO_RIG_CACHE:-${XDG_CACHE_HOME:-${HOME:-$RIG}/.cache}/kasio-rig}"
 TSQL_ROOT="$RIG_CACHE/tansu-$TANSU_SQL_VER-libsql"
 TSQL_BIN="$TSQL_ROOT/bin/tansu"
 if [ ! -x "$TSQL_BIN" ] || ! "$TSQL_BIN" broker --help >/dev/null 2>&1; then
