@@ -12,7 +12,7 @@ ApiVersions v0 request, and with SCRAM and TLS on, with a SCRAM login and a TLS
 handshake). The broker binary defaults to .rig/bin/tansu (installed by
 scripts/setup-rig.sh); override with --bin or $RIG_TANSU_BIN.
 
-Security (see scripts/rig/README.md, "tansu with SASL and TLS"):
+Security (see scripts/rig/README.md, "tansu with SASL (SCRAM) and TLS (stunnel)"):
   --scram-user NAME:PASSWORD[:MECH]  create a SCRAM user (MECH SCRAM-SHA-256,
       the default, or SCRAM-SHA-512; repeatable) and start the broker with
       --authentication. The prebuilt tansu (memory storage, dynostore) keeps no
@@ -51,8 +51,8 @@ answers {"address": "127.0.0.1:PORT", "front": N}), {"cmd": "tls_accepted",
 front 0 is the --tls-cert one), {"cmd": "quit"}. The broker and every stunnel are
 killed on quit, stdin EOF, SIGTERM or SIGINT (and, via PR_SET_PDEATHSIG, if this
 script is SIGKILLed); the temp dir is removed. With --until-signal stdin is
-ignored and only a signal stops it. Broker and stunnel output go to this
-script's stderr (or --log FILE).
+ignored and only a signal stops it. Broker output goes to this script's stderr
+(or --log FILE); stunnel's to a log in the temp dir, quoted here if it fails.
 """
 
 import argparse
