@@ -132,18 +132,20 @@ fi
 # store is a stub (upserts are dropped, every lookup answers "no such user"), so
 # no SCRAM login can ever succeed on it. The crate's `libsql` feature adds
 # sqlite storage, which keeps users (scripts/rig/tansu.py --scram-user).
-# Built once per machine into $KASIO_RIG_CACHE (~20 min on 2 cores), linked
-# as .rig/bin/tansu-sql.
+# Built once per machine into $KASIO_RIG_CACHE, linked as .rig/bin/tansu-sql.
+# A debug build: ~5 min on 2 cores where a release build takes ~20 (CI starts
+# from a fresh machine every time), and fast enough for the few thousand
+# records the security tests move.
 TANSU_SQL_VER="${TANSU_SQL_VERSION:-0.6.0}"
 RIG_CACHE="${KASIO_RIG_CACHE:-${XDG_CACHE_HOME:-${HOME:-$RIG}/.cache}/kasio-rig}"
-TSQL_ROOT="$RIG_CACHE/tansu-$TANSU_SQL_VER-libsql"
+TSQL_ROOT="$RIG_CACHE/tansu-$TANSU_SQL_VER-libsql-debug"
 TSQL_BIN="$TSQL_ROOT/bin/tansu"
 if [ ! -x "$TSQL_BIN" ] || ! "$TSQL_BIN" broker --help >/dev/null 2>&1; then
   command -v cargo >/dev/null || die "building tansu-sql needs cargo"
-  say "cargo install tansu $TANSU_SQL_VER --features libsql -> $TSQL_ROOT (~20 min on 2 cores, once per machine) ..."
+  say "cargo install --debug tansu $TANSU_SQL_VER --features libsql -> $TSQL_ROOT (~5 min on 2 cores, once per machine) ..."
   mkdir -p "$RIG_CACHE"
   # cargo install builds in a temporary target dir, the project's target/ is untouched.
-  cargo install tansu --version "$TANSU_SQL_VER" --locked --features libsql \
+  cargo install tansu --version "$TANSU_SQL_VER" --locked --features libsql --debug \
     --root "$TSQL_ROOT" --force -q || die "cargo install tansu --features libsql failed"
 fi
 if [ "$(readlink "$RIG/bin/tansu-sql" 2>/dev/null || true)" != "$TSQL_BIN" ]; then
