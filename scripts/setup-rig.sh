@@ -224,29 +224,22 @@ fi
 JAVA_VER="$(java -version 2>&1 | head -1)"
 
 # ---- report ----------------------------------------------------------------
+# Debian packages some tests need beyond the rig's own: installed when missing
+# and possible (as root with apt-get), else a warning naming what will fail.
+apt_or_warn() { # package, what fails without it
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt_install "$1"
+  else
+    say "WARNING: $1 is not installed (apt-get install $1); $2"
+  fi
+}
 # kcat (Debian's, librdkafka 2.0.x): a third-party client for the simulated
-# cluster's serve-mode tests. Installed from Debian when missing and possible.
-if ! command -v kcat >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    say "apt-get install kcat ..."
-    (apt-get install -y -q kcat >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q kcat >/dev/null 2>&1; }) \
-      || die "apt-get install kcat failed"
-  else
-    say "WARNING: kcat is not installed (apt-get install kcat); the serve-mode kcat test will fail"
-  fi
-fi
-
-# stunnel4 (Debian): the TLS terminator in front of tansu for the security tests
-# (tansu 0.6 loads --cert/--key but never wraps a connection in TLS).
-if ! command -v stunnel4 >/dev/null 2>&1 && ! command -v stunnel >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    say "apt-get install stunnel4 ..."
-    (apt-get install -y -q stunnel4 >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q stunnel4 >/dev/null 2>&1; }) \
-      || die "apt-get install stunnel4 failed"
-  else
-    say "WARNING: stunnel is not installed (apt-get install stunnel4); the TLS tests against tansu (e2e_security) will fail"
-  fi
-fi
+# cluster's serve-mode tests.
+command -v kcat >/dev/null 2>&1 || apt_or_warn kcat "the serve-mode kcat test will fail"
+# stunnel4: the TLS terminator in front of tansu for the security tests (tansu
+# 0.6 loads --cert/--key but never wraps a connection in TLS).
+command -v stunnel4 >/dev/null 2>&1 || command -v stunnel >/dev/null 2>&1 \
+  || apt_or_warn stunnel4 "the TLS tests against tansu (e2e_security) will fail"
 STUNNEL_VER="$( (stunnel4 -version 2>&1 || stunnel -version 2>&1) | grep -m1 '^stunnel [0-9]' || echo missing)"
 
 say "done in $(( $(date +%s) - START ))s"
